@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * loafre/config.h — the INI configuration shared by loafre and loafred.
+ *
+ *   [loafred]                   ; optional
+ *   log      = stderr           ; stderr | syslog
+ *   log_level = info            ; error | warning | info | debug
+ *   run_dir  = /run/loafre      ; pid file and sockets
+ *   commit_interval_ms = 10     ; journal group-commit interval
+ *
+ *   [filesystem demo]
+ *   type     = local            ; local (emulated MDT) | lustre
+ *   path     = /srv/demo        ; the tree (local) or the client mount (lustre)
+ *   journal  = /var/lib/loafre/demo ; the emulated MDT's changelog (local)
+ *   changelog_mask = ...        ; types recorded (default: Lustre's)
+ *   fsync    = commit           ; commit | none
+ *   segment_size = 64M
+ *   gc_max_idle_time = 0        ; seconds; 0 = off
+ *   gc_max_idle_indexes = 0     ; records; 0 = off
+ *   mdts     = fs-MDT0000 ...   ; (lustre)
+ *   changelog_user = cl1        ; (lustre)
+ *
+ * Lookup: an explicit file (-c FILE), else $LOAFRE_CONFIG, else
+ * /etc/loafre/loafre.conf. Relative paths inside the file are relative to
+ * the file's directory. Unknown sections or keys are errors.
+ *
+ * Ownership: loafre_config_load returns a struct owned by the caller and
+ * freed with loafre_config_free; every string in it belongs to it.
+ */
+#ifndef LOAFRE_CONFIG_H
+#define LOAFRE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loafre/common.h"
+#include "loafre/journal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LOAFRE_CONFIG_DEFAULT_PATH "/etc/loafre/loafre.conf"
+#define LOAFRE_FSNAME_MAX 8 /* Lustre's limit on a filesystem name */
+
+enum loafre_fs_type {
+	LOAFRE_FS_LOCAL = 0,  /* any Linux filesystem, through an emulated MDT */
+	LOAFRE_FS_LUSTRE = 1, /* a Lustre client mount, read through liblustreapi */
+};
+
+struct loafre_fs_config {
+	char *name;                  /* section name: the fsname ("demo") */
+	enum loafre_fs_type type;
+	char *path;                  /* absolute */
+	char *journal;               /* absolute; NULL for lustre */
+	struct loafre_journal_options journal_opts;
+	char **mdts;                 /* lustre: MDT names; local: { "NAME-MDT0000" } */
+	size_t n_mdts;
+	char *changelog_user;        /* lustre: the registered reader, e.g. "cl1" */
+	unsigned line;               /* line of the section header, for messages */
+};
+
+enum loafre_log_target { LOAFRE_LOG_STDERR = 0, LOAFRE_LOG_SYSLOG = 1 };
+
+struct loafre_config {
+	char *path;                  /* the file this was read from */
+	enum loafre_log_target log;
+	int log_level;               /* syslog priority: LOG_ERR .. LOG_DEBUG */
+	char *run_dir;
+	unsigned commit_interval_ms;
+	struct loafre_fs_config *fs;
+	size_t n_fs;
+};
+
+/* Picks the config path: explicit if non-NULL, else $LOAFRE_CONFIG, else
+ * the default. Borrowed strings. */
+LOAFRE_API const char *loafre_config_path(const char *explicit_path);
+
+/* Loads and validates a config file. On failure returns a negative errno
+ * and, if err is non-NULL, writes a one-line message naming the file, the
+ * line and the problem into err[0..errlen). */
+LOAFRE_API int loafre_config_load(const char *path, struct loafre_config **ret_config,
+				  char *err, size_t errlen);
+LOAFRE_API void loafre_config_free(struct loafre_config *c);
+
+/* Finds the filesystem owning an MDT name ("demo-MDT0000"): the part before
+ * "-MDT" is the fsname and the MDT must be one of the filesystem's.
+ * Returns the filesystem (borrowed) and writes the MDT index; NULL if none
+ * (errno ENOENT, or EINVAL for a malformed MDT name). */
+LOAFRE_API const struct loafre_fs_config *loafre_config_find_mdt(const struct loafre_config *c,
+								 const char *mdt,
+								 unsigned *ret_mdt_index);
+LOAFRE_API const struct loafre_fs_config *loafre_config_find_fs(const struct loafre_config *c,
+								const char *name);
+
+/* Parses "64M", "1G", "4096" (K/M/G/T, powers of 1024). 0 or -EINVAL. */
+LOAFRE_API int loafre_parse_size(const char *s, uint64_t *ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
