@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* bench_codec.c — being written. */
+#include "bench.h"
