@@ -642,7 +642,7 @@ out:
 static int extend(struct loafre_journal *j, int afd, uint64_t asize, uint32_t asalt,
 		  const uint64_t *segs, size_t n, struct loafre__jstate *st, bool *changed)
 {
-	struct jscan sc;
+	struct jscan sc = {0};
 	size_t i;
 	int fd = -1, r;
 

@@ -13,7 +13,8 @@
  *      set, by cr_extra_flags) are present, in Lustre's order;
  *   3. cr_namelen name bytes follow;
  *   4. jobid and xattr fields contain a NUL;
- *   5. the name area holds at most one NUL ("tname\0sname" for renames).
+ *   5. the name area holds at most one NUL ("tname\0sname" for renames);
+ *   6. each name is at most NAME_MAX (255) bytes.
  * Unknown bits in cr_extra_flags beyond CLFE_SUPPORTED make the layout
  * unknowable and are rejected, as are cr_flags format bits Lustre does not
  * define (there are none left: the four high bits are all defined).
@@ -208,6 +209,11 @@ int loafre_rec_decode(const void *buf, size_t len, struct loafre_rec *ret_rec, s
 		r.snamelen = (uint16_t)(r.namelen - tlen - 1);
 		r.namelen = (uint16_t)tlen;
 	}
+	/* Lustre names are at most NAME_MAX bytes; a longer one is not a
+	 * record any MDT writes (and would break the text line bound). MARK
+	 * records carry a device name, bounded the same way. */
+	if (r.namelen > LOAFRE_NAME_MAX || r.snamelen > LOAFRE_NAME_MAX)
+		return -EBADMSG;
 	*ret_rec = r;
 	if (ret_size)
 		*ret_size = off + loafre_rec_namearea(&r);
@@ -236,9 +242,9 @@ int loafre_rec_encode(const struct loafre_rec *rec, void *buf, size_t cap)
 	if ((rec->namelen && memchr(rec->name, '\0', rec->namelen)) ||
 	    (rec->sname && rec->snamelen && memchr(rec->sname, '\0', rec->snamelen)))
 		return -EINVAL;
-	area = loafre_rec_namearea(rec);
-	if (area > UINT16_MAX)
+	if (rec->namelen > LOAFRE_NAME_MAX || rec->snamelen > LOAFRE_NAME_MAX)
 		return -EINVAL;
+	area = loafre_rec_namearea(rec);
 	off = loafre_rec_offset(rec->flags, rec->extra_flags);
 	size = off + area;
 	if (size > cap)

@@ -33,8 +33,8 @@
  * Validity (loafre_rec_decode): the buffer holds at least the 64-byte header,
  * the extensions its flags announce and cr_namelen name bytes; jobid and
  * xattr are NUL-terminated inside their fields; the name area contains at
- * most one NUL. Anything else is -EBADMSG; the decoder never reads outside
- * the buffer it is given.
+ * most one NUL; each name is at most 255 bytes (NAME_MAX). Anything else
+ * is -EBADMSG; the decoder never reads outside the buffer it is given.
  *
  * Ownership: a struct loafre_rec decoded from a buffer borrows `name` and
  * `sname` from that buffer; it is valid while the buffer is. Everything else
@@ -247,8 +247,8 @@ LOAFRE_API int loafre_rec_decode(const void *buf, size_t len, struct loafre_rec 
 /* Encodes *rec into buf[0..cap). The extensions written are exactly those
  * announced by rec->flags and rec->extra_flags. Returns the number of bytes
  * written (> 0), -ENOBUFS if cap is too small, or -EINVAL if the record is
- * not encodable (name area > 65535, name containing a NUL, jobid or xattr
- * not NUL-terminated, name too long). */
+ * not encodable (a name longer than 255 bytes or containing a NUL, jobid
+ * or xattr not NUL-terminated). */
 LOAFRE_API int loafre_rec_encode(const struct loafre_rec *rec, void *buf, size_t cap);
 
 /* Remaps a record to carry exactly the extensions in `clf_want`

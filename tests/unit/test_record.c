@@ -215,6 +215,22 @@ static void test_malformed_rejected(void **state)
 	r.name = "a\0b";
 	r.namelen = 3;
 	assert_int_equal(loafre_rec_encode(&r, buf, sizeof(buf)), -EINVAL);
+	/* names are bounded by NAME_MAX both ways */
+	{
+		char longname[300];
+		memset(longname, 'n', sizeof(longname));
+		r.name = longname;
+		r.namelen = 256;
+		assert_int_equal(loafre_rec_encode(&r, buf, sizeof(buf)), -EINVAL);
+		r.namelen = 255;
+		n = loafre_rec_encode(&r, buf, sizeof(buf));
+		assert_int_equal(n, 64 + 255);
+		assert_int_equal(loafre_rec_decode(buf, (size_t)n, &d, NULL), 0);
+		buf[0] = 0;
+		buf[1] = 1; /* cr_namelen 256, with the bytes present */
+		memset(buf + 64, 'n', 256);
+		assert_int_equal(loafre_rec_decode(buf, 64 + 256, &d, NULL), -EBADMSG);
+	}
 }
 
 static void test_remap(void **state)
