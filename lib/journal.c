@@ -134,7 +134,9 @@
  *     FSYNC_NONE, or after power loss erased the unsynced state update,
  *     this is what keeps fsynced records), truncate the rest (a torn
  *     tail), fsync;
- *   - then the segments newer than the active one, in order: one whose
+ *   - then, unless a torn tail was just cut (a torn frame ends the log:
+ *     anything written after it is not adopted across the hole), the
+ *     segments newer than the active one, in order: one whose
  *     header is valid and that holds at least one valid frame continuing
  *     the index sequence is adopted as the new active segment (its torn
  *     tail truncated, fsynced); the first that does not qualify is deleted
@@ -298,7 +300,7 @@ static int open_segment(struct loafre_journal *j, uint64_t first, int oflags)
 	int fd;
 
 	seg_name(name, first);
-	fd = openat(j->dirfd, name, oflags | O_CLOEXEC);
+	fd = openat(j->dirfd, name, oflags | O_CLOEXEC, 0644);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -643,6 +645,9 @@ static int extend(struct loafre_journal *j, int afd, uint64_t asize, uint32_t as
 		  const uint64_t *segs, size_t n, struct loafre__jstate *st, bool *changed)
 {
 	struct jscan sc = {0};
+	/* A torn tail ends the log: frames in newer segments were written
+	 * after the torn one and must not be adopted across the hole. */
+	bool torn = false;
 	size_t i;
 	int fd = -1, r;
 
@@ -656,13 +661,14 @@ static int extend(struct loafre_journal *j, int afd, uint64_t asize, uint32_t as
 			st->last_index = sc.last;
 			*changed = true;
 		}
+		torn = sc.end < asize;
 		r = trim_and_sync(afd, sc.end, asize, sc.nframes > 0);
 		if (r < 0)
 			return r;
 	}
 	for (i = 0; i < n && segs[i] <= st->active_first; i++)
 		;
-	for (; i < n; i++) {
+	for (; i < n && !torn; i++) {
 		uint64_t first = 0;
 		uint32_t salt = 0;
 		struct stat sb = {0};
@@ -697,6 +703,7 @@ static int extend(struct loafre_journal *j, int afd, uint64_t asize, uint32_t as
 			goto fail_h;
 		close(fd);
 		fd = -1;
+		torn = sc.end < (uint64_t)sb.st_size;
 		st->active_first = segs[i];
 		st->valid_length = sc.end;
 		st->last_index = sc.last;

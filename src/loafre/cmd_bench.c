@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* cmd_bench.c — `loafre bench codec|journal`, over lib/bench.h. */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "cli.h"
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+int cmd_bench(struct cli *c)
+{
+	const char *what = c->args[0], *dir = NULL;
+	uint64_t n = 0;
+	unsigned long commit_ms = 10;
+	int fsync_policy = LOAFRE_FSYNC_COMMIT, r;
+	bool journal_opts = false;
+	char tmpl[PATH_MAX];
+
+	for (size_t i = 0; i < c->n_opts; i++) {
+		const char *a = c->opts[i].arg;
+		char *e;
+		switch (c->opts[i].opt) {
+		case 'n':
+			if (!cli_parse_recno(a, &n) || n == 0) {
+				fprintf(stderr, "loafre bench: bad -n '%s' (a positive number)\n", a);
+				return CLI_USAGE;
+			}
+			break;
+		case 'C':
+			errno = 0;
+			commit_ms = strtoul(a, &e, 10);
+			if (errno || *e || !*a || commit_ms > 60000) {
+				fprintf(stderr, "loafre bench: bad --commit-ms '%s' (0 to 60000)\n", a);
+				return CLI_USAGE;
+			}
+			journal_opts = true;
+			break;
+		case 'F':
+			if (strcmp(a, "commit") == 0)
+				fsync_policy = LOAFRE_FSYNC_COMMIT;
+			else if (strcmp(a, "none") == 0)
+				fsync_policy = LOAFRE_FSYNC_NONE;
+			else {
+				fprintf(stderr, "loafre bench: bad --fsync '%s' (commit or none)\n", a);
+				return CLI_USAGE;
+			}
+			journal_opts = true;
+			break;
+		case 'D':
+			dir = a;
+			journal_opts = true;
+			break;
+		}
+	}
+	if (strcmp(what, "codec") == 0) {
+		if (journal_opts) {
+			fprintf(stderr, "loafre bench codec: --commit-ms, --fsync and --dir are for "
+					"'bench journal'\n");
+			return CLI_USAGE;
+		}
+		r = loafre__bench_codec(n ? n : 1000000, stdout);
+		if (r < 0) {
+			fprintf(stderr, "loafre bench codec: %s\n", strerror(-r));
+			return CLI_FAIL;
+		}
+		return CLI_OK;
+	}
+	if (strcmp(what, "journal") != 0) {
+		fprintf(stderr, "loafre bench: unknown benchmark '%s' (codec or journal)\n", what);
+		return CLI_USAGE;
+	}
+	if (!dir) {
+		dir = getenv("TMPDIR");
+		if (!dir || !*dir)
+			dir = "/tmp";
+	}
+	if ((size_t)snprintf(tmpl, sizeof(tmpl), "%s/loafre-bench.XXXXXX", dir) >= sizeof(tmpl)) {
+		fprintf(stderr, "loafre bench journal: directory name too long: '%s'\n", dir);
+		return CLI_USAGE;
+	}
+	if (!mkdtemp(tmpl)) {
+		fprintf(stderr, "loafre bench journal: cannot create a directory in '%s': %s\n", dir,
+			strerror(errno));
+		return CLI_FAIL;
+	}
+	r = loafre__bench_journal(tmpl, n ? n : 200000, (unsigned)commit_ms, fsync_policy, stdout);
+	if (r < 0)
+		fprintf(stderr, "loafre bench journal: journal in '%s': %s\n", tmpl, strerror(-r));
+	if (nftw(tmpl, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "loafre bench journal: cannot remove '%s': %s\n", tmpl,
+			strerror(errno));
+	return r < 0 ? CLI_FAIL : CLI_OK;
+}
