@@ -93,6 +93,11 @@ bool loafre__lfs_knows_dir(const struct loafre__lfs *l, const struct loafre_fid 
 int loafre__lfs_note_entry(struct loafre__lfs *l, const struct loafre_fid *dir, const char *name,
 			   size_t namelen);
 int loafre__lfs_note_object(struct loafre__lfs *l, const struct loafre_fid *fid, unsigned hints);
+/* An event about the object at (dir, name) when its FID is not known
+ * (inotify): the entry is reconciled and, if the same object is still
+ * there, it is compared as note_object(hints) would. */
+int loafre__lfs_note_child(struct loafre__lfs *l, const struct loafre_fid *dir, const char *name,
+			   size_t namelen, unsigned hints);
 int loafre__lfs_note_dir(struct loafre__lfs *l, const struct loafre_fid *dir);
 
 /* Callback invoked at flush for every directory that enters the tree (so an

@@ -1,0 +1,1521 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * localfs.c — the emulated MDT of a local filesystem: reconciliation of
+ * notes against the live tree and the recorded state, emitting Lustre
+ * records.
+ *
+ * ==========================================================================
+ * WHY RECONCILIATION
+ * ==========================================================================
+ * fanotify merges events for the same (directory, name) and loses their
+ * order; queues overflow; loafred may be down while the tree changes. So
+ * events are only treated as *notes* — "look here" — and every record is
+ * derived from comparing what the state recorded with what the tree holds
+ * now. The records therefore describe a sequence of operations that leads
+ * from the recorded tree to the current one, which is the contract Lustre
+ * consumers already live by (the changelog says what changed; content and
+ * attributes are read from the current file).
+ *
+ * ==========================================================================
+ * RECORDS
+ * ==========================================================================
+ * Every record carries CLF_EXTRA_FLAGS with CLFE_UIDGID (the object's
+ * owner: fanotify does not tell the caller's credentials reliably) and the
+ * time of the flush that saw the change (cr_time).
+ *   new entry, unknown object     CREAT / MKDIR / SLINK / MKNOD (by type),
+ *                                 t = object, p = directory, name; a
+ *                                 regular file that already has data is
+ *                                 followed by CLOSE
+ *   new entry, known object whose
+ *     other link vanished         RENME: t = overwritten object or zero,
+ *                                 p/name = new entry, s = object,
+ *                                 sp/sname = old entry; flag
+ *                                 CLF_RENAME_LAST when the overwritten
+ *                                 object lost its last link
+ *     other links still there     HLINK
+ *   entry vanished                UNLNK / RMDIR (children first), flag
+ *                                 CLF_UNLINK_LAST when the object has no
+ *                                 link left (it is gone, or it left the
+ *                                 tree)
+ *   object attributes (t only):   SATTR (mode, owner changed), TRUNC (size
+ *                                 shrank), CLOSE (closed after a write that
+ *                                 changed data), MTIME (mtime changed with
+ *                                 no write: utimes), XATTR (x = name, per
+ *                                 changed extended attribute)
+ * A file still open for writing produces its CLOSE when it is closed (as
+ * with Lustre), or at the next rescan.
+ *
+ * ==========================================================================
+ * FLUSH ALGORITHM
+ * ==========================================================================
+ *  1. Directory notes become entry notes for every live name and every
+ *     recorded child.
+ *  2. Each entry note whose directory is in the tree is looked up live
+ *     (FID + stat); a map FID -> note tells where an object is now.
+ *  3. Entry notes are processed in order; notes whose directory is not in
+ *     the tree yet wait for a later round of the same flush (a directory
+ *     created in this flush brings its children in), and are dropped when
+ *     no round makes progress (they are outside the tree: cheap).
+ *     Processing entry E (recorded object Y, live object X):
+ *       - Y must leave E first: if Y is live at another noted entry, that
+ *         entry is processed now (recursively; a cycle — a swap — is
+ *         broken by parking one object under a temporary name); a
+ *         directory that moved elsewhere in the tree is found through its
+ *         path; otherwise Y is overwritten (if X arrives by rename), or
+ *         unlinked.
+ *       - X arrives: known with a vacated link -> RENME; known and still
+ *         linked -> HLINK; unknown -> creation (a new directory's contents
+ *         are noted too).
+ *  4. Object notes: attributes compared -> SATTR/TRUNC/CLOSE/MTIME/XATTR.
+ * Each emitted record is appended to the journal and applied to the state
+ * by the same function that replays journal records at open, so the state
+ * is always "the journal so far".
+ */
+#include "localfs_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "util.h"
+
+#define HINT_RESCAN 0x100 /* internal: full comparison (restart catch-up) */
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+int loafre__lfs_root_fd(const struct loafre__lfs *l)
+{
+	return l->root_fd;
+}
+
+const struct loafre_fid *loafre__lfs_root_fid(const struct loafre__lfs *l)
+{
+	return &l->rootobj->fid;
+}
+
+bool loafre__lfs_knows_dir(const struct loafre__lfs *l, const struct loafre_fid *dir)
+{
+	const struct lfs_obj *o = loafre__lfs_obj_get(l, dir);
+	return o && lfs_is_dir(o) && (o == l->rootobj || o->links);
+}
+
+void loafre__lfs_set_dir_cb(struct loafre__lfs *l, loafre__lfs_dir_cb cb, void *ctx)
+{
+	l->dir_cb = cb;
+	l->dir_cb_ctx = ctx;
+}
+
+void loafre__lfs_get_stats(const struct loafre__lfs *l, struct loafre__lfs_stats *ret)
+{
+	*ret = l->stats;
+	ret->objects = l->nobjs;
+	ret->dirs = l->ndirs;
+}
+
+int loafre__lfs_handle_fid(struct loafre__lfs *l, const struct file_handle *fh,
+			   struct loafre_fid *ret_fid)
+{
+	(void)l;
+	return loafre__lfs_fid_from_handle(fh->handle_type, fh->f_handle, fh->handle_bytes, ret_fid);
+}
+
+static void dirfd_cache_clear(struct loafre__lfs *l)
+{
+	for (unsigned i = 0; i < l->ndirfds; i++)
+		close(l->dirfds[i].fd);
+	l->ndirfds = 0;
+	l->dirfd_next = 0;
+}
+
+static void dirfd_cache_drop(struct loafre__lfs *l, const struct loafre_fid *fid)
+{
+	for (unsigned i = 0; i < l->ndirfds; i++)
+		if (loafre_fid_equal(&l->dirfds[i].fid, fid)) {
+			close(l->dirfds[i].fd);
+			l->dirfds[i] = l->dirfds[--l->ndirfds];
+			l->dirfd_next = 0;
+			return;
+		}
+}
+
+/* A directory descriptor for lookups, cached for the flush. */
+static int dirfd_get(struct loafre__lfs *l, const struct loafre_fid *fid)
+{
+	unsigned slot;
+	int fd;
+
+	for (unsigned i = 0; i < l->ndirfds; i++)
+		if (loafre_fid_equal(&l->dirfds[i].fid, fid))
+			return l->dirfds[i].fd;
+	fd = loafre__lfs_open_fid(l, fid, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	if (l->ndirfds < LOAFRE__ARRAY_SIZE(l->dirfds)) {
+		slot = l->ndirfds++;
+	} else {
+		slot = l->dirfd_next++ % LOAFRE__ARRAY_SIZE(l->dirfds);
+		close(l->dirfds[slot].fd);
+	}
+	l->dirfds[slot].fid = *fid;
+	l->dirfds[slot].fd = fd;
+	return fd;
+}
+
+/* ---- applying records to the state ----------------------------------------- */
+
+static void forget_obj(struct loafre__lfs *l, struct lfs_obj *o)
+{
+	if (o->links || o->children || o == l->rootobj)
+		return;
+	if (lfs_is_dir(o)) {
+		dirfd_cache_drop(l, &o->fid);
+		if (l->dir_cb)
+			l->dir_cb(l->dir_cb_ctx, &o->fid, -1, false);
+	}
+	loafre__lfs_obj_del(l, o);
+}
+
+static void unlink_entry(struct loafre__lfs *l, const struct loafre_fid *dir, const char *name,
+			 size_t len)
+{
+	struct lfs_link *k = loafre__lfs_link_get(l, dir, name, len);
+	struct lfs_obj *o;
+
+	if (!k)
+		return;
+	o = k->child;
+	loafre__lfs_link_del(l, k);
+	loafre__lfs_obj_touch(l, o);
+	forget_obj(l, o);
+}
+
+/* Stat of an object by FID, for records replayed without one. */
+static int stat_fid(struct loafre__lfs *l, const struct loafre_fid *fid, struct stat *st)
+{
+	int fd = loafre__lfs_open_fid(l, fid, O_PATH), r = 0;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, st) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static uint32_t type_mode(uint32_t type)
+{
+	switch (type) {
+	case LOAFRE_CL_MKDIR:
+		return S_IFDIR | 0755;
+	case LOAFRE_CL_SOFTLINK:
+		return S_IFLNK | 0777;
+	case LOAFRE_CL_MKNOD:
+		return S_IFIFO | 0644;
+	default:
+		return S_IFREG | 0644;
+	}
+}
+
+/* Applies one record's namespace effect (and, when st is given, the
+ * object's attributes) to the state. Used for every emitted record and to
+ * replay journal records the database lacks. */
+static void apply(struct loafre__lfs *l, const struct loafre_rec *r, const struct stat *st)
+{
+	struct lfs_obj *o, *dir;
+	struct stat tmp;
+
+	switch (r->type) {
+	case LOAFRE_CL_CREATE:
+	case LOAFRE_CL_MKDIR:
+	case LOAFRE_CL_SOFTLINK:
+	case LOAFRE_CL_MKNOD:
+	case LOAFRE_CL_HARDLINK:
+		dir = loafre__lfs_obj_get(l, &r->pfid);
+		if (!dir || loafre__lfs_link_get(l, &r->pfid, r->name, r->namelen))
+			break;
+		o = loafre__lfs_obj_get(l, &r->tfid);
+		if (!o) {
+			if (!st && stat_fid(l, &r->tfid, &tmp) == 0)
+				st = &tmp;
+			o = loafre__lfs_obj_add(l, &r->tfid, st);
+			if (!o)
+				break;
+			if (!st)
+				o->mode = type_mode(r->type);
+			if (lfs_is_dir(o) && !st)
+				l->ndirs++;
+		} else if (st) {
+			loafre__lfs_obj_set_stat(l, o, st);
+		}
+		loafre__lfs_link_add(l, dir, o, r->name, r->namelen);
+		break;
+	case LOAFRE_CL_UNLINK:
+	case LOAFRE_CL_RMDIR:
+		unlink_entry(l, &r->pfid, r->name, r->namelen);
+		break;
+	case LOAFRE_CL_RENAME: {
+		struct lfs_link *k;
+
+		if (!(r->flags & LOAFRE_CLF_RENAME) || !r->sname)
+			break;
+		dir = loafre__lfs_obj_get(l, &r->pfid);
+		k = loafre__lfs_link_get(l, &r->spfid, r->sname, r->snamelen);
+		if (!dir || !k)
+			break;
+		o = k->child;
+		if (loafre__lfs_link_get(l, &r->pfid, r->name, r->namelen))
+			unlink_entry(l, &r->pfid, r->name, r->namelen);
+		loafre__lfs_link_del(l, k);
+		loafre__lfs_link_add(l, dir, o, r->name, r->namelen);
+		loafre__lfs_obj_touch(l, o);
+		break;
+	}
+	default:
+		o = loafre__lfs_obj_get(l, &r->tfid);
+		if (!o)
+			break;
+		if (!st && stat_fid(l, &r->tfid, &tmp) == 0)
+			st = &tmp;
+		if (st)
+			loafre__lfs_obj_set_stat(l, o, st);
+		break;
+	}
+}
+
+/* ---- emitting --------------------------------------------------------------- */
+
+static void rec_init(struct loafre__lfs *l, struct loafre_rec *r, uint32_t type,
+		     const struct lfs_obj *o)
+{
+	memset(r, 0, offsetof(struct loafre_rec, name));
+	r->name = NULL;
+	r->namelen = 0;
+	r->sname = NULL;
+	r->snamelen = 0;
+	r->type = type;
+	r->time = l->now;
+	r->flags = LOAFRE_CLF_VERSION | LOAFRE_CLF_EXTRA_FLAGS;
+	r->extra_flags = LOAFRE_CLFE_UIDGID;
+	if (o) {
+		r->tfid = o->fid;
+		r->uid = o->uid;
+		r->gid = o->gid;
+	}
+}
+
+/* Appends and applies. In snapshot mode only applies. */
+static int emit(struct loafre__lfs *l, const struct loafre_rec *r, const struct stat *st)
+{
+	int ret;
+
+	if (!l->snapshot) {
+		ret = loafre_journal_append(l->journal, r);
+		if (ret < 0)
+			return ret;
+		l->stats.records++;
+	}
+	apply(l, r, st);
+	return 0;
+}
+
+static uint32_t create_type(mode_t m)
+{
+	if (S_ISDIR(m))
+		return LOAFRE_CL_MKDIR;
+	if (S_ISLNK(m))
+		return LOAFRE_CL_SOFTLINK;
+	if (S_ISREG(m))
+		return LOAFRE_CL_CREATE;
+	return LOAFRE_CL_MKNOD;
+}
+
+/* ---- notes ------------------------------------------------------------------- */
+
+static size_t note_hash(const struct loafre_fid *dir, const char *name, size_t len)
+{
+	return (size_t)XXH3_64bits_withSeed(name, len, dir->f_seq ^ ((uint64_t)dir->f_oid << 7));
+}
+
+static int rehash_entries(struct loafre__lfs *l)
+{
+	size_t nb = (l->note_entries_mask + 1) * 4;
+	struct lfs_note_entry **h = calloc(nb, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	for (struct lfs_note_entry *n = l->note_entries; n; n = n->next) {
+		size_t b = note_hash(&n->dir, n->name, n->namelen) & (nb - 1);
+		n->hnext = h[b];
+		h[b] = n;
+	}
+	free(l->note_entries_h);
+	l->note_entries_h = h;
+	l->note_entries_mask = nb - 1;
+	return 0;
+}
+
+static size_t objnote_hash(const struct loafre_fid *fid)
+{
+	uint64_t h = fid->f_seq * 0x9E3779B97F4A7C15ull ^ fid->f_oid ^ ((uint64_t)fid->f_ver << 17);
+	return (size_t)(h ^ (h >> 29));
+}
+
+static int rehash_objs(struct loafre__lfs *l)
+{
+	size_t nb = (l->note_objs_mask + 1) * 4;
+	struct lfs_note_obj **h = calloc(nb, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	for (struct lfs_note_obj *n = l->note_objs; n; n = n->next) {
+		size_t b = objnote_hash(&n->fid) & (nb - 1);
+		n->hnext = h[b];
+		h[b] = n;
+	}
+	free(l->note_objs_h);
+	l->note_objs_h = h;
+	l->note_objs_mask = nb - 1;
+	return 0;
+}
+
+int loafre__lfs_note_child(struct loafre__lfs *l, const struct loafre_fid *dir, const char *name,
+			   size_t namelen, unsigned hints)
+{
+	struct lfs_note_entry *n;
+	size_t b;
+
+	if (namelen == 0 || namelen > LOAFRE_NAME_MAX || memchr(name, '/', namelen) ||
+	    (namelen == 1 && name[0] == '.') || (namelen == 2 && name[0] == '.' && name[1] == '.'))
+		return 0;
+	l->stats.notes++;
+	if (!l->note_entries_h) {
+		l->note_entries_mask = 4095;
+		l->note_entries_h = calloc(l->note_entries_mask + 1, sizeof(*l->note_entries_h));
+		if (!l->note_entries_h)
+			return -ENOMEM;
+	}
+	b = note_hash(dir, name, namelen) & l->note_entries_mask;
+	for (n = l->note_entries_h[b]; n; n = n->hnext)
+		if (n->namelen == namelen && memcmp(n->name, name, namelen) == 0 &&
+		    loafre_fid_equal(&n->dir, dir)) {
+			n->hints |= hints;
+			return 0;
+		}
+	n = calloc(1, sizeof(*n) + namelen + 1);
+	if (!n)
+		return -ENOMEM;
+	n->dir = *dir;
+	n->hints = hints;
+	n->namelen = (uint16_t)namelen;
+	memcpy(n->name, name, namelen);
+	n->hnext = l->note_entries_h[b];
+	l->note_entries_h[b] = n;
+	if (!l->note_entries_tail)
+		l->note_entries_tail = &l->note_entries;
+	*l->note_entries_tail = n;
+	l->note_entries_tail = &n->next;
+	if (++l->nnote_entries > l->note_entries_mask + 1)
+		return rehash_entries(l);
+	return 0;
+}
+
+int loafre__lfs_note_entry(struct loafre__lfs *l, const struct loafre_fid *dir, const char *name,
+			   size_t namelen)
+{
+	return loafre__lfs_note_child(l, dir, name, namelen, 0);
+}
+
+int loafre__lfs_note_object(struct loafre__lfs *l, const struct loafre_fid *fid, unsigned hints)
+{
+	struct lfs_note_obj *n;
+	size_t b;
+
+	l->stats.notes++;
+	if (!l->note_objs_h) {
+		l->note_objs_mask = 4095;
+		l->note_objs_h = calloc(l->note_objs_mask + 1, sizeof(*l->note_objs_h));
+		if (!l->note_objs_h)
+			return -ENOMEM;
+	}
+	b = objnote_hash(fid) & l->note_objs_mask;
+	for (n = l->note_objs_h[b]; n; n = n->hnext)
+		if (loafre_fid_equal(&n->fid, fid)) {
+			n->hints |= hints;
+			return 0;
+		}
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->fid = *fid;
+	n->hints = hints;
+	n->hnext = l->note_objs_h[b];
+	l->note_objs_h[b] = n;
+	if (!l->note_objs_tail)
+		l->note_objs_tail = &l->note_objs;
+	*l->note_objs_tail = n;
+	l->note_objs_tail = &n->next;
+	if (++l->nnote_objs > l->note_objs_mask + 1)
+		return rehash_objs(l);
+	return 0;
+}
+
+int loafre__lfs_note_dir(struct loafre__lfs *l, const struct loafre_fid *dir)
+{
+	if (l->nnote_dirs == l->note_dirs_cap) {
+		size_t cap = l->note_dirs_cap ? l->note_dirs_cap * 2 : 64;
+		void *p = realloc(l->note_dirs, cap * sizeof(*l->note_dirs));
+		if (!p)
+			return -ENOMEM;
+		l->note_dirs = p;
+		l->note_dirs_cap = cap;
+	}
+	l->note_dirs[l->nnote_dirs++] = *dir;
+	l->stats.notes++;
+	return 0;
+}
+
+static void notes_free(struct loafre__lfs *l)
+{
+	for (struct lfs_note_entry *n = l->note_entries, *nx; n; n = nx) {
+		nx = n->next;
+		free(n);
+	}
+	for (struct lfs_note_obj *n = l->note_objs, *nx; n; n = nx) {
+		nx = n->next;
+		free(n);
+	}
+	l->note_entries = NULL;
+	l->note_entries_tail = NULL;
+	l->nnote_entries = 0;
+	l->note_objs = NULL;
+	l->note_objs_tail = NULL;
+	l->nnote_objs = 0;
+	if (l->note_entries_h)
+		memset(l->note_entries_h, 0, (l->note_entries_mask + 1) * sizeof(*l->note_entries_h));
+	if (l->note_objs_h)
+		memset(l->note_objs_h, 0, (l->note_objs_mask + 1) * sizeof(*l->note_objs_h));
+	l->nnote_dirs = 0;
+}
+
+/* ---- the flush ---------------------------------------------------------------- */
+
+/* Per-flush view of an entry note: its live lookup. */
+struct live {
+	struct lfs_note_entry *n; /* the note */
+	struct loafre_fid fid;    /* live object (valid when exists) */
+	struct stat st;           /* its stat */
+	bool looked;              /* lookup done */
+	bool exists;              /* an object is there now */
+	bool visiting;            /* being processed (cycle detection) */
+	bool done;                /* processed */
+};
+
+struct flush {
+	struct loafre__lfs *l;
+	struct live *v;           /* one per note, in note order */
+	size_t nv, capv;
+	size_t *map;              /* open addressing: FID -> index in v + 1 */
+	size_t map_mask;
+	unsigned swaps;           /* temporary names used to break cycles */
+};
+
+static size_t fidh(const struct loafre_fid *f)
+{
+	uint64_t h = f->f_seq * 0x9E3779B97F4A7C15ull ^ f->f_oid ^ ((uint64_t)f->f_ver << 21);
+	return (size_t)(h ^ (h >> 31));
+}
+
+static void map_put(struct flush *F, size_t idx)
+{
+	size_t b = fidh(&F->v[idx].fid) & F->map_mask;
+
+	while (F->map[b])
+		b = (b + 1) & F->map_mask;
+	F->map[b] = idx + 1;
+}
+
+static int map_grow(struct flush *F)
+{
+	size_t nb = F->map ? (F->map_mask + 1) * 2 : 1024;
+	size_t *m;
+
+	if (F->map && F->nv * 2 < F->map_mask + 1)
+		return 0;
+	while (nb < F->nv * 2 + 2)
+		nb *= 2;
+	m = calloc(nb, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	free(F->map);
+	F->map = m;
+	F->map_mask = nb - 1;
+	for (size_t i = 0; i < F->nv; i++)
+		if (F->v[i].looked && F->v[i].exists)
+			map_put(F, i);
+	return 0;
+}
+
+/* Where is `fid` live among the looked-up notes (other than `except`)? */
+static struct live *map_find(struct flush *F, const struct loafre_fid *fid, const struct live *except)
+{
+	if (!F->map)
+		return NULL;
+	for (size_t b = fidh(fid) & F->map_mask; F->map[b]; b = (b + 1) & F->map_mask) {
+		struct live *v = &F->v[F->map[b] - 1];
+		if (v != except && v->exists && loafre_fid_equal(&v->fid, fid) && !v->done)
+			return v;
+	}
+	return NULL;
+}
+
+static int lookup_live(struct flush *F, struct live *v)
+{
+	struct loafre__lfs *l = F->l;
+	int fd, r;
+
+	if (v->looked)
+		return 0;
+	v->looked = true;
+	fd = dirfd_get(l, &v->n->dir);
+	if (fd < 0) {
+		v->exists = false; /* the directory itself is gone */
+		return 0;
+	}
+	r = loafre__lfs_lookup(fd, v->n->name, &v->fid, &v->st);
+	if (r == -ENOENT || r == -ENOTDIR || r == -ESTALE) {
+		v->exists = false;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	v->exists = true;
+	if (map_grow(F) < 0)
+		return -ENOMEM;
+	map_put(F, (size_t)(v - F->v));
+	return 0;
+}
+
+/* Refreshes the lookups of notes whose directory joined the tree. */
+static int lookup_pending(struct flush *F)
+{
+	for (size_t i = 0; i < F->nv; i++) {
+		struct live *v = &F->v[i];
+		if (!v->looked && !v->done && loafre__lfs_knows_dir(F->l, &v->n->dir)) {
+			int r = lookup_live(F, v);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int add_live(struct flush *F, struct lfs_note_entry *n)
+{
+	if (F->nv == F->capv) {
+		size_t cap = F->capv ? F->capv * 2 : 256;
+		void *p = realloc(F->v, cap * sizeof(*F->v));
+		if (!p)
+			return -ENOMEM;
+		F->v = p;
+		F->capv = cap;
+	}
+	memset(&F->v[F->nv], 0, sizeof(F->v[0]));
+	F->v[F->nv++].n = n;
+	return 0;
+}
+
+/* Notes every live name and every recorded child of a directory. */
+static int expand_dir(struct loafre__lfs *l, struct lfs_obj *d)
+{
+	struct dirent *de;
+	DIR *dh;
+	int fd, r = 0;
+
+	for (struct lfs_link *k = d->children; k; k = k->lnext_dir) {
+		r = loafre__lfs_note_entry(l, &d->fid, k->name, k->namelen);
+		if (r < 0)
+			return r;
+	}
+	fd = loafre__lfs_open_fid(l, &d->fid, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return 0; /* gone: its parent's note removes it */
+	dh = fdopendir(fd);
+	if (!dh) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(dh))) {
+		size_t len = strlen(de->d_name);
+		r = loafre__lfs_note_entry(l, &d->fid, de->d_name, len);
+		if (r < 0)
+			break;
+	}
+	closedir(dh);
+	return r;
+}
+
+/* Is this object still alive somewhere (links on disk)? */
+static bool obj_alive(struct loafre__lfs *l, const struct lfs_obj *o, struct stat *st)
+{
+	int fd = loafre__lfs_open_fid(l, &o->fid, O_PATH);
+	struct stat tmp;
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	alive = fstat(fd, st ? st : &tmp) == 0 && (st ? st : &tmp)->st_nlink > 0;
+	close(fd);
+	return alive;
+}
+
+/* A recorded link of `o` whose entry no longer holds it (other than k). */
+static struct lfs_link *vacated_link(struct flush *F, const struct lfs_obj *o,
+				     const struct lfs_link *k)
+{
+	for (struct lfs_link *x = o->links; x; x = x->lnext_obj) {
+		struct loafre_fid f;
+		int fd;
+
+		if (x == k)
+			continue;
+		fd = dirfd_get(F->l, &x->parent->fid);
+		if (fd < 0 || loafre__lfs_lookup(fd, x->name, &f, NULL) < 0 ||
+		    !loafre_fid_equal(&f, &o->fid))
+			return x;
+	}
+	return NULL;
+}
+
+static int process_entry(struct flush *F, struct live *v);
+
+/* Emits the removal of the entry k (and, for a directory, of everything
+ * below it first). */
+static int remove_entry(struct flush *F, struct lfs_link *k)
+{
+	struct loafre__lfs *l = F->l;
+	struct lfs_obj *o = k->child;
+	struct loafre_rec r;
+	bool last;
+	int ret;
+
+	if (lfs_is_dir(o)) {
+		while (o->children) {
+			ret = remove_entry(F, o->children);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	/* Last recorded link: the object is gone, or it left the tree (if it
+	 * is alive in the tree under a name no note has shown yet, the next
+	 * notes record it again). */
+	last = o->links == k && !k->lnext_obj;
+	rec_init(l, &r, lfs_is_dir(o) ? LOAFRE_CL_RMDIR : LOAFRE_CL_UNLINK, o);
+	r.pfid = k->parent->fid;
+	r.name = k->name;
+	r.namelen = k->namelen;
+	if (last && !lfs_is_dir(o))
+		r.flags |= LOAFRE_CLF_UNLINK_LAST;
+	return emit(l, &r, NULL);
+}
+
+/* Emits a rename of X from link src to (dir, name), overwriting y (NULL:
+ * nothing there). */
+static int rename_into(struct flush *F, struct lfs_obj *x, struct lfs_link *src, struct lfs_obj *dir,
+		       const char *name, size_t len, struct lfs_obj *y, const struct stat *st)
+{
+	struct loafre__lfs *l = F->l;
+	char sname[LOAFRE_NAME_MAX + 1];
+	struct loafre_rec r;
+	int ret;
+
+	memcpy(sname, src->name, src->namelen);
+	rec_init(l, &r, LOAFRE_CL_RENAME, y);
+	r.uid = x->uid;
+	r.gid = x->gid;
+	r.flags |= LOAFRE_CLF_RENAME;
+	r.pfid = dir->fid;
+	r.name = name;
+	r.namelen = (uint16_t)len;
+	r.sfid = x->fid;
+	r.spfid = src->parent->fid;
+	r.sname = sname;
+	r.snamelen = src->namelen;
+	if (y) {
+		struct lfs_link *yk = loafre__lfs_link_get(l, &dir->fid, name, len);
+		bool ylast = yk && y->links == yk && !yk->lnext_obj;
+		if (ylast && !lfs_is_dir(y) && obj_alive(l, y, NULL))
+			ylast = false;
+		if (ylast)
+			r.flags |= LOAFRE_CLF_RENAME_LAST;
+	}
+	ret = emit(l, &r, NULL);
+	if (ret < 0)
+		return ret;
+	if (st)
+		loafre__lfs_obj_touch(l, x);
+	return 0;
+}
+
+static int create_entry(struct flush *F, struct lfs_obj *dir, struct live *v)
+{
+	struct loafre__lfs *l = F->l;
+	struct loafre_rec r;
+	struct lfs_obj tmp = {0};
+	struct lfs_obj *o;
+	int ret;
+
+	tmp.fid = v->fid;
+	tmp.uid = v->st.st_uid;
+	tmp.gid = v->st.st_gid;
+	rec_init(l, &r, create_type(v->st.st_mode), &tmp);
+	r.pfid = dir->fid;
+	r.name = v->n->name;
+	r.namelen = v->n->namelen;
+	ret = emit(l, &r, &v->st);
+	if (ret < 0)
+		return ret;
+	o = loafre__lfs_obj_get(l, &v->fid);
+	if (!o)
+		return -ENOMEM;
+	if (S_ISREG(v->st.st_mode) && v->st.st_size > 0) {
+		rec_init(l, &r, LOAFRE_CL_CLOSE, o);
+		ret = emit(l, &r, &v->st);
+		if (ret < 0)
+			return ret;
+	}
+	if (S_ISDIR(v->st.st_mode)) {
+		if (l->dir_cb) {
+			int fd = dirfd_get(l, &o->fid);
+			l->dir_cb(l->dir_cb_ctx, &o->fid, fd, true);
+		}
+		ret = expand_dir(l, o);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Makes the recorded object y leave entry v (it is no longer there). Sets
+ * *ret_overwrite when y should be reported as the target overwritten by
+ * whatever arrives (its link is then still recorded). */
+static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool arriving_rename,
+		      bool *ret_overwrite)
+{
+	struct loafre__lfs *l = F->l;
+	struct lfs_obj *y = k->child;
+	struct live *w;
+	struct stat st;
+	int ret;
+
+	*ret_overwrite = false;
+	w = map_find(F, &y->fid, v);
+	if (!w && lookup_pending(F) == 0)
+		w = map_find(F, &y->fid, v);
+	if (w) {
+		if (w->visiting) {
+			/* A cycle (objects swapped names): park y under a
+			 * temporary name in its directory. */
+			char tmpname[64];
+			int n = snprintf(tmpname, sizeof(tmpname), ".loafre-swap-%x-%u", y->fid.f_oid,
+					 ++F->swaps);
+			return rename_into(F, y, k, k->parent, tmpname, (size_t)n, NULL, NULL);
+		}
+		ret = process_entry(F, w);
+		if (ret < 0)
+			return ret;
+		if (!loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen) ||
+		    loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen)->child != y)
+			return 0; /* y moved away */
+	}
+	if (lfs_is_dir(y) && obj_alive(l, y, &st)) {
+		/* A directory that moved elsewhere: its path says where. */
+		char proc[64], path[PATH_MAX];
+		int fd = loafre__lfs_open_fid(l, &y->fid, O_PATH);
+		ssize_t n;
+
+		if (fd >= 0) {
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+			n = readlink(proc, path, sizeof(path) - 1);
+			close(fd);
+			if (n > 0) {
+				size_t rl = strlen(l->root);
+				path[n] = '\0';
+				if ((size_t)n > rl + 1 && strncmp(path, l->root, rl) == 0 &&
+				    path[rl] == '/') {
+					char *slash = strrchr(path, '/');
+					struct loafre_fid pf;
+					int pfd;
+
+					*slash = '\0';
+					pfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+					if (pfd >= 0) {
+						union {
+							struct file_handle fh;
+							char b[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+						} u;
+						int mnt;
+
+						u.fh.handle_bytes = MAX_HANDLE_SZ;
+						if (name_to_handle_at(pfd, "", &u.fh, &mnt, AT_EMPTY_PATH) == 0 &&
+						    loafre__lfs_handle_fid(l, &u.fh, &pf) == 0 &&
+						    loafre__lfs_knows_dir(l, &pf) &&
+						    !(loafre_fid_equal(&pf, &v->n->dir) &&
+						      strcmp(slash + 1, v->n->name) == 0)) {
+							ret = loafre__lfs_note_entry(l, &pf, slash + 1,
+										     strlen(slash + 1));
+							close(pfd);
+							if (ret < 0)
+								return ret;
+							return 1; /* retry this note later */
+						}
+						close(pfd);
+					}
+				}
+			}
+		}
+	}
+	/* Gone, or left the tree, or losing one of several links. */
+	if (arriving_rename && !(lfs_is_dir(y) && y->children)) {
+		*ret_overwrite = true;
+		return 0;
+	}
+	return remove_entry(F, k);
+}
+
+static int process_entry(struct flush *F, struct live *v)
+{
+	struct loafre__lfs *l = F->l;
+	struct lfs_obj *dir, *x, *y;
+	struct lfs_link *k;
+	bool overwrite = false;
+	int ret;
+
+	if (v->done)
+		return 0;
+	dir = loafre__lfs_obj_get(l, &v->n->dir);
+	if (!dir || !loafre__lfs_knows_dir(l, &v->n->dir))
+		return 0;
+	ret = lookup_live(F, v);
+	if (ret < 0)
+		return ret;
+	v->visiting = true;
+	k = loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen);
+	y = k ? k->child : NULL;
+	if (v->exists && y && loafre_fid_equal(&y->fid, &v->fid)) {
+		/* Same object: its metadata may have changed (and, from the
+		 * inotify watcher, its content: the note carries the hints). */
+		ret = loafre__lfs_note_object(l, &y->fid, v->n->hints);
+		goto done;
+	}
+	x = v->exists ? loafre__lfs_obj_get(l, &v->fid) : NULL;
+	if (x == l->rootobj)
+		goto done;
+	if (y) {
+		bool arriving_rename = false;
+
+		if (x && x != y && vacated_link(F, x, NULL))
+			arriving_rename = true;
+		ret = make_leave(F, v, k, arriving_rename, &overwrite);
+		if (ret < 0)
+			goto out;
+		if (ret == 1) {
+			/* Resolved elsewhere later in this flush. */
+			v->visiting = false;
+			v->looked = false;
+			if (v->exists) {
+				/* keep the map consistent: it was put once */
+			}
+			return 0;
+		}
+		if (!overwrite) {
+			k = loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen);
+			y = k ? k->child : NULL;
+			if (y && v->exists && loafre_fid_equal(&y->fid, &v->fid))
+				goto done;
+			if (y) {
+				ret = remove_entry(F, k);
+				if (ret < 0)
+					goto out;
+				y = NULL;
+			}
+		}
+	}
+	if (!v->exists)
+		goto done;
+	x = loafre__lfs_obj_get(l, &v->fid);
+	if (x) {
+		struct lfs_link *src = vacated_link(F, x, NULL);
+
+		if (src) {
+			ret = rename_into(F, x, src, dir, v->n->name, v->n->namelen,
+					  overwrite ? y : NULL, &v->st);
+		} else {
+			struct loafre_rec r;
+
+			if (overwrite && y) {
+				k = loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen);
+				if (k) {
+					ret = remove_entry(F, k);
+					if (ret < 0)
+						goto out;
+				}
+			}
+			rec_init(l, &r, LOAFRE_CL_HARDLINK, x);
+			r.pfid = dir->fid;
+			r.name = v->n->name;
+			r.namelen = v->n->namelen;
+			ret = emit(l, &r, &v->st);
+		}
+	} else {
+		if (overwrite && y) {
+			k = loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen);
+			if (k) {
+				ret = remove_entry(F, k);
+				if (ret < 0)
+					goto out;
+			}
+		}
+		ret = create_entry(F, dir, v);
+	}
+	goto out;
+done:
+	ret = ret < 0 ? ret : 0;
+out:
+	v->visiting = false;
+	v->done = true;
+	return ret;
+}
+
+/* ---- attributes --------------------------------------------------------------- */
+
+/* Reads the xattrs of the object behind fd (O_PATH) into the state's
+ * encoding (sorted "name\0" + 8-byte XXH3 of the value). */
+static int read_xattrs(int fd, char **ret, uint32_t *ret_len)
+{
+	char proc[64], names[65536], *out = NULL, *sorted[512];
+	ssize_t nl;
+	size_t n = 0, len = 0;
+	char val[65536];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	nl = listxattr(proc, names, sizeof(names));
+	if (nl < 0)
+		return errno == ENOTSUP || errno == ENODATA ? 0 : -errno;
+	for (char *p = names; p < names + nl && n < LOAFRE__ARRAY_SIZE(sorted); p += strlen(p) + 1)
+		sorted[n++] = p;
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(sorted[j - 1], sorted[j]) > 0; j--) {
+			char *t = sorted[j];
+			sorted[j] = sorted[j - 1];
+			sorted[j - 1] = t;
+		}
+	if (n == 0) {
+		*ret = NULL;
+		*ret_len = 0;
+		return 0;
+	}
+	out = malloc((size_t)nl + n * 8);
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		ssize_t vl = getxattr(proc, sorted[i], val, sizeof(val));
+		uint64_t h = vl >= 0 ? XXH3_64bits(val, (size_t)vl) : 0;
+		size_t sl = strlen(sorted[i]) + 1;
+
+		memcpy(out + len, sorted[i], sl);
+		len += sl;
+		loafre__put64(out + len, h);
+		len += 8;
+	}
+	*ret = out;
+	*ret_len = (uint32_t)len;
+	return 0;
+}
+
+/* Looks a name up in an encoded xattr list: its hash, or false. */
+static bool xattr_find(const char *list, uint32_t len, const char *name, uint64_t *h)
+{
+	for (const char *p = list; p && p < list + len;) {
+		size_t sl = strlen(p) + 1;
+		if (strcmp(p, name) == 0) {
+			*h = loafre__le64(p + sl);
+			return true;
+		}
+		p += sl + 8;
+	}
+	return false;
+}
+
+static int emit_attr(struct loafre__lfs *l, const struct loafre_rec *r);
+
+static int emit_xattr(struct loafre__lfs *l, struct lfs_obj *o, const char *name)
+{
+	struct loafre_rec r;
+
+	rec_init(l, &r, LOAFRE_CL_SETXATTR, o);
+	r.extra_flags |= LOAFRE_CLFE_XATTR;
+	snprintf(r.xattr, sizeof(r.xattr), "%s", name);
+	return emit_attr(l, &r);
+}
+
+static int compare_xattrs(struct loafre__lfs *l, struct lfs_obj *o, int fd)
+{
+	char *nl = NULL;
+	uint32_t nlen = 0;
+	uint64_t h, h2;
+	int r;
+
+	r = read_xattrs(fd, &nl, &nlen);
+	if (r < 0)
+		return 0; /* unreadable: nothing to say */
+	for (const char *p = nl; p && p < nl + nlen;) {
+		size_t sl = strlen(p) + 1;
+		h = loafre__le64(p + sl);
+		if (!xattr_find(o->xattrs, o->xattrs_len, p, &h2) || h2 != h) {
+			r = emit_xattr(l, o, p);
+			if (r < 0)
+				goto out;
+		}
+		p += sl + 8;
+	}
+	for (const char *p = o->xattrs; p && p < o->xattrs + o->xattrs_len;) {
+		size_t sl = strlen(p) + 1;
+		if (!xattr_find(nl, nlen, p, &h2)) {
+			r = emit_xattr(l, o, p);
+			if (r < 0)
+				goto out;
+		}
+		p += sl + 8;
+	}
+	free(o->xattrs);
+	o->xattrs = nl;
+	o->xattrs_len = nlen;
+	nl = NULL;
+	loafre__lfs_obj_touch(l, o);
+	r = 0;
+out:
+	free(nl);
+	return r;
+}
+
+static int64_t ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/* Appends an attribute record without re-reading the object into the state
+ * (the caller updates exactly the fields the record accounts for, so a
+ * change it does not report — data still being written — stays visible). */
+static int emit_attr(struct loafre__lfs *l, const struct loafre_rec *r)
+{
+	int ret;
+
+	if (l->snapshot)
+		return 0;
+	ret = loafre_journal_append(l->journal, r);
+	if (ret < 0)
+		return ret;
+	l->stats.records++;
+	return 0;
+}
+
+static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hints)
+{
+	struct loafre_rec r;
+	struct stat st;
+	int fd, ret = 0;
+	bool meta, shrank, content, mtime_moved, reg;
+
+	fd = loafre__lfs_open_fid(l, &o->fid, O_PATH);
+	if (fd < 0)
+		return 0; /* gone: its entry note removes it */
+	if (fstat(fd, &st) < 0 || st.st_nlink == 0 || (st.st_mode & S_IFMT) != (o->mode & S_IFMT))
+		goto out;
+	reg = S_ISREG(st.st_mode);
+	meta = (st.st_mode & 07777) != (o->mode & 07777) || st.st_uid != o->uid ||
+	       st.st_gid != o->gid;
+	mtime_moved = ts_ns(&st.st_mtim) != o->mtime_ns;
+	shrank = reg && (uint64_t)st.st_size < o->size;
+	content = reg && ((uint64_t)st.st_size != o->size || mtime_moved);
+	if (meta) {
+		rec_init(l, &r, LOAFRE_CL_SETATTR, o);
+		r.uid = st.st_uid;
+		r.gid = st.st_gid;
+		ret = emit_attr(l, &r);
+		if (ret < 0)
+			goto out;
+		o->mode = st.st_mode;
+		o->uid = st.st_uid;
+		o->gid = st.st_gid;
+	}
+	if (shrank) {
+		rec_init(l, &r, LOAFRE_CL_TRUNC, o);
+		ret = emit_attr(l, &r);
+	} else if (content && (hints & (LOAFRE__LFS_CLOSE_WRITE | HINT_RESCAN))) {
+		rec_init(l, &r, LOAFRE_CL_CLOSE, o);
+		ret = emit_attr(l, &r);
+	} else if (content && (uint64_t)st.st_size == o->size && (hints & LOAFRE__LFS_ATTRIB) &&
+		   !(hints & LOAFRE__LFS_MODIFY)) {
+		/* touch -d, touch -m: the mtime moved with no write */
+		rec_init(l, &r, LOAFRE_CL_MTIME, o);
+		ret = emit_attr(l, &r);
+	} else if (!reg && mtime_moved && (hints & LOAFRE__LFS_ATTRIB) && !S_ISDIR(st.st_mode)) {
+		rec_init(l, &r, LOAFRE_CL_MTIME, o);
+		ret = emit_attr(l, &r);
+	} else if (content) {
+		/* Written, not closed yet: the CLOSE comes when it is. Keep
+		 * the recorded size/mtime so the change stays visible. */
+		o->ctime_ns = ts_ns(&st.st_ctim);
+		loafre__lfs_obj_touch(l, o);
+		goto xattrs;
+	}
+	if (ret < 0)
+		goto out;
+	/* Every change is accounted for now (directories' mtimes move with
+	 * their entries, which records already describe). */
+	{
+		uint32_t mode = o->mode, uid = o->uid, gid = o->gid;
+		loafre__lfs_obj_set_stat(l, o, &st);
+		if (!meta) {
+			/* meta fields only change with a SATTR */
+			o->mode = (o->mode & S_IFMT) | (mode & 07777);
+			o->uid = uid;
+			o->gid = gid;
+		}
+	}
+xattrs:
+	if (!S_ISLNK(st.st_mode) &&
+	    ((hints & LOAFRE__LFS_ATTRIB) || ((hints & HINT_RESCAN) && ts_ns(&st.st_ctim) != o->ctime_ns)))
+		ret = compare_xattrs(l, o, fd);
+out:
+	close(fd);
+	return ret;
+}
+
+/* ---- flush -------------------------------------------------------------------- */
+
+int loafre__lfs_flush(struct loafre__lfs *l)
+{
+	struct flush F = {.l = l};
+	uint64_t before = l->stats.records;
+	struct timespec now;
+	size_t i;
+	int r = 0;
+	bool progress;
+
+	if (l->flags & LOAFRE__LFS_READONLY)
+		return -EROFS;
+	clock_gettime(CLOCK_REALTIME, &now);
+	l->now = loafre_cl_time((uint64_t)now.tv_sec, (uint32_t)now.tv_nsec);
+
+	for (i = 0; i < l->nnote_dirs; i++) {
+		struct lfs_obj *d = loafre__lfs_obj_get(l, &l->note_dirs[i]);
+		if (d && lfs_is_dir(d) && loafre__lfs_knows_dir(l, &d->fid)) {
+			r = expand_dir(l, d);
+			if (r < 0)
+				goto out;
+		}
+	}
+	l->nnote_dirs = 0;
+
+	/* Live lookups of every note in the tree, then process in rounds. */
+	for (struct lfs_note_entry *n = l->note_entries; n; n = n->next) {
+		r = add_live(&F, n);
+		if (r < 0)
+			goto out;
+	}
+	r = lookup_pending(&F);
+	if (r < 0)
+		goto out;
+	do {
+		size_t start_nv;
+
+		progress = false;
+		for (i = 0; i < F.nv; i++) {
+			if (F.v[i].done || !loafre__lfs_knows_dir(l, &F.v[i].n->dir))
+				continue;
+			r = process_entry(&F, &F.v[i]);
+			if (r < 0)
+				goto out;
+			if (F.v[i].done)
+				progress = true;
+		}
+		/* Notes added while processing (new directories' contents,
+		 * directories found moved) join the next round. */
+		start_nv = F.nv;
+		{
+			struct lfs_note_entry *n = l->note_entries;
+			size_t k = 0;
+			for (; n && k < start_nv; n = n->next)
+				k++;
+			for (; n; n = n->next) {
+				r = add_live(&F, n);
+				if (r < 0)
+					goto out;
+				progress = true;
+			}
+		}
+		if (progress) {
+			r = lookup_pending(&F);
+			if (r < 0)
+				goto out;
+		}
+	} while (progress);
+	for (i = 0; i < F.nv; i++)
+		if (!F.v[i].done)
+			l->stats.ignored++;
+
+	for (struct lfs_note_obj *n = l->note_objs; n; n = n->next) {
+		struct lfs_obj *o = loafre__lfs_obj_get(l, &n->fid);
+		if (!o)
+			continue;
+		r = process_object(l, o, n->hints);
+		if (r < 0)
+			goto out;
+	}
+	r = l->failed ? l->failed : (int)(l->stats.records - before);
+out:
+	notes_free(l);
+	dirfd_cache_clear(l);
+	free(F.v);
+	free(F.map);
+	return r;
+}
+
+int loafre__lfs_rescan(struct loafre__lfs *l)
+{
+	size_t i;
+	int r;
+
+	if (l->flags & LOAFRE__LFS_READONLY)
+		return -EROFS;
+	l->stats.rescans++;
+	/* Every recorded directory is listed (root first), every recorded
+	 * object compared. */
+	r = loafre__lfs_note_dir(l, &l->rootobj->fid);
+	for (i = 0; r >= 0 && i <= l->objs_mask; i++)
+		for (struct lfs_obj *o = l->objs[i]; o && r >= 0; o = o->hnext) {
+			if (lfs_is_dir(o) && o != l->rootobj)
+				r = loafre__lfs_note_dir(l, &o->fid);
+			if (r >= 0 && !l->snapshot)
+				r = loafre__lfs_note_object(l, &o->fid, HINT_RESCAN);
+		}
+	if (r < 0)
+		return r;
+	r = loafre__lfs_flush(l);
+	l->snapshot = false;
+	return r;
+}
+
+/* ---- open / sync / close ----------------------------------------------------- */
+
+static int replay(struct loafre__lfs *l)
+{
+	struct loafre_journal_reader *rd = NULL;
+	struct loafre_rec rec;
+	int r;
+
+	r = loafre_journal_reader_open(l->journal, l->journal_index + 1, &rd);
+	if (r < 0)
+		return r;
+	while ((r = loafre_journal_reader_next(rd, &rec, NULL, NULL)) == 0) {
+		if (rec.index <= l->journal_index)
+			continue;
+		apply(l, &rec, NULL);
+		l->journal_index = rec.index;
+	}
+	loafre_journal_reader_close(rd);
+	return r == -EAGAIN ? 0 : r;
+}
+
+int loafre__lfs_open(const char *root, const char *state_path, struct loafre_journal *j, int flags,
+		     struct loafre__lfs **ret_lfs)
+{
+	union {
+		struct file_handle fh;
+		char b[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} u;
+	struct loafre__lfs *l;
+	struct loafre_fid rf;
+	struct stat st;
+	int r, mnt;
+
+	if (!(flags & LOAFRE__LFS_READONLY) && !j)
+		return -EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->root_fd = -1;
+	l->flags = flags;
+	l->journal = j;
+	l->root = realpath(root, NULL);
+	if (!l->root) {
+		r = -errno;
+		goto fail;
+	}
+	l->root_fd = open(l->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->root_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(l->root_fd, "", &u.fh, &mnt, AT_EMPTY_PATH) < 0 ||
+	    fstat(l->root_fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = loafre__lfs_fid_from_handle(u.fh.handle_type, u.fh.f_handle, u.fh.handle_bytes, &rf);
+	if (r < 0)
+		goto fail;
+	r = loafre__lfs_state_init(l);
+	if (r < 0)
+		goto fail;
+	l->rootobj = loafre__lfs_obj_add(l, &rf, &st);
+	if (!l->rootobj) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = loafre__lfs_db_open(l, state_path, flags & LOAFRE__LFS_READONLY);
+	if (r < 0)
+		goto fail;
+	if (flags & LOAFRE__LFS_READONLY) {
+		/* fid2path goes to the database; nothing is loaded. */
+		loafre__lfs_obj_del(l, l->rootobj);
+		l->rootobj = NULL;
+		*ret_lfs = l;
+		return 0;
+	}
+	r = loafre__lfs_db_load(l);
+	if (r < 0)
+		goto fail;
+	if (r == 0) {
+		/* First run over this tree: the next rescan records it silently. */
+		struct loafre_journal_info info;
+		l->snapshot = true;
+		if (loafre_journal_info(j, &info) == 0)
+			l->journal_index = info.last_index;
+	} else {
+		r = replay(l);
+		if (r < 0)
+			goto fail;
+	}
+	*ret_lfs = l;
+	return 0;
+fail:
+	loafre__lfs_close(l);
+	return r;
+}
+
+int loafre__lfs_sync(struct loafre__lfs *l)
+{
+	struct loafre_journal_info info;
+	int r;
+
+	if (l->flags & LOAFRE__LFS_READONLY)
+		return -EROFS;
+	r = loafre_journal_info(l->journal, &info);
+	if (r < 0)
+		return r;
+	if (info.last_index > l->journal_index)
+		l->journal_index = info.last_index;
+	if (l->failed)
+		return l->failed;
+	if (!l->ndirty_objs && !l->nlink_changes)
+		return 0;
+	return loafre__lfs_db_sync(l);
+}
+
+void loafre__lfs_close(struct loafre__lfs *l)
+{
+	if (!l)
+		return;
+	notes_free(l);
+	dirfd_cache_clear(l);
+	free(l->note_entries_h);
+	free(l->note_objs_h);
+	free(l->note_dirs);
+	loafre__lfs_state_free(l);
+	if (l->db)
+		sqlite3_close(l->db);
+	if (l->root_fd >= 0)
+		close(l->root_fd);
+	free(l->root);
+	free(l);
+}
+
+int loafre__lfs_fid2path(struct loafre__lfs *l, const struct loafre_fid *fid, char *buf, size_t cap)
+{
+	char rel[PATH_MAX];
+	int r, fd;
+
+	if (l->rootobj) {
+		struct lfs_obj *o = loafre__lfs_obj_get(l, fid);
+		r = o ? loafre__lfs_obj_relpath(l, o, rel, sizeof(rel)) : -ENOENT;
+	} else {
+		r = loafre__lfs_db_relpath(l, fid, rel, sizeof(rel));
+	}
+	if (r < 0)
+		return r;
+	/* Verify against the live tree. */
+	fd = openat(l->root_fd, rel[0] ? rel : ".", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -ENOENT;
+	{
+		union {
+			struct file_handle fh;
+			char b[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+		} u;
+		struct loafre_fid got;
+		int mnt;
+
+		u.fh.handle_bytes = MAX_HANDLE_SZ;
+		r = name_to_handle_at(fd, "", &u.fh, &mnt, AT_EMPTY_PATH) < 0 ? -errno : 0;
+		close(fd);
+		if (r < 0)
+			return r;
+		if (loafre__lfs_fid_from_handle(u.fh.handle_type, u.fh.f_handle, u.fh.handle_bytes,
+						&got) < 0 ||
+		    !loafre_fid_equal(&got, fid))
+			return -ENOENT;
+	}
+	if ((size_t)snprintf(buf, cap, "%s%s%s", l->root, rel[0] ? "/" : "", rel) >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int loafre__lfs_path2fid(struct loafre__lfs *l, const char *path, struct loafre_fid *ret_fid)
+{
+	union {
+		struct file_handle fh;
+		char b[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} u;
+	char *real = realpath(path, NULL);
+	size_t rl = strlen(l->root);
+	int mnt, r;
+
+	if (!real) {
+		/* A dangling symlink has no realpath: resolve its directory. */
+		return -errno;
+	}
+	if (strncmp(real, l->root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
+		free(real);
+		return -EXDEV;
+	}
+	free(real);
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(AT_FDCWD, path, &u.fh, &mnt, 0) < 0)
+		return -errno;
+	r = loafre__lfs_fid_from_handle(u.fh.handle_type, u.fh.f_handle, u.fh.handle_bytes, ret_fid);
+	return r;
+}
