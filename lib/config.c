@@ -42,6 +42,7 @@ enum {
 	K_LOG_LEVEL = 1u << 11,
 	K_RUN_DIR = 1u << 12,
 	K_COMMIT = 1u << 13,
+	K_CREATE = 1u << 14,
 };
 
 struct parse_state {
@@ -268,9 +269,13 @@ static void fs_config_clear(struct loafre_fs_config *fs)
 	free(fs->name);
 	free(fs->path);
 	free(fs->journal);
-	for (size_t i = 0; i < fs->n_mdts; i++)
+	for (size_t i = 0; i < fs->n_mdts; i++) {
 		free(fs->mdts[i]);
+		if (fs->mdt_journals)
+			free(fs->mdt_journals[i]);
+	}
 	free(fs->mdts);
+	free(fs->mdt_journals);
 	free(fs->changelog_user);
 }
 
@@ -284,6 +289,16 @@ void loafre_config_free(struct loafre_config *c)
 	free(c->path);
 	free(c->run_dir);
 	free(c);
+}
+
+const char *loafre_config_mdt_journal(const struct loafre_fs_config *fs, const char *mdt)
+{
+	if (fs && mdt && fs->mdt_journals)
+		for (size_t i = 0; i < fs->n_mdts; i++)
+			if (strcmp(fs->mdts[i], mdt) == 0)
+				return fs->mdt_journals[i];
+	errno = ENOENT;
+	return NULL;
 }
 
 const struct loafre_fs_config *loafre_config_find_fs(const struct loafre_config *c,
@@ -619,6 +634,17 @@ static int fs_key(struct parse_state *st, const char *name, const char *value)
 			return 0;
 		}
 		return set_str(st, is_path ? &fs->path : &fs->journal, resolve_path(st, value));
+	} else if (strcmp(name, "create_path") == 0) {
+		if (!mark_key(st, k, K_CREATE, name))
+			return 0;
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+			fs->create_path = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+			fs->create_path = false;
+		else {
+			set_err(st, -EINVAL, st->line, "create_path must be yes or no, not '%s'", value);
+			return 0;
+		}
 	} else if (strcmp(name, "changelog_mask") == 0) {
 		uint32_t mask;
 		if (!mark_key(st, k, K_MASK, name))
@@ -735,9 +761,9 @@ static void validate(struct parse_state *st)
 			fs->mdts = m;
 			fs->n_mdts = 1;
 		} else {
-			if (fs->journal) {
+			if (keys & K_CREATE) {
 				set_err(st, -EINVAL, fs->line,
-					"[filesystem %s]: journal is only for type = local", fs->name);
+					"[filesystem %s]: create_path is only for type = local", fs->name);
 				break;
 			}
 			if (!fs->n_mdts || !fs->changelog_user) {
@@ -746,6 +772,27 @@ static void validate(struct parse_state *st)
 					fs->name);
 				break;
 			}
+			if (!fs->journal) {
+				set_err(st, -EINVAL, fs->line,
+					"[filesystem %s] (type lustre) needs journal (the base directory of its MDTs' mirror journals)",
+					fs->name);
+				break;
+			}
+		}
+		fs->mdt_journals = calloc(fs->n_mdts, sizeof(*fs->mdt_journals));
+		for (size_t m = 0; fs->mdt_journals && m < fs->n_mdts; m++) {
+			char *jd = NULL;
+			if (fs->type == LOAFRE_FS_LOCAL)
+				jd = strdup(fs->journal);
+			else if (asprintf(&jd, "%s/%s", fs->journal, fs->mdts[m]) < 0)
+				jd = NULL;
+			fs->mdt_journals[m] = jd;
+			if (!jd)
+				break;
+		}
+		if (!fs->mdt_journals || !fs->mdt_journals[fs->n_mdts - 1]) {
+			set_err(st, -ENOMEM, fs->line, "out of memory");
+			break;
 		}
 	}
 	if (!st->err && !c->run_dir) {

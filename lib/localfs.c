@@ -347,6 +347,8 @@ static size_t note_hash(const struct loafre_fid *dir, const char *name, size_t l
 	return (size_t)XXH3_64bits_withSeed(name, len, dir->f_seq ^ ((uint64_t)dir->f_oid << 7));
 }
 
+static void note_revive(struct lfs_note_entry *n);
+
 static int rehash_entries(struct loafre__lfs *l)
 {
 	size_t nb = (l->note_entries_mask + 1) * 4;
@@ -410,6 +412,7 @@ int loafre__lfs_note_child(struct loafre__lfs *l, const struct loafre_fid *dir, 
 		if (n->namelen == namelen && memcmp(n->name, name, namelen) == 0 &&
 		    loafre_fid_equal(&n->dir, dir)) {
 			n->hints |= hints;
+			note_revive(n);
 			return 0;
 		}
 	n = calloc(1, sizeof(*n) + namelen + 1);
@@ -513,6 +516,7 @@ static void notes_free(struct loafre__lfs *l)
 /* Per-flush view of an entry note: its live lookup. */
 struct live {
 	struct lfs_note_entry *n; /* the note */
+	size_t idx;               /* position in flush.v */
 	struct loafre_fid fid;    /* live object (valid when exists) */
 	struct stat st;           /* its stat */
 	bool looked;              /* lookup done */
@@ -523,12 +527,27 @@ struct live {
 
 struct flush {
 	struct loafre__lfs *l;
-	struct live *v;           /* one per note, in note order */
+	struct live **v;          /* one per note, in note order (stable addresses:
+				   * recursion holds pointers while notes are added) */
 	size_t nv, capv;
 	size_t *map;              /* open addressing: FID -> index in v + 1 */
 	size_t map_mask;
 	unsigned swaps;           /* temporary names used to break cycles */
+	bool final;               /* last pass: nothing may wait any more */
 };
+
+/* A note seen again during a flush after it was processed (the state moved
+ * under it: a directory re-created, an object moved back) is processed
+ * again, against a fresh lookup. */
+static void note_revive(struct lfs_note_entry *n)
+{
+	struct live *v = n->live;
+
+	if (v && v->done && !v->visiting) {
+		v->done = false;
+		v->looked = false;
+	}
+}
 
 static size_t fidh(const struct loafre_fid *f)
 {
@@ -538,7 +557,7 @@ static size_t fidh(const struct loafre_fid *f)
 
 static void map_put(struct flush *F, size_t idx)
 {
-	size_t b = fidh(&F->v[idx].fid) & F->map_mask;
+	size_t b = fidh(&F->v[idx]->fid) & F->map_mask;
 
 	while (F->map[b])
 		b = (b + 1) & F->map_mask;
@@ -561,7 +580,7 @@ static int map_grow(struct flush *F)
 	F->map = m;
 	F->map_mask = nb - 1;
 	for (size_t i = 0; i < F->nv; i++)
-		if (F->v[i].looked && F->v[i].exists)
+		if (F->v[i]->looked && F->v[i]->exists)
 			map_put(F, i);
 	return 0;
 }
@@ -572,7 +591,7 @@ static struct live *map_find(struct flush *F, const struct loafre_fid *fid, cons
 	if (!F->map)
 		return NULL;
 	for (size_t b = fidh(fid) & F->map_mask; F->map[b]; b = (b + 1) & F->map_mask) {
-		struct live *v = &F->v[F->map[b] - 1];
+		struct live *v = F->v[F->map[b] - 1];
 		if (v != except && v->exists && loafre_fid_equal(&v->fid, fid) && !v->done)
 			return v;
 	}
@@ -602,7 +621,7 @@ static int lookup_live(struct flush *F, struct live *v)
 	v->exists = true;
 	if (map_grow(F) < 0)
 		return -ENOMEM;
-	map_put(F, (size_t)(v - F->v));
+	map_put(F, v->idx);
 	return 0;
 }
 
@@ -610,7 +629,7 @@ static int lookup_live(struct flush *F, struct live *v)
 static int lookup_pending(struct flush *F)
 {
 	for (size_t i = 0; i < F->nv; i++) {
-		struct live *v = &F->v[i];
+		struct live *v = F->v[i];
 		if (!v->looked && !v->done && loafre__lfs_knows_dir(F->l, &v->n->dir)) {
 			int r = lookup_live(F, v);
 			if (r < 0)
@@ -620,18 +639,39 @@ static int lookup_pending(struct flush *F)
 	return 0;
 }
 
-static int add_live(struct flush *F, struct lfs_note_entry *n)
+static struct live *add_live(struct flush *F, struct lfs_note_entry *n)
 {
+	struct live *v;
+
+	if (n->live)
+		return n->live;
 	if (F->nv == F->capv) {
 		size_t cap = F->capv ? F->capv * 2 : 256;
 		void *p = realloc(F->v, cap * sizeof(*F->v));
 		if (!p)
-			return -ENOMEM;
+			return NULL;
 		F->v = p;
 		F->capv = cap;
 	}
-	memset(&F->v[F->nv], 0, sizeof(F->v[0]));
-	F->v[F->nv++].n = n;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->n = n;
+	v->idx = F->nv;
+	n->live = v;
+	F->v[F->nv++] = v;
+	return v;
+}
+
+/* Gives every note without a view one (notes added while processing). */
+static int join_notes(struct flush *F, bool *progress)
+{
+	for (struct lfs_note_entry *n = F->l->note_entries; n; n = n->next)
+		if (!n->live) {
+			if (!add_live(F, n))
+				return -ENOMEM;
+			*progress = true;
+		}
 	return 0;
 }
 
@@ -663,20 +703,6 @@ static int expand_dir(struct loafre__lfs *l, struct lfs_obj *d)
 	}
 	closedir(dh);
 	return r;
-}
-
-/* Is this object still alive somewhere (links on disk)? */
-static bool obj_alive(struct loafre__lfs *l, const struct lfs_obj *o, struct stat *st)
-{
-	int fd = loafre__lfs_open_fid(l, &o->fid, O_PATH);
-	struct stat tmp;
-	bool alive;
-
-	if (fd < 0)
-		return false;
-	alive = fstat(fd, st ? st : &tmp) == 0 && (st ? st : &tmp)->st_nlink > 0;
-	close(fd);
-	return alive;
 }
 
 /* A recorded link of `o` whose entry no longer holds it (other than k). */
@@ -753,9 +779,8 @@ static int rename_into(struct flush *F, struct lfs_obj *x, struct lfs_link *src,
 	r.snamelen = src->namelen;
 	if (y) {
 		struct lfs_link *yk = loafre__lfs_link_get(l, &dir->fid, name, len);
+		/* Its last recorded link: gone, or out of the tree for us. */
 		bool ylast = yk && y->links == yk && !yk->lnext_obj;
-		if (ylast && !lfs_is_dir(y) && obj_alive(l, y, NULL))
-			ylast = false;
 		if (ylast)
 			r.flags |= LOAFRE_CLF_RENAME_LAST;
 	}
@@ -806,22 +831,106 @@ static int create_entry(struct flush *F, struct lfs_obj *dir, struct live *v)
 	return 0;
 }
 
-/* Makes the recorded object y leave entry v (it is no longer there). Sets
- * *ret_overwrite when y should be reported as the target overwritten by
- * whatever arrives (its link is then still recorded). */
+/* Where is y live now? Fills the directory FID and entry name of one of its
+ * links, read back from the kernel (the path of a descriptor opened by
+ * handle) and verified by a lookup. 1 if found inside the tree, 0 if not
+ * (gone, outside, or no reliable path). */
+static int live_location(struct loafre__lfs *l, const struct lfs_obj *y, struct loafre_fid *ret_dir,
+			 char *ret_name)
+{
+	char proc[64], p[PATH_MAX];
+	size_t rl = strlen(l->root);
+	struct loafre_fid got;
+	struct stat st;
+	ssize_t n;
+	char *slash;
+	int fd, pfd, mnt, found = 0;
+	union {
+		struct file_handle fh;
+		char b[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} u;
+
+	fd = loafre__lfs_open_fid(l, &y->fid, O_PATH);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
+		close(fd);
+		return 0;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, p, sizeof(p) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	p[n] = '\0';
+	if ((size_t)n <= rl + 1 || strncmp(p, l->root, rl) != 0 || p[rl] != '/')
+		return 0;
+	slash = strrchr(p, '/');
+	*slash = '\0';
+	if (strlen(slash + 1) > LOAFRE_NAME_MAX)
+		return 0;
+	pfd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return 0;
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(pfd, "", &u.fh, &mnt, AT_EMPTY_PATH) == 0 &&
+	    loafre__lfs_handle_fid(l, &u.fh, ret_dir) == 0 &&
+	    loafre__lfs_lookup(pfd, slash + 1, &got, NULL) == 0 && loafre_fid_equal(&got, &y->fid)) {
+		strcpy(ret_name, slash + 1);
+		found = 1;
+	}
+	close(pfd);
+	return found;
+}
+
+/* The live view of note (dir, name), adding the note if needed. */
+static struct live *live_for(struct flush *F, const struct loafre_fid *dir, const char *name)
+{
+	struct loafre__lfs *l = F->l;
+	size_t len = strlen(name);
+	struct lfs_note_entry *n;
+
+	if (loafre__lfs_note_entry(l, dir, name, len) < 0)
+		return NULL;
+	for (n = l->note_entries_h[note_hash(dir, name, len) & l->note_entries_mask]; n; n = n->hnext)
+		if (n->namelen == len && memcmp(n->name, name, len) == 0 &&
+		    loafre_fid_equal(&n->dir, dir))
+			return add_live(F, n);
+	return NULL;
+}
+
+/* Makes the recorded object y leave entry v (it is no longer there).
+ * Returns 0 when done (y moved, or removed; or *ret_overwrite set: y is the
+ * target the arriving object overwrites, its link still recorded), 1 when
+ * the note must wait for a later round (y lives under a directory this
+ * flush has not recorded yet), or -errno. */
 static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool arriving_rename,
 		      bool *ret_overwrite)
 {
 	struct loafre__lfs *l = F->l;
 	struct lfs_obj *y = k->child;
+	struct loafre_fid pf;
+	char name[LOAFRE_NAME_MAX + 1];
 	struct live *w;
-	struct stat st;
 	int ret;
 
 	*ret_overwrite = false;
 	w = map_find(F, &y->fid, v);
 	if (!w && lookup_pending(F) == 0)
 		w = map_find(F, &y->fid, v);
+	if (!w && live_location(l, y, &pf, name) == 1 &&
+	    !(loafre_fid_equal(&pf, &v->n->dir) && strcmp(name, v->n->name) == 0)) {
+		/* y lives elsewhere in the tree under a name no note showed
+		 * (split or lost events; a directory moved with its parent) */
+		if (!loafre__lfs_knows_dir(l, &pf))
+			return F->final ? remove_entry(F, k) : 1;
+		w = live_for(F, &pf, name);
+		if (!w)
+			return -ENOMEM;
+		ret = lookup_live(F, w);
+		if (ret < 0)
+			return ret;
+	}
 	if (w) {
 		if (w->visiting) {
 			/* A cycle (objects swapped names): park y under a
@@ -834,56 +943,9 @@ static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool 
 		ret = process_entry(F, w);
 		if (ret < 0)
 			return ret;
-		if (!loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen) ||
-		    loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen)->child != y)
+		k = loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen);
+		if (!k || k->child != y)
 			return 0; /* y moved away */
-	}
-	if (lfs_is_dir(y) && obj_alive(l, y, &st)) {
-		/* A directory that moved elsewhere: its path says where. */
-		char proc[64], path[PATH_MAX];
-		int fd = loafre__lfs_open_fid(l, &y->fid, O_PATH);
-		ssize_t n;
-
-		if (fd >= 0) {
-			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-			n = readlink(proc, path, sizeof(path) - 1);
-			close(fd);
-			if (n > 0) {
-				size_t rl = strlen(l->root);
-				path[n] = '\0';
-				if ((size_t)n > rl + 1 && strncmp(path, l->root, rl) == 0 &&
-				    path[rl] == '/') {
-					char *slash = strrchr(path, '/');
-					struct loafre_fid pf;
-					int pfd;
-
-					*slash = '\0';
-					pfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-					if (pfd >= 0) {
-						union {
-							struct file_handle fh;
-							char b[sizeof(struct file_handle) + MAX_HANDLE_SZ];
-						} u;
-						int mnt;
-
-						u.fh.handle_bytes = MAX_HANDLE_SZ;
-						if (name_to_handle_at(pfd, "", &u.fh, &mnt, AT_EMPTY_PATH) == 0 &&
-						    loafre__lfs_handle_fid(l, &u.fh, &pf) == 0 &&
-						    loafre__lfs_knows_dir(l, &pf) &&
-						    !(loafre_fid_equal(&pf, &v->n->dir) &&
-						      strcmp(slash + 1, v->n->name) == 0)) {
-							ret = loafre__lfs_note_entry(l, &pf, slash + 1,
-										     strlen(slash + 1));
-							close(pfd);
-							if (ret < 0)
-								return ret;
-							return 1; /* retry this note later */
-						}
-						close(pfd);
-					}
-				}
-			}
-		}
 	}
 	/* Gone, or left the tree, or losing one of several links. */
 	if (arriving_rename && !(lfs_is_dir(y) && y->children)) {
@@ -930,12 +992,8 @@ static int process_entry(struct flush *F, struct live *v)
 		if (ret < 0)
 			goto out;
 		if (ret == 1) {
-			/* Resolved elsewhere later in this flush. */
+			/* Waits for a later round of this flush. */
 			v->visiting = false;
-			v->looked = false;
-			if (v->exists) {
-				/* keep the map consistent: it was put once */
-			}
 			return 0;
 		}
 		if (!overwrite) {
@@ -1135,7 +1193,7 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 	struct loafre_rec r;
 	struct stat st;
 	int fd, ret = 0;
-	bool meta, shrank, content, mtime_moved, reg;
+	bool meta, shrank, content, mtime_moved, reg, wrote;
 
 	fd = loafre__lfs_open_fid(l, &o->fid, O_PATH);
 	if (fd < 0)
@@ -1148,6 +1206,16 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 	mtime_moved = ts_ns(&st.st_mtim) != o->mtime_ns;
 	shrank = reg && (uint64_t)st.st_size < o->size;
 	content = reg && ((uint64_t)st.st_size != o->size || mtime_moved);
+	/* The kernel reports a utimes that sets only the mtime as FAN_MODIFY,
+	 * like a write. A write sets mtime and ctime to the same instant; an
+	 * mtime set explicitly differs from the ctime: then it is a MTIME. */
+	if ((hints & LOAFRE__LFS_MODIFY) &&
+	    !(reg && (uint64_t)st.st_size == o->size && !meta &&
+	      ts_ns(&st.st_mtim) != ts_ns(&st.st_ctim)))
+		o->written = true;
+	/* A close after open-for-write that wrote nothing (touch) is not a
+	 * CLOSE: Lustre logs CLOSE only for modified files. */
+	wrote = o->written || (uint64_t)st.st_size != o->size;
 	if (meta) {
 		rec_init(l, &r, LOAFRE_CL_SETATTR, o);
 		r.uid = st.st_uid;
@@ -1162,11 +1230,10 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 	if (shrank) {
 		rec_init(l, &r, LOAFRE_CL_TRUNC, o);
 		ret = emit_attr(l, &r);
-	} else if (content && (hints & (LOAFRE__LFS_CLOSE_WRITE | HINT_RESCAN))) {
+	} else if (content && ((wrote && (hints & LOAFRE__LFS_CLOSE_WRITE)) || (hints & HINT_RESCAN))) {
 		rec_init(l, &r, LOAFRE_CL_CLOSE, o);
 		ret = emit_attr(l, &r);
-	} else if (content && (uint64_t)st.st_size == o->size && (hints & LOAFRE__LFS_ATTRIB) &&
-		   !(hints & LOAFRE__LFS_MODIFY)) {
+	} else if (content && !wrote && (hints & (LOAFRE__LFS_ATTRIB | LOAFRE__LFS_CLOSE_WRITE))) {
 		/* touch -d, touch -m: the mtime moved with no write */
 		rec_init(l, &r, LOAFRE_CL_MTIME, o);
 		ret = emit_attr(l, &r);
@@ -1187,6 +1254,7 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 	{
 		uint32_t mode = o->mode, uid = o->uid, gid = o->gid;
 		loafre__lfs_obj_set_stat(l, o, &st);
+		o->written = false;
 		if (!meta) {
 			/* meta fields only change with a SATTR */
 			o->mode = (o->mode & S_IFMT) | (mode & 07777);
@@ -1229,51 +1297,49 @@ int loafre__lfs_flush(struct loafre__lfs *l)
 	}
 	l->nnote_dirs = 0;
 
-	/* Live lookups of every note in the tree, then process in rounds. */
-	for (struct lfs_note_entry *n = l->note_entries; n; n = n->next) {
-		r = add_live(&F, n);
+	/* Live lookups of every note in the tree, then process in rounds:
+	 * notes under directories this flush records join the next round;
+	 * a last round lets nothing wait any more. */
+	{
+		bool dummy = false;
+		r = join_notes(&F, &dummy);
 		if (r < 0)
 			goto out;
 	}
 	r = lookup_pending(&F);
 	if (r < 0)
 		goto out;
-	do {
-		size_t start_nv;
-
+	for (unsigned round = 0;; round++) {
 		progress = false;
+		/* A bound on rounds, whatever the tree does meanwhile: the
+		 * last ones let nothing wait. */
+		if (round >= 256)
+			F.final = true;
 		for (i = 0; i < F.nv; i++) {
-			if (F.v[i].done || !loafre__lfs_knows_dir(l, &F.v[i].n->dir))
+			struct live *v = F.v[i];
+			if (v->done || !loafre__lfs_knows_dir(l, &v->n->dir))
 				continue;
-			r = process_entry(&F, &F.v[i]);
+			r = process_entry(&F, v);
 			if (r < 0)
 				goto out;
-			if (F.v[i].done)
+			if (v->done)
 				progress = true;
 		}
-		/* Notes added while processing (new directories' contents,
-		 * directories found moved) join the next round. */
-		start_nv = F.nv;
-		{
-			struct lfs_note_entry *n = l->note_entries;
-			size_t k = 0;
-			for (; n && k < start_nv; n = n->next)
-				k++;
-			for (; n; n = n->next) {
-				r = add_live(&F, n);
-				if (r < 0)
-					goto out;
-				progress = true;
-			}
-		}
-		if (progress) {
+		r = join_notes(&F, &progress);
+		if (r < 0)
+			goto out;
+		if (progress && round < 512) {
 			r = lookup_pending(&F);
 			if (r < 0)
 				goto out;
+			continue;
 		}
-	} while (progress);
+		if (F.final)
+			break;
+		F.final = true;
+	}
 	for (i = 0; i < F.nv; i++)
-		if (!F.v[i].done)
+		if (!F.v[i]->done)
 			l->stats.ignored++;
 
 	for (struct lfs_note_obj *n = l->note_objs; n; n = n->next) {
@@ -1288,6 +1354,8 @@ int loafre__lfs_flush(struct loafre__lfs *l)
 out:
 	notes_free(l);
 	dirfd_cache_clear(l);
+	for (i = 0; i < F.nv; i++)
+		free(F.v[i]);
 	free(F.v);
 	free(F.map);
 	return r;
@@ -1500,22 +1568,56 @@ int loafre__lfs_path2fid(struct loafre__lfs *l, const char *path, struct loafre_
 		struct file_handle fh;
 		char b[sizeof(struct file_handle) + MAX_HANDLE_SZ];
 	} u;
-	char *real = realpath(path, NULL);
+	char dir[PATH_MAX], *real = NULL, *slash;
+	const char *base;
 	size_t rl = strlen(l->root);
 	int mnt, r;
 
-	if (!real) {
-		/* A dangling symlink has no realpath: resolve its directory. */
-		return -errno;
+	/* Like lfs path2fid, a final symlink is itself (never followed):
+	 * resolve the directory part only. */
+	if (strlen(path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	strcpy(dir, path);
+	while (strlen(dir) > 1 && dir[strlen(dir) - 1] == '/')
+		dir[strlen(dir) - 1] = '\0';
+	slash = strrchr(dir, '/');
+	if (slash) {
+		base = slash + 1;
+		*slash = '\0';
+		real = realpath(dir[0] ? dir : "/", NULL);
+	} else {
+		base = dir;
+		real = realpath(".", NULL);
 	}
+	if (!real)
+		return -errno;
 	if (strncmp(real, l->root, rl) != 0 || (real[rl] != '/' && real[rl] != '\0')) {
-		free(real);
-		return -EXDEV;
+		/* the root itself, named by its own path */
+		bool is_root = false;
+		char *full = realpath(path, NULL);
+		if (full) {
+			is_root = strcmp(full, l->root) == 0;
+			free(full);
+		}
+		if (!is_root) {
+			free(real);
+			return -EXDEV;
+		}
+	}
+	u.fh.handle_bytes = MAX_HANDLE_SZ;
+	{
+		int dfd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0) {
+			r = -errno;
+			free(real);
+			return r;
+		}
+		r = name_to_handle_at(dfd, (base[0] && strcmp(base, ".") != 0) ? base : ".", &u.fh,
+				      &mnt, 0) < 0 ? -errno : 0;
+		close(dfd);
 	}
 	free(real);
-	u.fh.handle_bytes = MAX_HANDLE_SZ;
-	if (name_to_handle_at(AT_FDCWD, path, &u.fh, &mnt, 0) < 0)
-		return -errno;
-	r = loafre__lfs_fid_from_handle(u.fh.handle_type, u.fh.f_handle, u.fh.handle_bytes, ret_fid);
-	return r;
+	if (r < 0)
+		return r;
+	return loafre__lfs_fid_from_handle(u.fh.handle_type, u.fh.f_handle, u.fh.handle_bytes, ret_fid);
 }

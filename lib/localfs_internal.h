@@ -41,6 +41,7 @@ struct lfs_obj {
 	bool dirty;               /* changed since the last sync */
 	bool on_dirty_list;       /* queued in lfs->dirty_objs */
 	bool deleted;             /* gone: to be deleted from the database */
+	bool written;             /* a write was seen and not yet closed (memory only) */
 };
 
 struct lfs_link {
@@ -68,6 +69,7 @@ struct lfs_note_entry {
 	struct lfs_note_entry *next;  /* in the pending list */
 	bool done;                /* reconciled in this flush */
 	unsigned hints;           /* LOAFRE__LFS_* for the object at the entry */
+	void *live;               /* its per-flush view (localfs.c), NULL before */
 	uint16_t namelen;         /* bytes of name */
 	char name[];              /* entry name, NUL-terminated */
 };

@@ -36,8 +36,13 @@ struct loafre__lustre_src;
 struct loafre__lustre_src_stats {
 	uint64_t received;   /* records received from the MDT */
 	uint64_t appended;   /* queued into the mirror journal */
-	uint64_t cleared;    /* highest index cleared upstream */
-	uint64_t reopens;    /* llapi_changelog_start calls after the first */
+	uint64_t skipped;    /* duplicates (index <= position) not appended */
+	uint64_t masked;     /* dropped by the journal's mask (open it with mask ALL) */
+	uint64_t bad;        /* undecodable records (or index 0), skipped */
+	uint64_t position;   /* highest index taken: reading resumes after it */
+	uint64_t cleared;    /* highest index cleared upstream by this source */
+	uint64_t clears;     /* successful llapi_changelog_clear calls */
+	uint64_t reopens;    /* successful llapi_changelog_start calls after the first */
 	int last_error;      /* last negative errno from liblustreapi, 0 if none */
 };
 
@@ -54,17 +59,32 @@ void loafre__lustre_src_close(struct loafre__lustre_src *s);
 int loafre__lustre_src_fd(const struct loafre__lustre_src *s);
 
 /* Receives up to `max` available records and queues them in the journal.
- * Opens (or reopens, from the journal's last index + 1) the stream when
- * needed; at EOF or on an error it closes the stream so the next call
- * reopens. Returns the number queued, or -errno for an error the caller
- * should log (the source stays usable). */
+ * Never blocks: it stops when the descriptor is not readable and llapi's
+ * buffer is empty (then poll loafre__lustre_src_fd). Opens (or reopens, from
+ * the journal's last index + 1; 0, the oldest record, for an empty journal)
+ * the stream when needed; at EOF or on an error it closes the stream so the
+ * next call reopens. A record whose index is not above the position (a
+ * duplicate after a reopen) is skipped. Returns the number queued, or -errno
+ * for an error the caller should log (the source stays usable; records
+ * queued before the error stay queued: commit them as usual). */
 int loafre__lustre_src_read(struct loafre__lustre_src *s, size_t max);
 
-/* The caller committed the journal up to `last`: clear upstream, batched
- * (once LOAFRE__LUSTRE_CLEAR_BATCH records are clearable, or when `force`:
- * loafred forces once a second), never past `last`.
- * Returns 0 or -errno (kept for the next call). */
+/* The caller committed the journal up to `last` (loafre_journal_commit's
+ * *ret_last): clear upstream, batched (once LOAFRE__LUSTRE_CLEAR_BATCH
+ * records are clearable, or when `force`: loafred forces once a second),
+ * never past `last` nor past the source's position, never below what it
+ * cleared before. Returns 0 or -errno (-ENOENT: the changelog user is not
+ * registered on the MDT; kept in last_error; reading is unaffected and the
+ * next call retries). */
 int loafre__lustre_src_committed(struct loafre__lustre_src *s, uint64_t last, bool force);
+
+/* Resolves a FID to its path relative to the mount root with
+ * llapi_fid2path (device: the fsname or the client mount point); the object
+ * itself is also reachable as <mount>/.lustre/fid/[FID]. Writes the
+ * NUL-terminated path into ret_path[0..cap). Returns 0, -ENOENT,
+ * -ENAMETOOLONG (cap too small) or another -errno. */
+int loafre__lustre_fid2path(const char *device, const struct loafre_fid *fid, char *ret_path,
+			    size_t cap);
 
 void loafre__lustre_src_get_stats(const struct loafre__lustre_src *s,
 				  struct loafre__lustre_src_stats *ret);

@@ -11,7 +11,9 @@
  *   [filesystem demo]
  *   type     = local            ; local (emulated MDT) | lustre
  *   path     = /srv/demo        ; the tree (local) or the client mount (lustre)
- *   journal  = /var/lib/loafre/demo ; the emulated MDT's changelog (local)
+ *   journal  = /var/lib/loafre/demo ; the emulated MDT's changelog (local), or
+ *                               ; the base of the mirror journals DIR/<MDT> (lustre)
+ *   create_path = no            ; (local) yes: loafred creates `path` if missing
  *   changelog_mask = ...        ; types recorded (default: Lustre's)
  *   fsync    = commit           ; commit | none
  *   segment_size = 64M
@@ -30,6 +32,7 @@
 #ifndef LOAFRE_CONFIG_H
 #define LOAFRE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,12 +53,15 @@ enum loafre_fs_type {
 
 struct loafre_fs_config {
 	char *name;                  /* section name: the fsname ("demo") */
-	enum loafre_fs_type type;
-	char *path;                  /* absolute */
-	char *journal;               /* absolute; NULL for lustre */
-	struct loafre_journal_options journal_opts;
+	enum loafre_fs_type type;    /* local or lustre */
+	char *path;                  /* absolute: the tree (local) or client mount (lustre) */
+	char *journal;               /* absolute: local: the journal; lustre: base of DIR/<MDT> */
+	struct loafre_journal_options journal_opts; /* options of every journal of the fs */
 	char **mdts;                 /* lustre: MDT names; local: { "NAME-MDT0000" } */
-	size_t n_mdts;
+	char **mdt_journals;         /* per MDT (same order): its journal directory
+	                              * (local: journal; lustre: journal/<MDT>) */
+	size_t n_mdts;               /* entries of mdts and mdt_journals */
+	bool create_path;            /* local: loafred creates path if missing */
 	char *changelog_user;        /* lustre: the registered reader, e.g. "cl1" */
 	unsigned line;               /* line of the section header, for messages */
 };
@@ -90,6 +96,10 @@ LOAFRE_API void loafre_config_free(struct loafre_config *c);
 LOAFRE_API const struct loafre_fs_config *loafre_config_find_mdt(const struct loafre_config *c,
 								 const char *mdt,
 								 unsigned *ret_mdt_index);
+/* The journal directory of one of fs's MDTs (borrowed), or NULL (errno
+ * ENOENT) if the MDT is not fs's. */
+LOAFRE_API const char *loafre_config_mdt_journal(const struct loafre_fs_config *fs,
+						 const char *mdt);
 LOAFRE_API const struct loafre_fs_config *loafre_config_find_fs(const struct loafre_config *c,
 								const char *name);
 

@@ -58,6 +58,13 @@ static const struct option bench_long[] = {
 	{ "commit-ms", required_argument, NULL, 'C' },
 	{ "fsync", required_argument, NULL, 'F' },
 	{ "dir", required_argument, NULL, 'D' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "rate", required_argument, NULL, 'r' },
+	{ "files", required_argument, NULL, 'N' },
+	{ "loafred", required_argument, NULL, 'L' },
+	{ "mkdir", no_argument, NULL, 'M' },
+	{ "keep", no_argument, NULL, 'K' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -131,20 +138,61 @@ const struct cli_cmd cli_commands[] = {
 	  "  --renumber    give the records the journal's next indices instead\n" COMMON_OPTS
 	  "\n" EXIT_CODES,
 	  "hc:", import_long, 1, 1 },
-	{ "bench", cmd_bench, 0, "measure the record codec or the journal",
-	  "codec [-n N] | journal [-n N] [--commit-ms MS] [--fsync commit|none] [--dir DIR]",
+	{ "fid2path", cmd_fid2path, CMD_NEEDS_CONFIG,
+	  "print the path of a FID (as lfs fid2path)", "MDT|FSNAME FID",
+	  "Prints the absolute path of the object with FID (\"[0x200000401:0x1:0x0]\",\n"
+	  "brackets optional) on the filesystem of MDT or FSNAME. Local filesystems\n"
+	  "are resolved through the state loafred keeps next to the journal (it\n"
+	  "follows renames); Lustre ones through liblustreapi. An unknown or removed\n"
+	  "object: \"loafre: cannot resolve FID [...] on FSNAME: No such file or\n"
+	  "directory\".\n" COMMON_OPTS "\n" EXIT_CODES,
+	  "hc:", no_long, 2, 2 },
+	{ "path2fid", cmd_path2fid, CMD_NEEDS_CONFIG,
+	  "print the FID of a path (as lfs path2fid)", "PATH...",
+	  "Prints the FID of each PATH (a symlink itself, not its target) inside a\n"
+	  "local filesystem of the configuration: \"[0x...:0x...:0x0]\", or\n"
+	  "\"PATH: [FID]\" per line with several paths, as lfs path2fid does.\n"
+	  COMMON_OPTS "\n" EXIT_CODES,
+	  "hc:", no_long, 1, -1 },
+	{ "stats", cmd_stats, CMD_NEEDS_CONFIG, "print loafred's counters",
+	  "",
+	  "Prints RUN_DIR/stats, which loafred rewrites every second: one\n"
+	  "\"KEY VALUE\" line per counter, KEY = FSNAME.counter for a local filesystem\n"
+	  "(watching, mode, last_index, records, caught_up, rescans, overflows,\n"
+	  "events, notes, ignored, objects, dirs, mark_errors) and MDT.counter for a\n"
+	  "Lustre MDT (last_index, received, appended, cleared, reopens, last_error).\n"
+	  COMMON_OPTS "\n" EXIT_CODES,
+	  "hc:", no_long, 0, 0 },
+	{ "bench", cmd_bench, 0, "measure the record codec, the journal or the local source",
+	  "codec [-n N] | journal [-n N] [--commit-ms MS] [--fsync commit|none] [--dir DIR]\n"
+	  "       | watch [-w W] [-d SECONDS] [--rate N] [--files N] [--mkdir] [--loafred PATH]\n"
+	  "         [--commit-ms MS] [--fsync commit|none] [--dir DIR] [--keep]",
 	  "  codec         parse and format N synthetic lfs changelog lines (one core)\n"
 	  "  journal       append N records to a fresh journal with a group commit\n"
 	  "                every MS milliseconds, then read them back\n"
+	  "  watch         start loafred on a temporary tree; W worker processes run\n"
+	  "                create+write/rename/unlink storms on it for SECONDS while\n"
+	  "                the journal is followed: ops/s, records/s, create->record\n"
+	  "                latency p50/p99/max, overflows, daemon RSS and CPU\n"
 	  "\n"
 	  "  -n N            work size (default: codec 1000000, journal 200000)\n"
 	  "  --commit-ms MS  group-commit interval (default 10)\n"
 	  "  --fsync P       commit (default) or none\n"
-	  "  --dir DIR       where the temporary journal is made (default $TMPDIR or /tmp);\n"
-	  "                  it is removed afterwards\n"
+	  "  --dir DIR       where the temporary journal/tree is made (default $TMPDIR\n"
+	  "                  or /tmp); it is removed afterwards\n"
+	  "  -w, --workers W     watch: worker processes (default 2)\n"
+	  "  -d, --duration S    watch: storm length in seconds (default 10)\n"
+	  "  --rate N            watch: throttle to N ops/s in total (default: as fast\n"
+	  "                      as possible)\n"
+	  "  --files N           watch: pre-populate N files (in N/10 directories)\n"
+	  "                      before loafred first starts\n"
+	  "  --mkdir             watch: add mkdir/rmdir to the storm\n"
+	  "  --loafred PATH      watch: the daemon (default $LOAFRED, else next to\n"
+	  "                      loafre: ../loafred/loafred)\n"
+	  "  --keep              watch: keep the temporary directory\n"
 	  "  -h, --help      show this help\n"
 	  "\n" EXIT_CODES,
-	  "hn:c:", bench_long, 1, 1 },
+	  "hn:c:w:d:", bench_long, 1, 1 },
 };
 
 const size_t cli_n_commands = sizeof(cli_commands) / sizeof(cli_commands[0]);
@@ -226,13 +274,8 @@ static int resolve_mdt(struct cli *c)
 				c->config->path);
 		return CLI_FAIL;
 	}
-	if (c->fs->type != LOAFRE_FS_LOCAL) {
-		fprintf(stderr,
-			"loafre: MDT '%s' belongs to Lustre filesystem '%s': this build has no Lustre support\n",
-			mdt, c->fs->name);
-		return CLI_FAIL;
-	}
 	c->mdt = mdt;
+	c->journal_dir = loafre_config_mdt_journal(c->fs, mdt);
 	return CLI_OK;
 }
 
@@ -305,16 +348,17 @@ out:
 
 int cli_open_journal(struct cli *c, int flags, struct loafre_journal **ret)
 {
-	int r = loafre_journal_open(c->fs->journal, c->mdt, flags, &c->fs->journal_opts, ret);
+	const char *dir = c->journal_dir;
+	int r = loafre_journal_open(dir, c->mdt, flags, &c->fs->journal_opts, ret);
 
 	if (r == -ENOENT) {
 		fprintf(stderr,
 			"loafre: no journal for %s at '%s' (has loafred run yet? start it with -c %s)\n",
-			c->mdt, c->fs->journal, c->config->path);
+			c->mdt, dir, c->config->path);
 		return CLI_FAIL;
 	}
 	if (r < 0) {
-		fprintf(stderr, "loafre: cannot open journal '%s': %s\n", c->fs->journal,
+		fprintf(stderr, "loafre: cannot open journal '%s': %s\n", dir,
 			r == -EBADMSG ? "not a loafre journal, or corrupt metadata"
 			: r == -EXDEV ? "it belongs to another MDT"
 				      : strerror(-r));

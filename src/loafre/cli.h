@@ -55,6 +55,7 @@ struct cli {
 	struct loafre_config *config;          /* CMD_NEEDS_CONFIG */
 	const struct loafre_fs_config *fs;     /* CMD_NEEDS_MDT */
 	const char *mdt;                       /* CMD_NEEDS_MDT: args[0] */
+	const char *journal_dir;               /* CMD_NEEDS_MDT: the MDT's journal */
 };
 
 extern const struct cli_cmd cli_commands[];
@@ -82,5 +83,8 @@ int cmd_changelog_deregister(struct cli *c);
 int cmd_changelog_users(struct cli *c);
 int cmd_changelog_import(struct cli *c);
 int cmd_bench(struct cli *c);
+int cmd_fid2path(struct cli *c);
+int cmd_path2fid(struct cli *c);
+int cmd_stats(struct cli *c);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-3.0-or-later */
-/* cmd_bench.c — `loafre bench codec|journal`, over lib/bench.h. */
+/* cmd_bench.c — `loafre bench codec|journal` over lib/bench.h; `watch` is in
+ * cmd_bench_watch.c. */
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -10,6 +11,8 @@
 
 #include "bench.h"
 #include "cli.h"
+
+int cmd_bench_watch(struct cli *c); /* cmd_bench_watch.c */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -28,6 +31,8 @@ int cmd_bench(struct cli *c)
 	bool journal_opts = false;
 	char tmpl[PATH_MAX];
 
+	if (strcmp(what, "watch") == 0)
+		return cmd_bench_watch(c);
 	for (size_t i = 0; i < c->n_opts; i++) {
 		const char *a = c->opts[i].arg;
 		char *e;
@@ -78,7 +83,8 @@ int cmd_bench(struct cli *c)
 		return CLI_OK;
 	}
 	if (strcmp(what, "journal") != 0) {
-		fprintf(stderr, "loafre bench: unknown benchmark '%s' (codec or journal)\n", what);
+		fprintf(stderr, "loafre bench: unknown benchmark '%s' (codec, journal or watch)\n",
+			what);
 		return CLI_USAGE;
 	}
 	if (!dir) {

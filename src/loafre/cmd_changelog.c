@@ -525,7 +525,7 @@ int cmd_changelog_import(struct cli *c)
 		goto out;
 	r = loafre_journal_info(j, &info);
 	if (r < 0) {
-		fprintf(stderr, "changelog_import: cannot read journal '%s': %s\n", c->fs->journal,
+		fprintf(stderr, "changelog_import: cannot read journal '%s': %s\n", c->journal_dir,
 			strerror(-r));
 		goto out;
 	}
@@ -555,7 +555,7 @@ int cmd_changelog_import(struct cli *c)
 	}
 	if (r < 0) {
 		fprintf(stderr, "changelog_import: cannot commit to journal '%s': %s\n",
-			c->fs->journal, strerror(-r));
+			c->journal_dir, strerror(-r));
 		goto out;
 	}
 	if (masked)

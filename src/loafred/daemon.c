@@ -2,16 +2,31 @@
 /*
  * daemon.c — loafred's state and event loop (see daemon.h).
  *
- * Each local filesystem of the configuration gets its journal opened for
- * writing (created if missing) and recovered by an empty commit. Today no
- * live source appends yet (the emulated MDT's fanotify source comes next);
- * the timer already group-commits whatever a source queued, so a source only
- * has to call loafre_journal_append from the loop.
+ * Every filesystem of the configuration gets its journals opened for
+ * writing (created if missing) and recovered by an empty commit, then its
+ * source started:
+ *   - local: the emulated MDT (lib/localfs.h) fed by a watcher
+ *     (lib/watch.h). Start: engine, watcher (first, so that nothing between
+ *     the scan and the live events is missed), catch-up rescan (what changed
+ *     while loafred was down: appended before live records), commit, sync.
+ *     Loop: watcher readable → events become notes; every
+ *     commit_interval_ms: flush (notes → records) → commit → sync (the
+ *     state is never ahead of the journal). An overflow is logged, counted
+ *     and followed by a rescan. A source that cannot start (missing path, no
+ *     permission, unwatchable filesystem) is logged once; its journal stays
+ *     served and SIGHUP retries.
+ *   - lustre: one mirror journal JOURNAL/<MDT> and one liblustreapi reader
+ *     per MDT (lib/lustre_source.h): descriptor readable (or every second
+ *     while none is open) → read; tick → commit → clear upstream up to the
+ *     committed index (batched, forced once a second).
+ * Once a second the counters are written to RUN_DIR/stats ("KEY VALUE"
+ * lines; `loafre stats` prints them).
  */
 #include "daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,32 +42,62 @@
 #include <unistd.h>
 
 #include "loafre/loafre.h"
+#include "localfs.h"
+#include "lustre_source.h"
 #include "util.h"
+#include "watch.h"
 
 #define GC_INTERVAL_NS (60ull * 1000000000ull)
 #define PID_FILE_NAME "loafred.pid"
+#define STATS_FILE_NAME "stats"
+
+/* One MDT: its journal and, for Lustre, its changelog reader. */
+struct mdt_state {
+	char *mdt;                     /* "demo-MDT0000" */
+	char *journal_dir;             /* its journal directory */
+	struct loafre_journal *j;      /* open for writing */
+	uint64_t last;                 /* last committed index */
+	bool commit_failing;           /* log a failing commit once, not every tick */
+	struct loafre__lustre_src *src; /* lustre: the reader, NULL if it failed to open */
+	int read_error;                /* lustre: last read error logged (not repeated) */
+	int clear_error;               /* lustre: last clear error logged */
+	uint64_t retry_ns;             /* lustre: next read attempt while no stream is open */
+};
 
 struct fs_state {
-	char *name;
-	char *path;
-	char *journal_dir;
-	char *mdt;
-	struct loafre_journal_options opts;
-	struct loafre_journal *j;
-	bool commit_failing; /* log a failing commit once, not every tick */
+	char *name;                    /* the fsname */
+	enum loafre_fs_type type;      /* local or lustre */
+	char *path;                    /* the tree (local) or client mount (lustre) */
+	char *journal_base;            /* config `journal` */
+	char *user;                    /* lustre: changelog_user */
+	bool create_path;              /* local: create path if missing */
+	struct loafre_journal_options opts; /* as configured (for fs_matches) */
+	struct mdt_state *mdts;        /* local: one; lustre: one per MDT */
+	size_t n_mdts;                 /* entries of mdts */
+	struct loafre__lfs *lfs;       /* local: the engine, NULL while not watching */
+	struct loafre__watch *w;       /* local: the watcher, NULL while not watching */
+	uint64_t caught_up;            /* local: records of the start rescan */
+	uint64_t overflows;            /* local: event-queue overflows handled */
+	int read_error;                /* local: last watcher error logged */
+	int flush_error;               /* local: last flush error logged */
+	bool sync_pending;             /* local: the state lags the journal (sync failed) */
 };
 
 struct daemon {
-	const struct daemon_options *o;
-	const char *config_path;
-	struct loafre_config *cfg;
-	struct fs_state *fs;
-	size_t n_fs;
-	int log_target;
-	int log_level;
-	int sfd, tfd;
-	char *pid_file;
+	const struct daemon_options *o; /* command-line options */
+	const char *config_path;       /* the configuration file */
+	struct loafre_config *cfg;     /* the configuration in force */
+	struct fs_state *fs;           /* the filesystems served */
+	size_t n_fs;                   /* entries of fs */
+	int log_target;                /* LOAFRE_LOG_STDERR or LOAFRE_LOG_SYSLOG */
+	int log_level;                 /* syslog priority threshold */
+	int sfd, tfd;                  /* signalfd, commit timerfd */
+	char *pid_file;                /* RUN_DIR/loafred.pid, NULL until written */
+	char *stats_file;              /* RUN_DIR/stats */
+	bool stats_failing;            /* log a failing stats write once */
+	enum loafre__watch_mode watch_mode; /* $LOAFRE_WATCH_MODE (tests), else auto */
 	uint64_t next_gc_ns;
+	uint64_t next_second_ns;       /* next once-a-second work (stats, clears) */
 };
 
 static struct daemon *the_daemon; /* for dlog only */
@@ -94,77 +139,257 @@ static void apply_logging(struct daemon *d)
 
 /* ---- filesystems --------------------------------------------------------- */
 
+static void mdt_close(struct fs_state *f, struct mdt_state *m)
+{
+	loafre__lustre_src_close(m->src);
+	m->src = NULL;
+	if (m->j && loafre_journal_pending(m->j) > 0) {
+		int r = loafre_journal_commit(m->j, NULL);
+		if (r < 0)
+			dlog(LOG_ERR, "%s: cannot commit to journal '%s': %s", f->name, m->journal_dir,
+			     strerror(-r));
+	}
+	loafre_journal_close(m->j);
+	free(m->mdt);
+	free(m->journal_dir);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Stops the local source: last events, flush, commit, sync. */
+static void local_stop(struct fs_state *f)
+{
+	struct mdt_state *m = &f->mdts[0];
+	struct loafre__lfs_stats ls;
+	int r;
+
+	if (!f->lfs)
+		return;
+	if (f->w)
+		loafre__watch_read(f->w);
+	r = loafre__lfs_flush(f->lfs);
+	if (r < 0)
+		dlog(LOG_ERR, "%s: cannot record the last changes: %s", f->name, strerror(-r));
+	r = loafre_journal_commit(m->j, NULL);
+	if (r < 0)
+		dlog(LOG_ERR, "%s: cannot commit to journal '%s': %s", f->name, m->journal_dir,
+		     strerror(-r));
+	else if ((r = loafre__lfs_sync(f->lfs)) < 0)
+		dlog(LOG_ERR, "%s: cannot save the tree state: %s", f->name, strerror(-r));
+	loafre__lfs_get_stats(f->lfs, &ls);
+	dlog(LOG_INFO, "%s: stopped watching '%s': %llu records, %llu rescans, %llu overflows",
+	     f->name, f->path, (unsigned long long)ls.records, (unsigned long long)ls.rescans,
+	     (unsigned long long)f->overflows);
+	loafre__watch_close(f->w);
+	f->w = NULL;
+	loafre__lfs_close(f->lfs);
+	f->lfs = NULL;
+}
+
 static void fs_close(struct fs_state *f)
 {
-	if (f->j && loafre_journal_pending(f->j) > 0) {
-		int r = loafre_journal_commit(f->j, NULL);
-		if (r < 0)
-			dlog(LOG_ERR, "filesystem %s: cannot commit to journal '%s': %s", f->name,
-			     f->journal_dir, strerror(-r));
-	}
-	loafre_journal_close(f->j);
+	local_stop(f);
+	for (size_t i = 0; i < f->n_mdts; i++)
+		mdt_close(f, &f->mdts[i]);
+	free(f->mdts);
 	free(f->name);
 	free(f->path);
-	free(f->journal_dir);
-	free(f->mdt);
+	free(f->journal_base);
+	free(f->user);
 	memset(f, 0, sizeof(*f));
 }
 
 static bool fs_matches(const struct fs_state *f, const struct loafre_fs_config *fc)
 {
-	return fc->type == LOAFRE_FS_LOCAL && strcmp(f->name, fc->name) == 0 &&
-	       strcmp(f->path, fc->path) == 0 && strcmp(f->journal_dir, fc->journal) == 0 &&
-	       memcmp(&f->opts, &fc->journal_opts, sizeof(f->opts)) == 0;
+	if (f->type != fc->type || strcmp(f->name, fc->name) != 0 ||
+	    strcmp(f->path, fc->path) != 0 || strcmp(f->journal_base, fc->journal) != 0 ||
+	    f->create_path != fc->create_path || f->n_mdts != fc->n_mdts ||
+	    memcmp(&f->opts, &fc->journal_opts, sizeof(f->opts)) != 0)
+		return false;
+	if (f->type == LOAFRE_FS_LUSTRE && strcmp(f->user, fc->changelog_user) != 0)
+		return false;
+	for (size_t i = 0; i < f->n_mdts; i++)
+		if (strcmp(f->mdts[i].mdt, fc->mdts[i]) != 0)
+			return false;
+	return true;
 }
 
-/* Opens a local filesystem's journal. Logs and returns <0 on failure. */
-static int fs_open(const struct loafre_fs_config *fc, struct fs_state *f)
+static const char *journal_strerror(int r)
+{
+	return r == -EBADMSG ? "not a loafre journal, or corrupt metadata"
+	       : r == -EXDEV ? "it belongs to another MDT"
+			     : strerror(-r);
+}
+
+/* Opens (creating it if needed) and recovers one MDT's journal. Logs. */
+static int mdt_open(struct fs_state *f, struct mdt_state *m, const char *mdt, const char *dir,
+		    const struct loafre_journal_options *opts)
 {
 	uint64_t last = 0;
 	int r;
 
-	memset(f, 0, sizeof(*f));
-	f->name = strdup(fc->name);
-	f->path = strdup(fc->path);
-	f->journal_dir = strdup(fc->journal);
-	f->mdt = strdup(fc->mdts[0]);
-	f->opts = fc->journal_opts;
-	if (!f->name || !f->path || !f->journal_dir || !f->mdt) {
-		r = -ENOMEM;
-		dlog(LOG_ERR, "filesystem %s: out of memory; skipped", fc->name);
-		goto fail;
+	m->mdt = strdup(mdt);
+	m->journal_dir = strdup(dir);
+	if (!m->mdt || !m->journal_dir) {
+		dlog(LOG_ERR, "%s: out of memory; skipped", f->name);
+		return -ENOMEM;
 	}
-	r = loafre__mkdir_p(f->path, 0755);
+	r = loafre__mkdir_p(m->journal_dir, 0755);
 	if (r < 0) {
-		dlog(LOG_ERR, "filesystem %s: cannot create directory '%s': %s; skipped", f->name,
-		     f->path, strerror(-r));
-		goto fail;
+		dlog(LOG_ERR, "%s: cannot create journal directory '%s': %s; skipped", f->name,
+		     m->journal_dir, strerror(-r));
+		return r;
 	}
-	r = loafre__mkdir_p(f->journal_dir, 0755);
+	r = loafre_journal_open(m->journal_dir, m->mdt,
+				LOAFRE_JOURNAL_CREATE | LOAFRE_JOURNAL_WRITE, opts, &m->j);
 	if (r < 0) {
-		dlog(LOG_ERR, "filesystem %s: cannot create journal directory '%s': %s; skipped",
-		     f->name, f->journal_dir, strerror(-r));
-		goto fail;
-	}
-	r = loafre_journal_open(f->journal_dir, f->mdt,
-				LOAFRE_JOURNAL_CREATE | LOAFRE_JOURNAL_WRITE, &f->opts, &f->j);
-	if (r < 0) {
-		dlog(LOG_ERR, "filesystem %s: cannot open journal '%s': %s; skipped", f->name,
-		     f->journal_dir,
-		     r == -EBADMSG ? "not a loafre journal, or corrupt metadata"
-		     : r == -EXDEV ? "it belongs to another MDT"
-				   : strerror(-r));
-		goto fail;
+		dlog(LOG_ERR, "%s: cannot open journal '%s': %s; skipped", f->name, m->journal_dir,
+		     journal_strerror(r));
+		return r;
 	}
 	/* An empty commit runs crash recovery. */
-	r = loafre_journal_commit(f->j, &last);
+	r = loafre_journal_commit(m->j, &last);
 	if (r < 0) {
-		dlog(LOG_ERR, "filesystem %s: cannot recover journal '%s': %s; skipped", f->name,
-		     f->journal_dir, strerror(-r));
+		dlog(LOG_ERR, "%s: cannot recover journal '%s': %s; skipped", f->name,
+		     m->journal_dir, strerror(-r));
+		return r;
+	}
+	m->last = last;
+	dlog(LOG_INFO, "%s: journal '%s' open for %s, current index %llu", f->name, m->journal_dir,
+	     m->mdt, (unsigned long long)last);
+	return 0;
+}
+
+/* Starts the local source: engine, watcher (first, so nothing is missed),
+ * catch-up rescan, commit, sync. On failure logs one line and leaves the
+ * filesystem without a source (its journal stays served); SIGHUP retries. */
+static void local_start(struct daemon *d, struct fs_state *f)
+{
+	struct mdt_state *m = &f->mdts[0];
+	char *state = NULL;
+	const char *what = "cannot watch";
+	struct stat sb;
+	uint64_t last = 0;
+	int r;
+
+	if (f->create_path && (r = loafre__mkdir_p(f->path, 0755)) < 0) {
+		what = "cannot create";
 		goto fail;
 	}
-	dlog(LOG_INFO, "filesystem %s: journal '%s' open for %s, current index %llu", f->name,
-	     f->journal_dir, f->mdt, (unsigned long long)last);
+	if (stat(f->path, &sb) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		r = -ENOTDIR;
+		goto fail;
+	}
+	if (asprintf(&state, "%s/localfs.db", m->journal_dir) < 0) {
+		state = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = loafre__lfs_open(f->path, state, m->j, 0, &f->lfs);
+	if (r < 0) {
+		what = "cannot open the tree state of";
+		goto fail;
+	}
+	r = loafre__watch_open(f->lfs, f->path, d->watch_mode, &f->w);
+	if (r < 0)
+		goto fail;
+	r = loafre__lfs_rescan(f->lfs);
+	if (r < 0) {
+		what = "cannot scan";
+		goto fail;
+	}
+	f->caught_up = (uint64_t)r;
+	r = loafre_journal_commit(m->j, &last);
+	if (r < 0) {
+		what = "cannot commit the catch-up of";
+		goto fail;
+	}
+	m->last = last;
+	r = loafre__lfs_sync(f->lfs);
+	if (r < 0) {
+		what = "cannot save the tree state of";
+		goto fail;
+	}
+	free(state);
+	dlog(LOG_INFO, "%s: watching '%s' (%s): %llu records caught up, current index %llu",
+	     f->name, f->path, loafre__watch_mode_name(f->w), (unsigned long long)f->caught_up,
+	     (unsigned long long)last);
+	return;
+fail:
+	dlog(LOG_ERR, "%s: %s '%s': %s; not watched (retried on SIGHUP)", f->name, what, f->path,
+	     r == -EPERM || r == -EACCES ? "permission denied"
+	     : r == -ENOSPC && f->lfs && !f->w
+		     ? "no inotify watches left (fs.inotify.max_user_watches)"
+		     : strerror(-r));
+	free(state);
+	loafre__watch_close(f->w);
+	f->w = NULL;
+	loafre__lfs_close(f->lfs);
+	f->lfs = NULL;
+}
+
+static void lustre_start(struct fs_state *f)
+{
+	for (size_t i = 0; i < f->n_mdts; i++) {
+		struct mdt_state *m = &f->mdts[i];
+		int r;
+
+		if (!m->j || m->src)
+			continue;
+		r = loafre__lustre_src_open(m->mdt, f->user, m->j, &m->src);
+		if (r < 0) {
+			dlog(LOG_ERR, "%s: %s: cannot open the changelog source: %s", f->name, m->mdt,
+			     strerror(-r));
+			m->src = NULL;
+		}
+	}
+}
+
+/* Opens a filesystem's journals and starts its source. Logs and returns <0
+ * when the filesystem cannot be served at all. */
+static int fs_open(struct daemon *d, const struct loafre_fs_config *fc, struct fs_state *f)
+{
+	struct loafre_journal_options opts = fc->journal_opts;
+	int r = -ENOMEM;
+
+	memset(f, 0, sizeof(*f));
+	f->type = fc->type;
+	f->create_path = fc->create_path;
+	f->opts = fc->journal_opts;
+	f->name = strdup(fc->name);
+	f->path = strdup(fc->path);
+	f->journal_base = strdup(fc->journal);
+	f->user = fc->changelog_user ? strdup(fc->changelog_user) : NULL;
+	f->mdts = calloc(fc->n_mdts, sizeof(*f->mdts));
+	if (!f->name || !f->path || !f->journal_base || !f->mdts ||
+	    (fc->changelog_user && !f->user)) {
+		dlog(LOG_ERR, "%s: out of memory; skipped", fc->name);
+		goto fail;
+	}
+	if (fc->type == LOAFRE_FS_LUSTRE) {
+		if (!loafre__lustre_available()) {
+			dlog(LOG_WARNING, "%s: built without liblustreapi, lustre source disabled",
+			     fc->name);
+			r = -EOPNOTSUPP;
+			goto fail;
+		}
+		/* A mirror keeps every record the MDT gives (its own mask already
+		 * applied upstream). */
+		loafre_cl_mask_parse("ALL", 0, &opts.mask);
+	}
+	f->n_mdts = fc->n_mdts;
+	for (size_t i = 0; i < fc->n_mdts; i++) {
+		r = mdt_open(f, &f->mdts[i], fc->mdts[i], fc->mdt_journals[i], &opts);
+		if (r < 0)
+			goto fail;
+	}
+	if (f->type == LOAFRE_FS_LOCAL)
+		local_start(d, f);
+	else
+		lustre_start(f);
 	return 0;
 fail:
 	fs_close(f);
@@ -172,7 +397,7 @@ fail:
 }
 
 /* Brings the open filesystems in line with d->cfg: closes those gone or
- * changed, opens new ones. */
+ * changed, opens new ones, retries the sources that failed. */
 static void sync_filesystems(struct daemon *d)
 {
 	const struct loafre_config *c = d->cfg;
@@ -189,9 +414,14 @@ static void sync_filesystems(struct daemon *d)
 		for (size_t k = 0; k < c->n_fs && !keep; k++)
 			keep = fs_matches(&d->fs[i], &c->fs[k]);
 		if (keep) {
-			nfs[n++] = d->fs[i];
+			nfs[n] = d->fs[i];
+			if (nfs[n].type == LOAFRE_FS_LOCAL && !nfs[n].lfs)
+				local_start(d, &nfs[n]);
+			else if (nfs[n].type == LOAFRE_FS_LUSTRE)
+				lustre_start(&nfs[n]);
+			n++;
 		} else {
-			dlog(LOG_INFO, "filesystem %s: closed", d->fs[i].name);
+			dlog(LOG_INFO, "%s: closed", d->fs[i].name);
 			fs_close(&d->fs[i]);
 		}
 	}
@@ -204,13 +434,7 @@ static void sync_filesystems(struct daemon *d)
 			open = strcmp(nfs[i].name, fc->name) == 0;
 		if (open)
 			continue;
-		if (fc->type == LOAFRE_FS_LUSTRE) {
-			dlog(LOG_WARNING,
-			     "filesystem %s: type lustre: the Lustre source is not built into this loafred; skipped",
-			     fc->name);
-			continue;
-		}
-		if (fs_open(fc, &nfs[n]) == 0)
+		if (fs_open(d, fc, &nfs[n]) == 0)
 			n++;
 	}
 	free(d->fs);
@@ -229,6 +453,102 @@ static void fs_list(const struct daemon *d, char *buf, size_t cap)
 			break;
 		o += (size_t)w;
 	}
+}
+
+/* ---- stats ------------------------------------------------------------------ */
+
+static const char *mode_key(const struct loafre__watch *w)
+{
+	switch (loafre__watch_mode(w)) {
+	case LOAFRE__WATCH_FANOTIFY_FS: return "fanotify-fs";
+	case LOAFRE__WATCH_FANOTIFY_INODE: return "fanotify-inode";
+	case LOAFRE__WATCH_INOTIFY: return "inotify";
+	default: return "none";
+	}
+}
+
+/* Replaces `path` with buf (temp file + rename; no fsync: the stats are
+ * rewritten every second). */
+static int write_small_file(const char *path, const char *buf, size_t len)
+{
+	char tmp[PATH_MAX];
+	int fd, r;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	r = loafre__write_all(fd, buf, len);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* Rewrites RUN_DIR/stats: "KEY VALUE" lines, KEY = FSNAME.counter for a
+ * local filesystem, MDT.counter for a Lustre MDT. */
+static void write_stats(struct daemon *d)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	int r;
+
+	if (!out)
+		return;
+	fprintf(out, "loafred.pid %ld\nloafred.filesystems %zu\n", (long)getpid(), d->n_fs);
+	for (size_t i = 0; i < d->n_fs; i++) {
+		const struct fs_state *f = &d->fs[i];
+		if (f->type == LOAFRE_FS_LOCAL) {
+			struct loafre__lfs_stats ls = { 0 };
+			struct loafre__watch_stats ws = { 0 };
+			if (f->lfs)
+				loafre__lfs_get_stats(f->lfs, &ls);
+			if (f->w)
+				loafre__watch_get_stats(f->w, &ws);
+			fprintf(out,
+				"%s.watching %d\n%s.mode %s\n%s.last_index %llu\n%s.records %llu\n"
+				"%s.caught_up %llu\n%s.rescans %llu\n%s.overflows %llu\n%s.events %llu\n"
+				"%s.notes %llu\n%s.ignored %llu\n%s.objects %llu\n%s.dirs %llu\n"
+				"%s.mark_errors %llu\n",
+				f->name, f->w != NULL, f->name, f->w ? mode_key(f->w) : "none", f->name,
+				(unsigned long long)f->mdts[0].last, f->name,
+				(unsigned long long)ls.records, f->name, (unsigned long long)f->caught_up,
+				f->name, (unsigned long long)ls.rescans, f->name,
+				(unsigned long long)f->overflows, f->name, (unsigned long long)ws.events,
+				f->name, (unsigned long long)ls.notes, f->name,
+				(unsigned long long)ls.ignored, f->name, (unsigned long long)ls.objects,
+				f->name, (unsigned long long)ls.dirs, f->name,
+				(unsigned long long)ws.mark_errors);
+			continue;
+		}
+		for (size_t k = 0; k < f->n_mdts; k++) {
+			const struct mdt_state *m = &f->mdts[k];
+			struct loafre__lustre_src_stats ss = { 0 };
+			if (m->src)
+				loafre__lustre_src_get_stats(m->src, &ss);
+			fprintf(out,
+				"%s.last_index %llu\n%s.received %llu\n%s.appended %llu\n"
+				"%s.cleared %llu\n%s.reopens %llu\n%s.last_error %d\n",
+				m->mdt, (unsigned long long)m->last, m->mdt,
+				(unsigned long long)ss.received, m->mdt,
+				(unsigned long long)ss.appended, m->mdt, (unsigned long long)ss.cleared,
+				m->mdt, (unsigned long long)ss.reopens, m->mdt, -ss.last_error);
+		}
+	}
+	if (fclose(out) != 0) {
+		free(buf);
+		return;
+	}
+	r = write_small_file(d->stats_file, buf, len);
+	if (r < 0 && !d->stats_failing)
+		dlog(LOG_WARNING, "cannot write '%s': %s", d->stats_file, strerror(-r));
+	d->stats_failing = r < 0;
+	free(buf);
 }
 
 /* ---- timers, pid file, config ------------------------------------------- */
@@ -325,42 +645,142 @@ static void reload(struct daemon *d)
 
 /* ---- the loop -------------------------------------------------------------- */
 
+/* Reads the watcher's events into notes; an overflow triggers a rescan. */
+static void local_read(struct fs_state *f)
+{
+	int r;
+
+	if (!f->w)
+		return;
+	r = loafre__watch_read(f->w);
+	if (r < 0 && r != f->read_error)
+		dlog(LOG_ERR, "%s: cannot read events: %s", f->name, strerror(-r));
+	f->read_error = r < 0 ? r : 0;
+	if (loafre__watch_take_overflow(f->w)) {
+		f->overflows++;
+		dlog(LOG_WARNING, "%s: event queue overflowed, reconciling", f->name);
+		r = loafre__lfs_rescan(f->lfs);
+		if (r < 0)
+			dlog(LOG_ERR, "%s: cannot reconcile '%s': %s", f->name, f->path, strerror(-r));
+		else
+			dlog(LOG_INFO, "%s: reconciled: %d records", f->name, r);
+	}
+}
+
+/* Commits an MDT's queued records. Returns true when its journal's last
+ * committed index is m->last (possibly unchanged). */
+static bool mdt_commit(struct fs_state *f, struct mdt_state *m)
+{
+	uint64_t last;
+	int r;
+
+	if (loafre_journal_pending(m->j) == 0)
+		return !m->commit_failing;
+	r = loafre_journal_commit(m->j, &last);
+	if (r < 0) {
+		if (!m->commit_failing)
+			dlog(LOG_ERR, "%s: cannot commit to journal '%s': %s (will retry)", f->name,
+			     m->journal_dir, strerror(-r));
+		m->commit_failing = true;
+		return false;
+	}
+	if (m->commit_failing)
+		dlog(LOG_INFO, "%s: commits to '%s' work again", f->name, m->journal_dir);
+	m->commit_failing = false;
+	m->last = last;
+	dlog(LOG_DEBUG, "%s: %s: committed %d records, current index %llu", f->name, m->mdt, r,
+	     (unsigned long long)last);
+	return true;
+}
+
+/* A local filesystem's group commit: flush → commit → sync (the state is
+ * never ahead of the journal). */
+static void local_tick(struct fs_state *f)
+{
+	int r;
+
+	if (!f->lfs)
+		return;
+	local_read(f);
+	r = loafre__lfs_flush(f->lfs);
+	if (r < 0 && r != f->flush_error)
+		dlog(LOG_ERR, "%s: cannot record changes: %s", f->name, strerror(-r));
+	f->flush_error = r < 0 ? r : 0;
+	if (mdt_commit(f, &f->mdts[0]) && (r > 0 || f->sync_pending)) {
+		r = loafre__lfs_sync(f->lfs);
+		if (r < 0 && !f->sync_pending)
+			dlog(LOG_ERR, "%s: cannot save the tree state: %s (will retry)", f->name,
+			     strerror(-r));
+		f->sync_pending = r < 0;
+	} else if (r > 0) {
+		f->sync_pending = true;
+	}
+}
+
+static void lustre_read(struct fs_state *f, struct mdt_state *m, uint64_t now)
+{
+	int r;
+
+	if (!m->src)
+		return;
+	m->retry_ns = now + 1000000000ull;
+	r = loafre__lustre_src_read(m->src, 4096);
+	if (r < 0 && r != m->read_error)
+		dlog(LOG_ERR, "%s: %s: cannot read the changelog: %s", f->name, m->mdt,
+		     strerror(-r));
+	m->read_error = r < 0 ? r : 0;
+}
+
+static void lustre_tick(struct fs_state *f, uint64_t now, bool second)
+{
+	for (size_t i = 0; i < f->n_mdts; i++) {
+		struct mdt_state *m = &f->mdts[i];
+		int r;
+
+		if (m->src && loafre__lustre_src_fd(m->src) < 0 && now >= m->retry_ns)
+			lustre_read(f, m, now);
+		if (!mdt_commit(f, m) || !m->src)
+			continue;
+		r = loafre__lustre_src_committed(m->src, m->last, second);
+		if (r < 0 && r != m->clear_error)
+			dlog(LOG_ERR, "%s: %s: cannot clear the changelog for %s: %s", f->name,
+			     m->mdt, f->user,
+			     r == -ENOENT ? "no such changelog user" : strerror(-r));
+		m->clear_error = r < 0 ? r : 0;
+	}
+}
+
 static void on_tick(struct daemon *d)
 {
 	uint64_t expirations, now = loafre__mono_ns();
 	bool gc = now >= d->next_gc_ns;
+	bool second = now >= d->next_second_ns;
 
 	if (read(d->tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		dlog(LOG_ERR, "cannot read the commit timer: %s", strerror(errno));
 	for (size_t i = 0; i < d->n_fs; i++) {
 		struct fs_state *f = &d->fs[i];
-		if (loafre_journal_pending(f->j) > 0) {
-			uint64_t last;
-			int r = loafre_journal_commit(f->j, &last);
-			if (r < 0 && !f->commit_failing) {
-				dlog(LOG_ERR, "filesystem %s: cannot commit to journal '%s': %s (will retry)",
-				     f->name, f->journal_dir, strerror(-r));
-				f->commit_failing = true;
-			} else if (r >= 0) {
-				if (f->commit_failing)
-					dlog(LOG_INFO, "filesystem %s: commits work again", f->name);
-				f->commit_failing = false;
-				dlog(LOG_DEBUG, "filesystem %s: committed %d records, current index %llu",
-				     f->name, r, (unsigned long long)last);
-			}
-		}
-		if (gc) {
-			int r = loafre_journal_gc(f->j, time(NULL));
+
+		if (f->type == LOAFRE_FS_LOCAL)
+			local_tick(f);
+		else
+			lustre_tick(f, now, second);
+		for (size_t k = 0; gc && k < f->n_mdts; k++) {
+			int r = loafre_journal_gc(f->mdts[k].j, time(NULL));
 			if (r > 0)
-				dlog(LOG_INFO, "filesystem %s: deregistered %d idle changelog reader%s",
-				     f->name, r, r == 1 ? "" : "s");
+				dlog(LOG_INFO, "%s: %s: deregistered %d idle changelog reader%s",
+				     f->name, f->mdts[k].mdt, r, r == 1 ? "" : "s");
 			else if (r < 0)
-				dlog(LOG_ERR, "filesystem %s: reader garbage collection failed: %s",
-				     f->name, strerror(-r));
+				dlog(LOG_ERR, "%s: %s: reader garbage collection failed: %s", f->name,
+				     f->mdts[k].mdt, strerror(-r));
 		}
 	}
 	if (gc)
 		d->next_gc_ns = now + GC_INTERVAL_NS;
+	if (second) {
+		write_stats(d);
+		d->next_second_ns = now + 1000000000ull;
+	}
 }
 
 /* Returns true when the daemon should stop. */
@@ -383,11 +803,61 @@ static bool on_signal(struct daemon *d)
 	return false;
 }
 
+/* The poll set: signals, timer, then one descriptor per source. */
+struct poll_src {
+	struct fs_state *f;   /* the filesystem */
+	struct mdt_state *m;  /* lustre: the MDT; NULL for a local watcher */
+};
+
+static int build_poll(struct daemon *d, struct pollfd **p, struct poll_src **ps, size_t *cap)
+{
+	size_t need = 2, n = 2;
+
+	for (size_t i = 0; i < d->n_fs; i++)
+		need += d->fs[i].type == LOAFRE_FS_LOCAL ? 1 : d->fs[i].n_mdts;
+	if (need > *cap) {
+		struct pollfd *np = realloc(*p, need * sizeof(**p));
+		struct poll_src *nps;
+		if (!np)
+			return -ENOMEM;
+		*p = np;
+		nps = realloc(*ps, need * sizeof(**ps));
+		if (!nps)
+			return -ENOMEM;
+		*ps = nps;
+		*cap = need;
+	}
+	(*p)[0] = (struct pollfd){ .fd = d->sfd, .events = POLLIN };
+	(*p)[1] = (struct pollfd){ .fd = d->tfd, .events = POLLIN };
+	for (size_t i = 0; i < d->n_fs; i++) {
+		struct fs_state *f = &d->fs[i];
+		if (f->type == LOAFRE_FS_LOCAL) {
+			if (!f->w)
+				continue;
+			(*p)[n] = (struct pollfd){ .fd = loafre__watch_fd(f->w), .events = POLLIN };
+			(*ps)[n++] = (struct poll_src){ .f = f };
+			continue;
+		}
+		for (size_t k = 0; k < f->n_mdts; k++) {
+			int fd = f->mdts[k].src ? loafre__lustre_src_fd(f->mdts[k].src) : -1;
+			if (fd < 0)
+				continue;
+			(*p)[n] = (struct pollfd){ .fd = fd, .events = POLLIN };
+			(*ps)[n++] = (struct poll_src){ .f = f, .m = &f->mdts[k] };
+		}
+	}
+	return (int)n;
+}
+
 int loafred_run(const struct daemon_options *o)
 {
 	struct daemon d = {
 		.o = o, .sfd = -1, .tfd = -1, .log_target = LOAFRE_LOG_STDERR, .log_level = LOG_INFO,
 	};
+	struct pollfd *p = NULL;
+	struct poll_src *ps = NULL;
+	size_t pcap = 0;
+	const char *env;
 	sigset_t mask;
 	char list[512];
 	int ret = 1;
@@ -401,6 +871,14 @@ int loafred_run(const struct daemon_options *o)
 	if (load_config(&d, &d.cfg) < 0)
 		goto out;
 	apply_logging(&d);
+	/* Hidden, for tests: force one watcher mode. */
+	env = getenv("LOAFRE_WATCH_MODE");
+	if (env && loafre__watch_parse_mode(env, &d.watch_mode) < 0) {
+		dlog(LOG_ERR,
+		     "LOAFRE_WATCH_MODE must be auto, fanotify-fs, fanotify-inode or inotify, not '%s'",
+		     env);
+		goto out;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -419,34 +897,59 @@ int loafred_run(const struct daemon_options *o)
 	}
 	if (write_pid_file(&d) < 0)
 		goto out;
+	if (asprintf(&d.stats_file, "%s/%s", d.cfg->run_dir, STATS_FILE_NAME) < 0) {
+		d.stats_file = NULL;
+		dlog(LOG_ERR, "out of memory");
+		goto out;
+	}
 
 	sync_filesystems(&d);
 	fs_list(&d, list, sizeof(list));
 	dlog(LOG_INFO, "loafred %s started: %zu filesystem%s (%s)", loafre_version(), d.n_fs,
 	     d.n_fs == 1 ? "" : "s", list);
 	d.next_gc_ns = loafre__mono_ns() + GC_INTERVAL_NS;
+	write_stats(&d);
+	d.next_second_ns = loafre__mono_ns() + 1000000000ull;
 
 	for (;;) {
-		struct pollfd p[2] = {
-			{ .fd = d.sfd, .events = POLLIN },
-			{ .fd = d.tfd, .events = POLLIN },
-		};
-		if (poll(p, 2, -1) < 0) {
+		int n = build_poll(&d, &p, &ps, &pcap);
+
+		if (n < 0) {
+			dlog(LOG_ERR, "out of memory");
+			goto out;
+		}
+		if (poll(p, (nfds_t)n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			dlog(LOG_ERR, "poll: %s", strerror(errno));
 			goto out;
 		}
-		if ((p[0].revents & POLLIN) && on_signal(&d))
-			break;
+		/* Sources first: a tick then commits what they just read. */
+		for (int i = 2; i < n; i++) {
+			if (!(p[i].revents & (POLLIN | POLLERR | POLLHUP)))
+				continue;
+			if (ps[i].m)
+				lustre_read(ps[i].f, ps[i].m, loafre__mono_ns());
+			else
+				local_read(ps[i].f);
+		}
 		if (p[1].revents & POLLIN)
 			on_tick(&d);
+		/* Last: a reload may move the filesystems (and ps[] with them). */
+		if ((p[0].revents & POLLIN) && on_signal(&d))
+			break;
 	}
 	ret = 0;
 out:
 	for (size_t i = 0; i < d.n_fs; i++)
 		fs_close(&d.fs[i]);
 	free(d.fs);
+	free(p);
+	free(ps);
+	if (d.stats_file) {
+		unlink(d.stats_file);
+		free(d.stats_file);
+	}
 	if (d.pid_file) {
 		unlink(d.pid_file);
 		free(d.pid_file);

@@ -76,6 +76,7 @@ static void test_valid(void **state)
 		"[filesystem lfs1]\n"
 		"type = lustre\n"
 		"path = /mnt/lfs1\n"
+		"journal = /var/lib/loafre/lfs1\n"
 		"mdts = lfs1-MDT0000 lfs1-MDT0001\n"
 		"changelog_user = cl1\n");
 	struct loafre_config *c = NULL;
@@ -104,13 +105,24 @@ static void test_valid(void **state)
 	assert_int_equal(fs->journal_opts.gc_max_idle_indexes, 1000);
 	assert_int_equal(fs->n_mdts, 1);
 	assert_string_equal(fs->mdts[0], "demo-MDT0000");
+	assert_string_equal(fs->mdt_journals[0], "/var/lib/loafre/demo");
+	assert_false(fs->create_path);
 	assert_int_equal(fs->line, 8);
 
 	fs = &c->fs[1];
 	assert_int_equal(fs->type, LOAFRE_FS_LUSTRE);
-	assert_null(fs->journal);
+	assert_string_equal(fs->journal, "/var/lib/loafre/lfs1");
 	assert_int_equal(fs->n_mdts, 2);
 	assert_string_equal(fs->mdts[1], "lfs1-MDT0001");
+	assert_string_equal(fs->mdt_journals[0], "/var/lib/loafre/lfs1/lfs1-MDT0000");
+	assert_string_equal(fs->mdt_journals[1], "/var/lib/loafre/lfs1/lfs1-MDT0001");
+	assert_string_equal(loafre_config_mdt_journal(fs, "lfs1-MDT0001"),
+			    "/var/lib/loafre/lfs1/lfs1-MDT0001");
+	errno = 0;
+	assert_null(loafre_config_mdt_journal(fs, "demo-MDT0000"));
+	assert_int_equal(errno, ENOENT);
+	assert_string_equal(loafre_config_mdt_journal(&c->fs[0], "demo-MDT0000"),
+			    "/var/lib/loafre/demo");
 	assert_string_equal(fs->changelog_user, "cl1");
 
 	assert_ptr_equal(loafre_config_find_mdt(c, "demo-MDT0000", &idx), &c->fs[0]);
@@ -213,7 +225,9 @@ static void test_errors(void **state)
 		{ "[filesystem x]\ntype = lustre\npath=/a\nmdts = y-MDT0000\n", 4, "invalid MDT name 'y-MDT0000'" },
 		{ "[filesystem x]\ntype = lustre\npath=/a\nmdts = x-MDT000g\n", 4, "invalid MDT name" },
 		{ "[filesystem x]\npath=/a\njournal=/j\nchangelog_user = cl1\n", 1, "only for type = lustre" },
-		{ "[filesystem x]\ntype = lustre\npath=/a\njournal=/j\nmdts=x-MDT0000\nchangelog_user=cl1\n", 1, "journal is only for type = local" },
+		{ "[filesystem x]\ntype = lustre\npath=/a\nmdts=x-MDT0000\nchangelog_user=cl1\n", 1, "(type lustre) needs journal" },
+		{ "[filesystem x]\ntype = lustre\npath=/a\njournal=/j\nmdts=x-MDT0000\nchangelog_user=cl1\ncreate_path = yes\n", 1, "create_path is only for type = local" },
+		{ "[filesystem x]\npath=/a\njournal=/j\ncreate_path = maybe\n", 4, "create_path must be yes or no" },
 		{ "[filesystem x]\ntype = ext4\n", 2, "type must be local or lustre" },
 		{ "[filesystem x]\nfsync = always\n", 2, "fsync must be commit or none" },
 		{ "[filesystem x]\nsegment_size = 12Q\n", 2, "segment_size" },
