@@ -83,9 +83,13 @@ static const struct file_handle *info_handle(const struct fanotify_event_info_fi
 	return (const struct file_handle *)(const void *)info->handle;
 }
 
-static int handle_event(struct loafre__watch *w, const struct fanotify_event_metadata *m)
+/* m is an aligned copy of the event's metadata; raw points at the event in
+ * the read buffer (events are only 4-byte aligned there: the kernel pads
+ * info records to 4 bytes, and the metadata holds a u64). */
+static int handle_event(struct loafre__watch *w, const struct fanotify_event_metadata *m,
+			const char *raw)
 {
-	const char *p = (const char *)m + m->metadata_len, *end = (const char *)m + m->event_len;
+	const char *p = raw + m->metadata_len, *end = raw + m->event_len;
 	const uint64_t mask = m->mask;
 	unsigned hints = 0;
 	struct loafre_fid child;
@@ -183,7 +187,6 @@ int watch_fan_read(struct loafre__watch *w)
 
 	for (int i = 0; i < WATCH_MAX_READS; i++) {
 		ssize_t n = read(w->fd, w->buf, WATCH_BUF_SIZE);
-		const struct fanotify_event_metadata *m;
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -195,22 +198,27 @@ int watch_fan_read(struct loafre__watch *w)
 		if (n == 0)
 			break;
 		w->st.reads++;
-		m = (const void *)w->buf;
-		for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+		for (size_t off = 0; off + FAN_EVENT_METADATA_LEN <= (size_t)n;) {
+			struct fanotify_event_metadata md;
+			const char *raw = (const char *)w->buf + off;
 			int r;
 
-			if (m->vers != FANOTIFY_METADATA_VERSION)
+			memcpy(&md, raw, sizeof(md));
+			if (md.event_len < FAN_EVENT_METADATA_LEN || md.event_len > (size_t)n - off)
+				break;
+			off += md.event_len;
+			if (md.vers != FANOTIFY_METADATA_VERSION)
 				return -EPROTO;
 			events++;
 			w->st.events++;
-			if (m->fd >= 0)
-				close(m->fd); /* not with FID reporting; defensive */
-			if (m->mask & FAN_Q_OVERFLOW) {
+			if (md.fd >= 0)
+				close(md.fd); /* not with FID reporting; defensive */
+			if (md.mask & FAN_Q_OVERFLOW) {
 				w->overflow = true;
 				w->st.overflows++;
 				continue;
 			}
-			r = handle_event(w, m);
+			r = handle_event(w, &md, raw);
 			if (r < 0)
 				return r;
 		}
