@@ -43,6 +43,7 @@ enum {
 	K_RUN_DIR = 1u << 12,
 	K_COMMIT = 1u << 13,
 	K_CREATE = 1u << 14,
+	K_QUEUE = 1u << 15,
 };
 
 struct parse_state {
@@ -645,6 +646,18 @@ static int fs_key(struct parse_state *st, const char *name, const char *value)
 			set_err(st, -EINVAL, st->line, "create_path must be yes or no, not '%s'", value);
 			return 0;
 		}
+	} else if (strcmp(name, "event_queue") == 0) {
+		if (!mark_key(st, k, K_QUEUE, name))
+			return 0;
+		if (strcmp(value, "unlimited") == 0)
+			fs->event_queue_system = false;
+		else if (strcmp(value, "system") == 0)
+			fs->event_queue_system = true;
+		else {
+			set_err(st, -EINVAL, st->line, "event_queue must be unlimited or system, not '%s'",
+				value);
+			return 0;
+		}
 	} else if (strcmp(name, "changelog_mask") == 0) {
 		uint32_t mask;
 		if (!mark_key(st, k, K_MASK, name))
@@ -764,6 +777,11 @@ static void validate(struct parse_state *st)
 			if (keys & K_CREATE) {
 				set_err(st, -EINVAL, fs->line,
 					"[filesystem %s]: create_path is only for type = local", fs->name);
+				break;
+			}
+			if (keys & K_QUEUE) {
+				set_err(st, -EINVAL, fs->line,
+					"[filesystem %s]: event_queue is only for type = local", fs->name);
 				break;
 			}
 			if (!fs->n_mdts || !fs->changelog_user) {

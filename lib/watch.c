@@ -304,7 +304,7 @@ static int try_mode(struct loafre__watch *w, int rootfd, enum loafre__watch_mode
 }
 
 int loafre__watch_open(struct loafre__lfs *l, const char *root, enum loafre__watch_mode mode,
-		       struct loafre__watch **ret_w)
+		       unsigned flags, struct loafre__watch **ret_w)
 {
 	struct loafre__watch *w;
 	struct stat sb;
@@ -317,6 +317,7 @@ int loafre__watch_open(struct loafre__lfs *l, const char *root, enum loafre__wat
 		return -ENOMEM;
 	w->l = l;
 	w->fd = -1;
+	w->flags = flags;
 	w->buf = malloc(WATCH_BUF_SIZE);
 	if (!w->buf) {
 		r = -ENOMEM;

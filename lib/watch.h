@@ -80,8 +80,12 @@ int loafre__watch_parse_mode(const char *s, enum loafre__watch_mode *ret);
  * `mode` forces one mode (no fallback) or AUTO. On failure returns the
  * errno of the last mode tried (e.g. -EXDEV, -EPERM, -ENOSPC for exhausted
  * inotify watches). */
+/* Flags. */
+#define LOAFRE__WATCH_UNLIMITED_QUEUE 0x1 /* fanotify: FAN_UNLIMITED_QUEUE (needs
+					   * CAP_SYS_ADMIN; without it the system
+					   * limit applies) */
 int loafre__watch_open(struct loafre__lfs *l, const char *root, enum loafre__watch_mode mode,
-		       struct loafre__watch **ret_w);
+		       unsigned flags, struct loafre__watch **ret_w);
 /* Stops watching and removes the directory callback from the engine. */
 void loafre__watch_close(struct loafre__watch *w);
 

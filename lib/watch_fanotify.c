@@ -50,12 +50,23 @@ int watch_fan_init(struct loafre__watch *w, int rootfd, bool fs_mark)
 	unsigned mark_flags = fs_mark ? FAN_MARK_FILESYSTEM : 0;
 	int r;
 
+	/* An unlimited queue: at tens of thousands of operations a second
+	 * the default 16384 events fill while a group commit runs; a queue
+	 * that cannot overflow never needs a rescan. Root only: EPERM
+	 * falls back to the system limit. */
+	if (w->flags & LOAFRE__WATCH_UNLIMITED_QUEUE) {
+		w->fd = fanotify_init(flags | FAN_UNLIMITED_QUEUE | FAN_REPORT_DFID_NAME_TARGET,
+				      O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+		if (w->fd >= 0)
+			goto marked_init;
+	}
 	w->fd = fanotify_init(flags | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY | O_LARGEFILE | O_CLOEXEC);
 	if (w->fd < 0 && errno == EINVAL)
 		w->fd = fanotify_init(flags | FAN_REPORT_DFID_NAME | FAN_REPORT_FID,
 				      O_RDONLY | O_LARGEFILE | O_CLOEXEC);
 	if (w->fd < 0)
 		return -errno;
+marked_init:
 	/* FAN_RENAME (5.17) reports both sides of a rename in one event. */
 	w->fan_mask = BASE_MASK | FAN_RENAME;
 	if (!fs_mark)

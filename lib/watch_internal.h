@@ -31,6 +31,7 @@ struct loafre__watch {
 	uint64_t root_dev;              /* st_dev of the root */
 	uint32_t fan_mask;              /* fanotify event mask of every mark */
 	bool overflow;                  /* an overflow was read and not yet taken */
+	unsigned flags;                 /* LOAFRE__WATCH_* from open */
 	char *buf;                      /* read buffer, WATCH_BUF_SIZE bytes */
 	/* Last directory handle → FID (consecutive events share a directory). */
 	unsigned char last_handle[WATCH_HANDLE_MAX]; /* struct file_handle bytes */

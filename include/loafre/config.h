@@ -14,6 +14,8 @@
  *   journal  = /var/lib/loafre/demo ; the emulated MDT's changelog (local), or
  *                               ; the base of the mirror journals DIR/<MDT> (lustre)
  *   create_path = no            ; (local) yes: loafred creates `path` if missing
+ *   event_queue = unlimited     ; (local) unlimited | system: the fanotify
+ *                               ; queue (system: fs.fanotify.max_queued_events)
  *   changelog_mask = ...        ; types recorded (default: Lustre's)
  *   fsync    = commit           ; commit | none
  *   segment_size = 64M
@@ -62,6 +64,8 @@ struct loafre_fs_config {
 	                              * (local: journal; lustre: journal/<MDT>) */
 	size_t n_mdts;               /* entries of mdts and mdt_journals */
 	bool create_path;            /* local: loafred creates path if missing */
+	bool event_queue_system;     /* local: keep the kernel's queue limit
+				      * (default: unlimited, when root) */
 	char *changelog_user;        /* lustre: the registered reader, e.g. "cl1" */
 	unsigned line;               /* line of the section header, for messages */
 };

@@ -71,6 +71,7 @@ struct fs_state {
 	char *journal_base;            /* config `journal` */
 	char *user;                    /* lustre: changelog_user */
 	bool create_path;              /* local: create path if missing */
+	bool cfg_event_queue_system;   /* local: keep the kernel's event-queue limit */
 	struct loafre_journal_options opts; /* as configured (for fs_matches) */
 	struct mdt_state *mdts;        /* local: one; lustre: one per MDT */
 	size_t n_mdts;                 /* entries of mdts */
@@ -203,6 +204,7 @@ static bool fs_matches(const struct fs_state *f, const struct loafre_fs_config *
 	if (f->type != fc->type || strcmp(f->name, fc->name) != 0 ||
 	    strcmp(f->path, fc->path) != 0 || strcmp(f->journal_base, fc->journal) != 0 ||
 	    f->create_path != fc->create_path || f->n_mdts != fc->n_mdts ||
+	    f->cfg_event_queue_system != fc->event_queue_system ||
 	    memcmp(&f->opts, &fc->journal_opts, sizeof(f->opts)) != 0)
 		return false;
 	if (f->type == LOAFRE_FS_LUSTRE && strcmp(f->user, fc->changelog_user) != 0)
@@ -293,7 +295,8 @@ static void local_start(struct daemon *d, struct fs_state *f)
 		what = "cannot open the tree state of";
 		goto fail;
 	}
-	r = loafre__watch_open(f->lfs, f->path, d->watch_mode, &f->w);
+	r = loafre__watch_open(f->lfs, f->path, d->watch_mode,
+			       f->cfg_event_queue_system ? 0 : LOAFRE__WATCH_UNLIMITED_QUEUE, &f->w);
 	if (r < 0)
 		goto fail;
 	r = loafre__lfs_rescan(f->lfs);
@@ -358,6 +361,7 @@ static int fs_open(struct daemon *d, const struct loafre_fs_config *fc, struct f
 	memset(f, 0, sizeof(*f));
 	f->type = fc->type;
 	f->create_path = fc->create_path;
+	f->cfg_event_queue_system = fc->event_queue_system;
 	f->opts = fc->journal_opts;
 	f->name = strdup(fc->name);
 	f->path = strdup(fc->path);

@@ -70,6 +70,8 @@ if [ "$(id -u)" -ne 0 ] || ! SYSCTL_SAVED=$(sysctl -n fs.fanotify.max_queued_eve
 	exit 0
 fi
 sysctl -q -w fs.fanotify.max_queued_events=64
+# The default queue is unlimited (root); the system limit is asked for.
+sed -i 's/^\[filesystem demo\]$/[filesystem demo]\nevent_queue = system/' "$CONF"
 mkdir "$T/tree/burst"
 : >"$T/daemon.log"
 start_daemon
@@ -86,5 +88,19 @@ wait_for "lf stats | grep -q '^demo.overflows [1-9]'" 50
 wait_for "[ \$(lf changelog demo-MDT0000 | grep -Ec 'CREAT.* f[0-9]+\$') -ge 5000 ]" 300
 n=$(lf changelog demo-MDT0000 | grep -E 'CREAT.* f[0-9]+$' | awk '{ print $NF }' | sort -u | wc -l)
 [ "$n" -eq 5000 ] || fail "$n of 5000 files have a CREAT"
+stop_daemon || fail "loafred exited non-zero"
+
+# The default, unlimited queue does not overflow under the same burst
+# (the system limit is still 64).
+sed -i '/^event_queue = system$/d' "$CONF"
+mkdir "$T/tree/burst2"
+: >"$T/daemon.log"
+start_daemon
+wait_for "grep -q 'demo: watching' '$T/daemon.log'"
+kill -STOP "$DAEMON_PID"
+for i in $(seq 1 5000); do : >"$T/tree/burst2/g$i"; done
+kill -CONT "$DAEMON_PID"
+wait_for "[ \$(lf changelog demo-MDT0000 | grep -Ec 'CREAT.* g[0-9]+\$') -ge 5000 ]" 300
+! grep -q 'overflowed' "$T/daemon.log" || fail "the unlimited queue overflowed: $(cat "$T/daemon.log")"
 stop_daemon || fail "loafred exited non-zero"
 echo ok

@@ -107,6 +107,7 @@ static void test_valid(void **state)
 	assert_string_equal(fs->mdts[0], "demo-MDT0000");
 	assert_string_equal(fs->mdt_journals[0], "/var/lib/loafre/demo");
 	assert_false(fs->create_path);
+	assert_false(fs->event_queue_system); /* unlimited by default */
 	assert_int_equal(fs->line, 8);
 
 	fs = &c->fs[1];
@@ -228,6 +229,8 @@ static void test_errors(void **state)
 		{ "[filesystem x]\ntype = lustre\npath=/a\nmdts=x-MDT0000\nchangelog_user=cl1\n", 1, "(type lustre) needs journal" },
 		{ "[filesystem x]\ntype = lustre\npath=/a\njournal=/j\nmdts=x-MDT0000\nchangelog_user=cl1\ncreate_path = yes\n", 1, "create_path is only for type = local" },
 		{ "[filesystem x]\npath=/a\njournal=/j\ncreate_path = maybe\n", 4, "create_path must be yes or no" },
+		{ "[filesystem x]\npath=/a\njournal=/j\nevent_queue = big\n", 4, "event_queue must be unlimited or system" },
+		{ "[filesystem x]\ntype = lustre\npath=/a\njournal=/j\nmdts=x-MDT0000\nchangelog_user=cl1\nevent_queue = system\n", 1, "event_queue is only for type = local" },
 		{ "[filesystem x]\ntype = ext4\n", 2, "type must be local or lustre" },
 		{ "[filesystem x]\nfsync = always\n", 2, "fsync must be commit or none" },
 		{ "[filesystem x]\nsegment_size = 12Q\n", 2, "segment_size" },
