@@ -818,7 +818,7 @@ static int build_poll(struct daemon *d, struct pollfd **p, struct poll_src **ps,
 	size_t need = 2, n = 2;
 
 	for (size_t i = 0; i < d->n_fs; i++)
-		need += d->fs[i].type == LOAFRE_FS_LOCAL ? 1 : d->fs[i].n_mdts;
+		need += d->fs[i].type == LOAFRE_FS_LOCAL ? 0 : d->fs[i].n_mdts;
 	if (need > *cap) {
 		struct pollfd *np = realloc(*p, need * sizeof(**p));
 		struct poll_src *nps;
@@ -835,13 +835,13 @@ static int build_poll(struct daemon *d, struct pollfd **p, struct poll_src **ps,
 	(*p)[1] = (struct pollfd){ .fd = d->tfd, .events = POLLIN };
 	for (size_t i = 0; i < d->n_fs; i++) {
 		struct fs_state *f = &d->fs[i];
-		if (f->type == LOAFRE_FS_LOCAL) {
-			if (!f->w)
-				continue;
-			(*p)[n] = (struct pollfd){ .fd = loafre__watch_fd(f->w), .events = POLLIN };
-			(*ps)[n++] = (struct poll_src){ .f = f };
+		/* Local watchers are drained at every commit tick, not on
+		 * POLLIN: waking for each event costs the writers a wakeup per
+		 * operation (an inter-processor interrupt each, expensive in a
+		 * VM) and slowed them several-fold; a tick every
+		 * commit_interval_ms reads everything queued meanwhile. */
+		if (f->type == LOAFRE_FS_LOCAL)
 			continue;
-		}
 		for (size_t k = 0; k < f->n_mdts; k++) {
 			int fd = f->mdts[k].src ? loafre__lustre_src_fd(f->mdts[k].src) : -1;
 			if (fd < 0)
