@@ -303,6 +303,21 @@ static int try_mode(struct loafre__watch *w, int rootfd, enum loafre__watch_mode
 	return r;
 }
 
+ssize_t watch_read_chunk(struct loafre__watch *w)
+{
+	for (;;) {
+		ssize_t n = read(w->fd, w->buf, WATCH_BUF_SIZE);
+
+		if (n >= 0) {
+			if (n > 0)
+				w->st.reads++;
+			return n;
+		}
+		if (errno != EINTR)
+			return errno == EAGAIN ? 0 : -errno;
+	}
+}
+
 int loafre__watch_open(struct loafre__lfs *l, const char *root, enum loafre__watch_mode mode,
 		       unsigned flags, struct loafre__watch **ret_w)
 {

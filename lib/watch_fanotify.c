@@ -197,18 +197,13 @@ int watch_fan_read(struct loafre__watch *w)
 	int events = 0;
 
 	for (int i = 0; i < WATCH_MAX_READS; i++) {
-		ssize_t n = read(w->fd, w->buf, WATCH_BUF_SIZE);
+		ssize_t n = watch_read_chunk(w);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			return -errno;
-		}
-		if (n == 0)
+		if (n <= 0) {
+			if (n < 0)
+				return (int)n;
 			break;
-		w->st.reads++;
+		}
 		for (size_t off = 0; off + FAN_EVENT_METADATA_LEN <= (size_t)n;) {
 			struct fanotify_event_metadata md;
 			const char *raw = (const char *)w->buf + off;

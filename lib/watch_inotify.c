@@ -82,18 +82,13 @@ int watch_ino_read(struct loafre__watch *w)
 	int events = 0;
 
 	for (int i = 0; i < WATCH_MAX_READS; i++) {
-		ssize_t n = read(w->fd, w->buf, WATCH_BUF_SIZE);
+		ssize_t n = watch_read_chunk(w);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			return -errno;
-		}
-		if (n == 0)
+		if (n <= 0) {
+			if (n < 0)
+				return (int)n;
 			break;
-		w->st.reads++;
+		}
 		for (ssize_t o = 0; o + (ssize_t)sizeof(struct inotify_event) <= n;) {
 			const struct inotify_event *ev = (const void *)(w->buf + o);
 			int r;

@@ -63,6 +63,9 @@ void watch_wd_del(struct loafre__watch *w, int wd);
  * the root; add_dir marks/watches one directory (modes 2 and 3). */
 int watch_fan_init(struct loafre__watch *w, int rootfd, bool fs_mark);
 int watch_fan_add_dir(struct loafre__watch *w, int dirfd);
+/* Reads the next chunk of queued events into w->buf (EINTR retried):
+ * bytes read, 0 when the queue is empty, or -errno. */
+ssize_t watch_read_chunk(struct loafre__watch *w);
 int watch_fan_read(struct loafre__watch *w);
 int watch_ino_init(struct loafre__watch *w);
 int watch_ino_add_dir(struct loafre__watch *w, int dirfd, const struct loafre_fid *fid);
