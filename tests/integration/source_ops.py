@@ -165,6 +165,13 @@ def touch_new():
     sub, sf = mksub("c_touch")
     sh(["touch", os.path.join(sub, "f")])
     recs = take(1, "touch")
+    # touch creates (open O_CREAT), then sets the times (utimensat) and
+    # closes. When a group commit falls between the two, the time change
+    # is a separate operation and is recorded as one (MTIME, as Lustre's
+    # setattr would); otherwise it is part of the creation. Both describe
+    # the operations; no data record (CLOSE) may appear: nothing was written.
+    if len(recs) == 2 and recs[1]["type"] == "MTIME" and recs[1]["tfid"] == recs[0]["tfid"]:
+        recs = recs[:1]
     expect(recs, [{"type": "CREAT", "pfid": sf, "name": "f", "flags": 0}], "touch f (new)")
     fid = E.path2fid(os.path.join(sub, "f"))
     if recs[0]["tfid"] != fid:
