@@ -534,6 +534,7 @@ struct flush {
 	size_t map_mask;
 	unsigned swaps;           /* temporary names used to break cycles */
 	bool final;               /* last pass: nothing may wait any more */
+	unsigned depth;           /* process_entry recursion depth */
 };
 
 /* A note seen again during a flush after it was processed (the state moved
@@ -940,9 +941,17 @@ static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool 
 					 ++F->swaps);
 			return rename_into(F, y, k, k->parent, tmpname, (size_t)n, NULL, NULL);
 		}
+		/* Long chains (a rotation of many names in one flush) wait for
+		 * the next round instead of recursing without bound. */
+		if (F->depth >= 128 && !F->final)
+			return 1;
+		F->depth++;
 		ret = process_entry(F, w);
+		F->depth--;
 		if (ret < 0)
 			return ret;
+		if (!w->done && !F->final)
+			return 1; /* w waits for a later round: so does v */
 		k = loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen);
 		if (!k || k->child != y)
 			return 0; /* y moved away */

@@ -38,8 +38,8 @@ struct ctx {
 
 /* Records since the last call, as copies. */
 struct recs {
-	struct loafre_rec r[256];
-	char names[256][2][256];
+	struct loafre_rec r[512];
+	char names[512][2][256];
 	size_t n;
 };
 
@@ -81,7 +81,7 @@ static void next_records(struct ctx *c, struct recs *out)
 	out->n = 0;
 	assert_int_equal(loafre_journal_reader_open(c->j, c->seen + 1, &rd), 0);
 	while (loafre_journal_reader_next(rd, &r, NULL, NULL) == 0) {
-		assert_true(out->n < 256);
+		assert_true(out->n < 512);
 		out->r[out->n] = r;
 		memcpy(out->names[out->n][0], r.name ? r.name : "", r.namelen);
 		out->names[out->n][0][r.namelen] = '\0';
@@ -395,6 +395,80 @@ static void test_swap_and_rotation(void **state)
 	}
 }
 
+/* A rotation of many names in one flush (f1 -> f0, f2 -> f1, ...):
+ * renames only, and the recorded tree ends equal to the disk. */
+static void test_long_rename_chain(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid root = *loafre__lfs_root_fid(c->l), fids[400];
+	struct recs rs;
+	char a[PATH_MAX], b[PATH_MAX], name[32];
+	const int n = 400;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		write_file(c, name, "x", 0);
+	}
+	rescan(c);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		fid_of(c, name, &fids[i]);
+	}
+	c->seen = 0;
+	{
+		struct loafre_journal_info info;
+		assert_int_equal(loafre_journal_info(c->j, &info), 0);
+		c->seen = info.last_index;
+	}
+	/* f0 goes away, then every fI takes the name f(I-1) */
+	path(c, a, "f0");
+	assert_int_equal(unlink(a), 0);
+	for (int i = 1; i < n; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		path(c, a, name);
+		snprintf(name, sizeof(name), "f%d", i - 1);
+		path(c, b, name);
+		assert_int_equal(rename(a, b), 0);
+	}
+	/* notes in the least convenient order: the chain's head last */
+	for (int i = n - 1; i >= 0; i--) {
+		int len = snprintf(name, sizeof(name), "f%d", i);
+		loafre__lfs_note_entry(c->l, &root, name, (size_t)len);
+	}
+	cycle(c);
+	next_records(c, &rs);
+	/* n-1 renames, nothing created; f0's object leaves once: by an UNLNK,
+	 * or (merged in one flush, indistinguishable from mv f1 f0) as the
+	 * target a RENME overwrote with CLF_RENAME_LAST. */
+	{
+		size_t unl = 0, ren = 0, over = 0;
+		for (size_t i = 0; i < rs.n; i++) {
+			if (rs.r[i].type == LOAFRE_CL_UNLINK) {
+				assert_true(loafre_fid_equal(&rs.r[i].tfid, &fids[0]));
+				unl++;
+			} else if (rs.r[i].type == LOAFRE_CL_RENAME) {
+				ren++;
+				if (!loafre_fid_is_zero(&rs.r[i].tfid)) {
+					assert_true(loafre_fid_equal(&rs.r[i].tfid, &fids[0]));
+					assert_true(rs.r[i].flags & LOAFRE_CLF_RENAME_LAST);
+					over++;
+				}
+			} else {
+				fail_msg("unexpected record type %u", rs.r[i].type);
+			}
+		}
+		assert_int_equal(unl + over, 1);
+		assert_int_equal(ren, (size_t)n - 1);
+	}
+	for (int i = 1; i < n; i++) {
+		char out[PATH_MAX];
+		snprintf(name, sizeof(name), "f%d", i - 1);
+		path(c, b, name);
+		assert_int_equal(loafre__lfs_fid2path(c->l, &fids[i], out, sizeof(out)), 0);
+		assert_string_equal(out, b);
+	}
+}
+
 static void test_restart_replays_and_catches_up(void **state)
 {
 	struct ctx *c = *state;
@@ -440,6 +514,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_links_and_renames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirs_tree_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swap_and_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_rename_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_replays_and_catches_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
