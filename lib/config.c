@@ -44,6 +44,9 @@ enum {
 	K_COMMIT = 1u << 13,
 	K_CREATE = 1u << 14,
 	K_QUEUE = 1u << 15,
+	K_MAX_CREDIT = 1u << 16,
+	K_HEARTBEAT = 1u << 17,
+	K_EPH_WINDOW = 1u << 18,
 };
 
 struct parse_state {
@@ -54,6 +57,9 @@ struct parse_state {
 	unsigned line;      /* line last handed to inih */
 	bool in_daemon;     /* current section is [loafred] */
 	bool seen_daemon;
+	bool in_broker;     /* current section is [broker] */
+	bool seen_broker;
+	unsigned broker_keys;
 	struct loafre_fs_config *fs; /* current [filesystem] section, or NULL */
 	unsigned fs_keys;
 	unsigned daemon_keys;
@@ -289,6 +295,9 @@ void loafre_config_free(struct loafre_config *c)
 	free(c->fs);
 	free(c->path);
 	free(c->run_dir);
+	for (size_t i = 0; i < c->broker.n_endpoints; i++)
+		free(c->broker.endpoints[i]);
+	free(c->broker.endpoints);
 	free(c);
 }
 
@@ -370,7 +379,17 @@ static void begin_section(struct parse_state *st, char *header)
 	*end = '\0';
 	name = trim(header + 1);
 	st->in_daemon = false;
+	st->in_broker = false;
 	st->fs = NULL;
+	if (strcmp(name, "broker") == 0) {
+		if (st->seen_broker) {
+			set_err(st, -EINVAL, st->line, "duplicate section [broker]");
+			return;
+		}
+		st->seen_broker = true;
+		st->in_broker = true;
+		return;
+	}
 	if (strcmp(name, "loafred") == 0) {
 		if (st->seen_daemon) {
 			set_err(st, -EINVAL, st->line, "duplicate section [loafred]");
@@ -423,7 +442,7 @@ static void begin_section(struct parse_state *st, char *header)
 			set_err(st, -ENOMEM, st->line, "out of memory");
 		return;
 	}
-	set_err(st, -EINVAL, st->line, "unknown section [%s] (expected [loafred] or [filesystem NAME])",
+	set_err(st, -EINVAL, st->line, "unknown section [%s] (expected [loafred], [broker] or [filesystem NAME])",
 		name);
 }
 
@@ -463,7 +482,7 @@ static char *read_line(char *str, int num, void *stream)
 		begin_section(st, t);
 		if (st->err)
 			return NULL;
-	} else if (t[0] && t[0] != ';' && t[0] != '#' && !st->in_daemon && !st->fs) {
+	} else if (t[0] && t[0] != ';' && t[0] != '#' && !st->in_daemon && !st->in_broker && !st->fs) {
 		set_err(st, -EINVAL, st->line, "setting outside of any section");
 		return NULL;
 	}
@@ -724,6 +743,103 @@ static int fs_key(struct parse_state *st, const char *name, const char *value)
 	return 1;
 }
 
+static int add_endpoint(struct parse_state *st, const char *ep, size_t len)
+{
+	struct loafre_broker_config *b = &st->c->broker;
+	static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
+	bool ok = false;
+	char **n;
+
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t sl = strlen(schemes[i]);
+		if (len > sl && strncmp(ep, schemes[i], sl) == 0)
+			ok = true;
+	}
+	if (!ok) {
+		set_err(st, -EINVAL, st->line,
+			"endpoint must be tcp://ADDRESS:PORT, ipc://PATH or inproc://NAME, not '%.*s'",
+			(int)len, ep);
+		return 0;
+	}
+	n = realloc(b->endpoints, (b->n_endpoints + 1) * sizeof(*n));
+	if (!n) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return 0;
+	}
+	b->endpoints = n;
+	n[b->n_endpoints] = strndup(ep, len);
+	if (!n[b->n_endpoints]) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return 0;
+	}
+	b->n_endpoints++;
+	return 1;
+}
+
+static int broker_key(struct parse_state *st, const char *name, const char *value)
+{
+	struct loafre_broker_config *b = &st->c->broker;
+	unsigned *k = &st->broker_keys;
+	uint64_t v;
+
+	if (strcmp(name, "endpoint") == 0) {
+		const char *p = value;
+		bool any = false;
+		/* repeatable; several per line separated by blanks */
+		while (*p) {
+			size_t l;
+			while (isspace((unsigned char)*p))
+				p++;
+			if (!*p)
+				break;
+			l = 0;
+			while (p[l] && !isspace((unsigned char)p[l]))
+				l++;
+			if (!add_endpoint(st, p, l))
+				return 0;
+			any = true;
+			p += l;
+		}
+		if (!any) {
+			set_err(st, -EINVAL, st->line, "endpoint is empty");
+			return 0;
+		}
+	} else if (strcmp(name, "max_credit") == 0) {
+		if (!mark_key(st, k, K_MAX_CREDIT, name))
+			return 0;
+		if (!parse_uint(value, &v) || v < 1 || v > 1048576) {
+			set_err(st, -EINVAL, st->line,
+				"max_credit must be a number of records from 1 to 1048576, not '%s'",
+				value);
+			return 0;
+		}
+		b->max_credit = (unsigned)v;
+	} else if (strcmp(name, "heartbeat_ms") == 0) {
+		if (!mark_key(st, k, K_HEARTBEAT, name))
+			return 0;
+		if (!parse_uint(value, &v) || v < 10 || v > 3600000) {
+			set_err(st, -EINVAL, st->line,
+				"heartbeat_ms must be a number of milliseconds from 10 to 3600000, not '%s'",
+				value);
+			return 0;
+		}
+		b->heartbeat_ms = (unsigned)v;
+	} else if (strcmp(name, "ephemeral_window") == 0) {
+		if (!mark_key(st, k, K_EPH_WINDOW, name))
+			return 0;
+		if (!parse_uint(value, &v) || v < 1) {
+			set_err(st, -EINVAL, st->line,
+				"ephemeral_window must be a positive number of records, not '%s'", value);
+			return 0;
+		}
+		b->ephemeral_window = v;
+	} else {
+		set_err(st, -EINVAL, st->line, "unknown key '%s' in section [broker]", name);
+		return 0;
+	}
+	return 1;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
@@ -733,6 +849,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 0;
 	if (st->in_daemon)
 		return daemon_key(st, name, value);
+	if (st->in_broker)
+		return broker_key(st, name, value);
 	if (st->fs)
 		return fs_key(st, name, value);
 	set_err(st, -EINVAL, st->line, "setting outside of any section");
@@ -818,6 +936,18 @@ static void validate(struct parse_state *st)
 		if (!c->run_dir)
 			set_err(st, -ENOMEM, 0, "out of memory");
 	}
+	if (!st->err && c->broker.n_endpoints == 0) {
+		char *ep = NULL;
+		if (asprintf(&ep, "ipc://%s/%s", c->run_dir, LOAFRE_BROKER_SOCKET_NAME) < 0)
+			ep = NULL;
+		if (!ep || !(c->broker.endpoints = calloc(1, sizeof(char *)))) {
+			free(ep);
+			set_err(st, -ENOMEM, 0, "out of memory");
+		} else {
+			c->broker.endpoints[0] = ep;
+			c->broker.n_endpoints = 1;
+		}
+	}
 }
 
 int loafre_config_load(const char *path, struct loafre_config **ret_config, char *err,
@@ -849,6 +979,9 @@ int loafre_config_load(const char *path, struct loafre_config **ret_config, char
 	c->log = LOAFRE_LOG_STDERR;
 	c->log_level = LOG_INFO;
 	c->commit_interval_ms = DEFAULT_COMMIT_INTERVAL_MS;
+	c->broker.max_credit = LOAFRE_BROKER_DEFAULT_MAX_CREDIT;
+	c->broker.heartbeat_ms = LOAFRE_BROKER_DEFAULT_HEARTBEAT_MS;
+	c->broker.ephemeral_window = LOAFRE_BROKER_DEFAULT_EPHEMERAL_WINDOW;
 	st.c = c;
 	c->path = path[0] == '/' ? normalize_path(path) : strdup(path);
 	if (!c->path) {

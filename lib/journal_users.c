@@ -332,6 +332,12 @@ static int name_check(const char *name)
 int loafre_journal_register(struct loafre_journal *j, const char *name, const uint32_t *mask,
 			    char *ret_id, size_t cap)
 {
+	return loafre_journal_register_from(j, name, mask, LOAFRE_JOURNAL_FROM_CURRENT, ret_id, cap);
+}
+
+int loafre_journal_register_from(struct loafre_journal *j, const char *name, const uint32_t *mask,
+				 uint64_t cleared, char *ret_id, size_t cap)
+{
 	struct loafre__jstate st;
 	struct loafre__jusers u;
 	struct loafre__juser e = {0};
@@ -361,8 +367,18 @@ int loafre_journal_register(struct loafre_journal *j, const char *name, const ui
 		users_abort(j, &u);
 		return -EOVERFLOW;
 	}
+	/* Under the lock: the starting point must still be retained (records
+	 * at or below the purge point are gone) and must exist. */
+	if (cleared == LOAFRE_JOURNAL_FROM_CURRENT) {
+		cleared = st.last_index;
+	} else if (cleared > st.last_index) {
+		users_abort(j, &u);
+		return -EINVAL;
+	} else if (cleared < st.purged_index) {
+		cleared = st.purged_index; /* "oldest": everything still there */
+	}
 	e.num = u.next_num++;
-	e.cleared = st.last_index;
+	e.cleared = cleared;
 	e.last_time = (uint64_t)time(NULL);
 	e.has_mask = mask != NULL;
 	e.mask = mask ? *mask : 0;

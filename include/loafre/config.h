@@ -24,6 +24,14 @@
  *   mdts     = fs-MDT0000 ...   ; (lustre)
  *   changelog_user = cl1        ; (lustre)
  *
+ *   [broker]                    ; optional: the consumer broker in loafred
+ *   endpoint = ipc:///run/loafre/broker.sock ; tcp://, ipc:// or inproc://
+ *                               ; repeatable, or several separated by blanks
+ *                               ; default: ipc://RUN_DIR/broker.sock
+ *   max_credit = 4096           ; records in flight per member, at most
+ *   heartbeat_ms = 1000         ; default heartbeat; silent 3x: member dead
+ *   ephemeral_window = 65536    ; records an ephemeral reader may lag
+ *
  * Lookup: an explicit file (-c FILE), else $LOAFRE_CONFIG, else
  * /etc/loafre/loafre.conf. Relative paths inside the file are relative to
  * the file's directory. Unknown sections or keys are errors.
@@ -72,6 +80,19 @@ struct loafre_fs_config {
 
 enum loafre_log_target { LOAFRE_LOG_STDERR = 0, LOAFRE_LOG_SYSLOG = 1 };
 
+#define LOAFRE_BROKER_SOCKET_NAME "broker.sock"
+#define LOAFRE_BROKER_DEFAULT_MAX_CREDIT 4096u
+#define LOAFRE_BROKER_DEFAULT_HEARTBEAT_MS 1000u
+#define LOAFRE_BROKER_DEFAULT_EPHEMERAL_WINDOW 65536u
+
+struct loafre_broker_config {
+	char **endpoints;            /* at least one: default ipc://RUN_DIR/broker.sock */
+	size_t n_endpoints;
+	unsigned max_credit;         /* 1..1048576 */
+	unsigned heartbeat_ms;       /* 10..3600000 */
+	uint64_t ephemeral_window;   /* records, >= 1 */
+};
+
 struct loafre_config {
 	char *path;                  /* the file this was read from */
 	enum loafre_log_target log;
@@ -80,6 +101,7 @@ struct loafre_config {
 	unsigned commit_interval_ms;
 	struct loafre_fs_config *fs;
 	size_t n_fs;
+	struct loafre_broker_config broker; /* [broker], defaults filled in */
 };
 
 /* Picks the config path: explicit if non-NULL, else $LOAFRE_CONFIG, else

@@ -153,6 +153,18 @@ struct loafre_cl_user {
 LOAFRE_API int loafre_journal_register(struct loafre_journal *j, const char *name,
 				       const uint32_t *mask, char *ret_id, size_t cap);
 
+/* As loafre_journal_register, but the new reader starts with `cleared` as
+ * its cleared index, so it holds back every record after it (a consumer
+ * group that starts at the oldest record, or at an index). 0 means the
+ * oldest retained record (values at or below the purge point are raised to
+ * it), LOAFRE_JOURNAL_FROM_CURRENT the current index; beyond the current
+ * index is -EINVAL. Decided under the journal lock, so no purge can slip
+ * in between. */
+#define LOAFRE_JOURNAL_FROM_CURRENT UINT64_MAX
+LOAFRE_API int loafre_journal_register_from(struct loafre_journal *j, const char *name,
+					    const uint32_t *mask, uint64_t cleared, char *ret_id,
+					    size_t cap);
+
 /* Deregisters by id ("cl3", "cl3-name": the number counts) or, when
  * id_or_name does not start with "cl<digit>", by exact name. -ENOENT if
  * none. Then purges what no remaining reader needs; when the last reader

@@ -54,6 +54,23 @@ static const struct option import_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+static const struct option tail_long[] = {
+	{ "group", required_argument, NULL, 'g' },
+	{ "ephemeral", no_argument, NULL, 'E' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "start", required_argument, NULL, 'S' },
+	{ "broker", required_argument, NULL, 'B' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option groups_long[] = {
+	{ "json", no_argument, NULL, 'J' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 static const struct option bench_long[] = {
 	{ "commit-ms", required_argument, NULL, 'C' },
 	{ "fsync", required_argument, NULL, 'F' },
@@ -163,6 +180,35 @@ const struct cli_cmd cli_commands[] = {
 	  "Lustre MDT (last_index, received, appended, cleared, reopens, last_error).\n"
 	  COMMON_OPTS "\n" EXIT_CODES,
 	  "hc:", no_long, 0, 0 },
+	{ "tail", cmd_tail, CMD_NEEDS_CONFIG, "print records served by loafred's broker",
+	  "[--group G | --ephemeral] [-f] [--json] [--start oldest|newest|MDT:INDEX,...]\n"
+	  "       [--broker ENDPOINT]",
+	  "Connects to loafred's broker and prints the records it delivers, in the\n"
+	  "`lfs changelog` format. In a persistent group, what was printed is acked\n"
+	  "(the group's position advances); an ephemeral reader (the default) sees\n"
+	  "only records written after it connected and acks nothing.\n"
+	  "\n"
+	  "  -g, --group G   join persistent group G (created on first use)\n"
+	  "  --ephemeral     read ephemerally (default)\n"
+	  "  -f, --follow    keep waiting for records; stops with exit status 0 on\n"
+	  "                  SIGINT or SIGTERM. Without it, exits once nothing has\n"
+	  "                  arrived for 1 s\n"
+	  "  --json          one JSON object per line, with its \"mdt\"; a lost-records\n"
+	  "                  notice is {\"mdt\":...,\"gap\":N} (on stderr otherwise)\n"
+	  "  --start S       where a new group starts: oldest, newest, MDT:INDEX,...\n"
+	  "  --broker E      endpoint (default: [broker] endpoint of the\n"
+	  "                  configuration, else ipc://RUN_DIR/broker.sock)\n" COMMON_OPTS
+	  "\n" EXIT_CODES,
+	  "g:fJS:B:hc:", tail_long, 0, 0 },
+	{ "groups", cmd_groups, CMD_NEEDS_CONFIG, "list the broker's consumer groups",
+	  "[--json]",
+	  "Reads loafred's RUN_DIR/stats and prints, per consumer group: members,\n"
+	  "position per MDT (everything up to it is acked), lag in records (the\n"
+	  "MDT's current index minus the position), records in flight and records\n"
+	  "redelivered.\n"
+	  "\n"
+	  "  --json        one JSON array of groups\n" COMMON_OPTS "\n" EXIT_CODES,
+	  "hc:", groups_long, 0, 0 },
 	{ "bench", cmd_bench, 0, "measure the record codec, the journal or the local source",
 	  "codec [-n N] | journal [-n N] [--commit-ms MS] [--fsync commit|none] [--dir DIR]\n"
 	  "       | watch [-w W] [-d SECONDS] [--rate N] [--files N] [--mkdir] [--loafred PATH]\n"

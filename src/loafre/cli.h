@@ -86,5 +86,7 @@ int cmd_bench(struct cli *c);
 int cmd_fid2path(struct cli *c);
 int cmd_path2fid(struct cli *c);
 int cmd_stats(struct cli *c);
+int cmd_tail(struct cli *c);
+int cmd_groups(struct cli *c);
 
 #endif

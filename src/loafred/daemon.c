@@ -21,6 +21,13 @@
  *     committed index (batched, forced once a second).
  * Once a second the counters are written to RUN_DIR/stats ("KEY VALUE"
  * lines; `loafre stats` prints them).
+ *
+ * The consumer broker (lib/broker.h) runs in its own thread, started once
+ * the filesystems are open (it opens its own handles on their journals)
+ * and stopped before they close. SIGHUP restarts it when the [broker]
+ * section or the set of MDTs/journals changed, and keeps it otherwise
+ * (members stay connected). A broker that cannot start is logged once;
+ * loafred carries on without it (SIGHUP retries).
  */
 #include "daemon.h"
 
@@ -41,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "loafre/loafre.h"
 #include "localfs.h"
 #include "lustre_source.h"
@@ -99,6 +107,8 @@ struct daemon {
 	enum loafre__watch_mode watch_mode; /* $LOAFRE_WATCH_MODE (tests), else auto */
 	uint64_t next_gc_ns;
 	uint64_t next_second_ns;       /* next once-a-second work (stats, clears) */
+	struct loafre__broker *broker; /* NULL when not running */
+	char *broker_sig;              /* what the running broker was started with */
 };
 
 static struct daemon *the_daemon; /* for dlog only */
@@ -544,6 +554,12 @@ static void write_stats(struct daemon *d)
 				m->mdt, (unsigned long long)ss.reopens, m->mdt, -ss.last_error);
 		}
 	}
+	if (d->broker) {
+		static char bs[65536];
+		size_t bl = 0;
+		loafre__broker_stats(d->broker, bs, sizeof(bs), &bl);
+		fwrite(bs, 1, bl, out);
+	}
 	if (fclose(out) != 0) {
 		free(buf);
 		return;
@@ -553,6 +569,75 @@ static void write_stats(struct daemon *d)
 		dlog(LOG_WARNING, "cannot write '%s': %s", d->stats_file, strerror(-r));
 	d->stats_failing = r < 0;
 	free(buf);
+}
+
+/* ---- broker ------------------------------------------------------------------ */
+
+/* What the broker depends on: its section and every MDT's journal. */
+static char *broker_signature(const struct loafre_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	if (!out)
+		return NULL;
+	fprintf(out, "%u %u %llu", c->broker.max_credit, c->broker.heartbeat_ms,
+		(unsigned long long)c->broker.ephemeral_window);
+	for (size_t i = 0; i < c->broker.n_endpoints; i++)
+		fprintf(out, " e:%s", c->broker.endpoints[i]);
+	for (size_t i = 0; i < c->n_fs; i++)
+		for (size_t k = 0; k < c->fs[i].n_mdts; k++)
+			fprintf(out, " m:%s=%s", c->fs[i].mdts[k], c->fs[i].mdt_journals[k]);
+	if (fclose(out) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void broker_stop(struct daemon *d)
+{
+	if (!d->broker)
+		return;
+	loafre__broker_stop(d->broker);
+	d->broker = NULL;
+	free(d->broker_sig);
+	d->broker_sig = NULL;
+	dlog(LOG_INFO, "broker: stopped");
+}
+
+/* Starts the broker, or restarts it if what it depends on changed. */
+static void broker_sync(struct daemon *d)
+{
+	char *sig = broker_signature(d->cfg);
+	char err[512] = "";
+	char eps[1024];
+	size_t len = 0;
+	int r;
+
+	if (d->broker && sig && d->broker_sig && strcmp(sig, d->broker_sig) == 0) {
+		free(sig);
+		return;
+	}
+	broker_stop(d);
+	r = loafre__broker_start(d->cfg, dlog, &d->broker, err, sizeof(err));
+	if (r < 0) {
+		dlog(LOG_ERR, "broker: not started: %s (retried on SIGHUP)", err);
+		d->broker = NULL;
+		free(sig);
+		return;
+	}
+	d->broker_sig = sig;
+	eps[0] = '\0';
+	for (size_t i = 0; i < d->cfg->broker.n_endpoints && len < sizeof(eps); i++) {
+		int n = snprintf(eps + len, sizeof(eps) - len, "%s%s", i ? " " : "",
+				 d->cfg->broker.endpoints[i]);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	dlog(LOG_INFO, "broker: serving %s", eps);
 }
 
 /* ---- timers, pid file, config ------------------------------------------- */
@@ -640,6 +725,7 @@ static void reload(struct daemon *d)
 	d->cfg = nc;
 	apply_logging(d);
 	sync_filesystems(d);
+	broker_sync(d);
 	if (arm_timer(d) < 0)
 		dlog(LOG_ERR, "cannot set the commit timer: %s", strerror(errno));
 	fs_list(d, list, sizeof(list));
@@ -911,6 +997,7 @@ int loafred_run(const struct daemon_options *o)
 	fs_list(&d, list, sizeof(list));
 	dlog(LOG_INFO, "loafred %s started: %zu filesystem%s (%s)", loafre_version(), d.n_fs,
 	     d.n_fs == 1 ? "" : "s", list);
+	broker_sync(&d);
 	d.next_gc_ns = loafre__mono_ns() + GC_INTERVAL_NS;
 	write_stats(&d);
 	d.next_second_ns = loafre__mono_ns() + 1000000000ull;
@@ -945,6 +1032,7 @@ int loafred_run(const struct daemon_options *o)
 	}
 	ret = 0;
 out:
+	broker_stop(&d); /* before the journals close: final clears */
 	for (size_t i = 0; i < d.n_fs; i++)
 		fs_close(&d.fs[i]);
 	free(d.fs);

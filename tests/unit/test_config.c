@@ -167,6 +167,58 @@ static void test_defaults(void **state)
 	loafre_config_free(c);
 }
 
+static void test_broker(void **state)
+{
+	struct loafre_config *c = NULL;
+	char err[512];
+	const char *path;
+
+	(void)state;
+	/* default endpoint and values */
+	path = write_conf("broker0.conf", "[loafred]\nrun_dir = /r\n");
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->broker.n_endpoints, 1);
+	assert_string_equal(c->broker.endpoints[0], "ipc:///r/broker.sock");
+	assert_int_equal(c->broker.max_credit, 4096);
+	assert_int_equal(c->broker.heartbeat_ms, 1000);
+	assert_int_equal(c->broker.ephemeral_window, 65536);
+	loafre_config_free(c);
+	/* repeatable and space-separated endpoints */
+	path = write_conf("broker1.conf",
+			  "[broker]\nendpoint = ipc:///x.sock tcp://127.0.0.1:5555\n"
+			  "endpoint = inproc://b\nmax_credit = 10\nheartbeat_ms = 50\n"
+			  "ephemeral_window = 7\n");
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->broker.n_endpoints, 3);
+	assert_string_equal(c->broker.endpoints[0], "ipc:///x.sock");
+	assert_string_equal(c->broker.endpoints[1], "tcp://127.0.0.1:5555");
+	assert_string_equal(c->broker.endpoints[2], "inproc://b");
+	assert_int_equal(c->broker.max_credit, 10);
+	assert_int_equal(c->broker.heartbeat_ms, 50);
+	assert_int_equal(c->broker.ephemeral_window, 7);
+	loafre_config_free(c);
+	static const char *const bad[][2] = {
+		{"[broker]\nendpoint = http://x\n", "endpoint must be"},
+		{"[broker]\nendpoint = ipc://\n", "endpoint must be"},
+		{"[broker]\nendpoint =\n", "endpoint is empty"},
+		{"[broker]\nmax_credit = 0\n", "max_credit"},
+		{"[broker]\nmax_credit = 1048577\n", "max_credit"},
+		{"[broker]\nheartbeat_ms = 9\n", "heartbeat_ms"},
+		{"[broker]\nephemeral_window = 0\n", "ephemeral_window"},
+		{"[broker]\nmax_credit = 1\nmax_credit = 2\n", "max_credit"},
+		{"[broker]\nfoo = 1\n", "unknown key 'foo' in section [broker]"},
+		{"[broker]\n[broker]\n", "duplicate section [broker]"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = NULL;
+		path = write_conf("broker_bad.conf", bad[i][0]);
+		assert_true(loafre_config_load(path, &c, err, sizeof(err)) < 0);
+		if (!strstr(err, bad[i][1]))
+			fail_msg("'%s': got '%s'", bad[i][0], err);
+		assert_null(c);
+	}
+}
+
 static void test_relative_paths(void **state)
 {
 	char sub[PATH_MAX], path[PATH_MAX + 64], expect[PATH_MAX + 64], cwd[PATH_MAX];
@@ -352,6 +404,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_broker),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_file),

@@ -195,6 +195,35 @@ static void test_clear_semantics(void **state)
 	loafre_journal_close(j);
 }
 
+/* A reader registered "from" an earlier point holds those records back. */
+static void test_register_from(void **state)
+{
+	struct loafre_journal *j = open_j(state, NULL);
+	char id[LOAFRE_CL_USER_ID_MAX];
+
+	put(j, 10, LOAFRE_CL_CREATE);
+	assert_int_equal(loafre_journal_register(j, "a", NULL, id, sizeof(id)), 0); /* cl1 at 10 */
+	assert_int_equal(loafre_journal_register_from(j, "b", NULL, 0, id, sizeof(id)), 0);
+	assert_string_equal(id, "cl2-b");
+	assert_int_equal(cleared_of(j, 2), 0); /* oldest: nothing purged yet */
+	assert_int_equal(loafre_journal_register_from(j, "c", NULL, 4, id, sizeof(id)), 0);
+	assert_int_equal(cleared_of(j, 3), 4);
+	assert_int_equal(loafre_journal_register_from(j, "d", NULL, LOAFRE_JOURNAL_FROM_CURRENT, id,
+						     sizeof(id)),
+			 0);
+	assert_int_equal(cleared_of(j, 4), 10);
+	assert_int_equal(loafre_journal_register_from(j, "e", NULL, 11, id, sizeof(id)), -EINVAL);
+	/* cl1's clear to the end purges nothing b still needs */
+	assert_int_equal(loafre_journal_clear(j, "cl1", 0), 0);
+	assert_int_equal(first_readable(j, 0), 1);
+	assert_int_equal(loafre_journal_deregister(j, "cl2"), 0);
+	assert_int_equal(first_readable(j, 0), 5); /* c holds 5.. */
+	/* "oldest" after a purge starts at the purge point */
+	assert_int_equal(loafre_journal_register_from(j, "f", NULL, 0, id, sizeof(id)), 0);
+	assert_int_equal(cleared_of(j, 5), 4);
+	loafre_journal_close(j);
+}
+
 static int count_segments(struct loafre_journal *j)
 {
 	struct loafre_journal_info info;
@@ -426,6 +455,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 		T(test_register),
 		T(test_clear_semantics),
+		T(test_register_from),
 		T(test_purge),
 		T(test_users_print),
 		T(test_masks_widen),

@@ -1,0 +1,1342 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * broker.c — the consumer broker (see broker.h, docs/design/broker.md; the
+ * wire format is specified at the head of broker_proto.c).
+ *
+ * Thread: one, owning a ROUTER socket, one read-only handle per MDT, and
+ * per MDT a "tail" reader that follows the journal's end (its inotify
+ * descriptor wakes the zmq_poll loop; it gives the current last index).
+ *
+ * Persistent group: per MDT a registered journal reader named after the
+ * group (found again via loafre_journal_users after a restart) whose
+ * cleared index is the group's position `pos`; a journal cursor; and a
+ * ring of W slots for indices pos+1 .. pos+W, each FREE (not read yet),
+ * PENDING (read, waiting for a member; its bytes kept), INFLIGHT (sent to
+ * `member`, bytes kept for redelivery) or DONE (acked, or an index the
+ * journal does not hold). The cursor reads while fewer than max_credit
+ * records are pending and the index fits the window. Dispatch scans the
+ * pending slots in index order: a record whose key (tfid; sfid for a
+ * rename) has records in flight goes to that member or waits for its
+ * credit; a free key goes to the member picked by hash among those with
+ * credit. Acks mark slots DONE; pos advances over the DONE prefix and is
+ * cleared upstream at most every 100 ms (and at stop). A member that says
+ * BYE or is silent for 3 heartbeats has its in-flight slots turned back to
+ * PENDING, so they go out again in index order. Memory: pending ≤
+ * max_credit per group and MDT, in flight ≤ the members' credits.
+ *
+ * Ephemeral reader: per MDT a cursor opened at the journal's end; it
+ * sends while the reader's credit budget (CREDIT grants) lasts; when the
+ * journal's end is more than ephemeral_window records ahead, the cursor
+ * jumps to the end and GAP tells how many were lost.
+ *
+ * Known limits (documented in the report / design):
+ *   - start=oldest (or an index below the journal's current index) is held
+ *     in memory only: the registered reader's cleared index starts at the
+ *     current index (journal rule), so another reader's clears may purge
+ *     records the new group has not acked, and a broker restart before the
+ *     group's position passes its registration index resumes there.
+ *   - processing modules (modules.h) are not applied yet.
+ *   - no CurveZMQ yet.
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+#include <zmq.h>
+
+#include "broker_proto.h"
+#include "loafre/journal.h"
+#include "loafre/record.h"
+
+#define CLEAR_INTERVAL_MS 100
+#define STATS_INTERVAL_MS 500
+#define BATCH_BYTES (256u * 1024u)
+#define MAX_RECV_FRAMES 8
+#define ROUTING_ID_MAX 256
+#define BAD_FRAME_LOG_MAX 100
+
+enum slot_state { S_FREE = 0, S_PENDING, S_INFLIGHT, S_DONE };
+
+struct slot {
+	uint8_t state;
+	uint32_t member; /* INFLIGHT: holder; DONE: who acked (UINT32_MAX: nobody) */
+	uint64_t key;
+	uint8_t *raw;    /* PENDING / INFLIGHT: the record */
+	uint32_t len;
+};
+
+struct bmdt {
+	uint32_t id;
+	char *name;
+	char *dir;
+	struct loafre_journal *j;          /* read-only handle */
+	struct loafre_journal_reader *tail; /* follows the end */
+	uint64_t last;                     /* journal's last index seen */
+};
+
+struct keyent {
+	uint64_t key;
+	uint32_t member;
+	uint32_t count;
+	struct keyent *next;
+};
+
+#define KEY_BUCKETS 4096
+
+/* One group on one MDT. */
+struct gmdt {
+	char user_id[LOAFRE_CL_USER_ID_MAX]; /* the registered reader */
+	uint64_t pos;       /* everything <= pos is acked */
+	uint64_t cleared;   /* what the journal has */
+	int clear_error;
+	struct loafre_journal_reader *cur;
+	uint64_t read_upto; /* highest index read from cur (or pos) */
+	struct slot *ring;  /* W slots */
+	size_t n_pending;
+	uint64_t first_pending; /* no PENDING slot below this */
+	uint8_t *stash;     /* a record read beyond the window */
+	uint32_t stash_len;
+	uint64_t stash_index;
+	struct keyent *keys[KEY_BUCKETS];
+};
+
+struct group {
+	char name[LOAFRE__BP_GROUP_MAX + 1];
+	struct gmdt *m; /* per MDT */
+	uint64_t inflight;
+	uint64_t redelivered;
+	size_t members;
+	struct group *next;
+};
+
+struct member {
+	uint8_t rid[ROUTING_ID_MAX];
+	size_t rid_len;
+	uint32_t id;
+	struct group *g;           /* NULL: ephemeral */
+	uint32_t credit;           /* group: window; ephemeral: budget */
+	uint64_t inflight;
+	uint32_t hb_ms;
+	uint64_t last_recv_ms, last_send_ms;
+	bool has_fields;
+	uint16_t clf;
+	uint64_t clfe;
+	/* ephemeral: per MDT cursor and next index expected */
+	struct loafre_journal_reader **ecur;
+	uint64_t *enext;
+	/* the RECS being built */
+	uint8_t *batch;
+	size_t batch_len;
+	uint32_t batch_mdt;
+	struct member *next;
+};
+
+struct loafre__broker {
+	loafre__broker_log_fn log;
+	void *ctx, *sock;
+	int efd; /* stop eventfd */
+	pthread_t thread;
+	bool thread_started;
+	struct bmdt *mdts;
+	size_t n_mdts;
+	char **endpoints;
+	size_t n_endpoints;
+	unsigned max_credit, heartbeat_ms;
+	uint64_t window;          /* ephemeral */
+	uint64_t W;               /* ring size (power of 2) */
+	struct group *groups;
+	struct member *members;
+	uint32_t next_member;
+	size_t n_ephemeral;
+	uint64_t bad_frames;
+	uint64_t next_clear_ms, next_stats_ms;
+	pthread_mutex_t stats_lock;
+	char *stats;
+	size_t stats_len;
+	uint8_t *scratch_rec;     /* LOAFRE_REC_MAX_SIZE */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+static void send_msg(struct loafre__broker *b, struct member *mb, const uint8_t *rid,
+		     size_t rid_len, const struct loafre__bp_msg *m)
+{
+	struct loafre__bp_frame f[LOAFRE__BP_MAX_FRAMES];
+	uint8_t scratch[LOAFRE__BP_SCRATCH];
+	int n = loafre__bp_encode(m, f, scratch);
+
+	if (n < 0) {
+		b->log(LOG_ERR, "broker: cannot encode %s (bug)", loafre__bp_cmd_name(m->cmd));
+		return;
+	}
+	if (zmq_send(b->sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+		return;
+	for (int i = 0; i < n; i++)
+		zmq_send(b->sock, f[i].data, f[i].len,
+			 (i + 1 < n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+	if (mb)
+		mb->last_send_ms = now_ms();
+}
+
+static void send_err(struct loafre__broker *b, struct member *mb, const uint8_t *rid,
+		     size_t rid_len, int err, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static void send_err(struct loafre__broker *b, struct member *mb, const uint8_t *rid,
+		     size_t rid_len, int err, const char *fmt, ...)
+{
+	char text[512];
+	struct loafre__bp_msg m = {.cmd = LOAFRE__BP_ERR, .err = err < 0 ? err : -EINVAL};
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	m.text = text;
+	m.text_len = (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1;
+	send_msg(b, mb, rid, rid_len, &m);
+}
+
+static void bad_frame(struct loafre__broker *b, struct member *mb, const uint8_t *rid,
+		      size_t rid_len, int err, const char *reason)
+{
+	b->bad_frames++;
+	if (b->bad_frames <= BAD_FRAME_LOG_MAX)
+		b->log(LOG_WARNING, "broker: %s %u: %s%s", mb ? "member" : "unknown client",
+		       mb ? mb->id : 0, reason,
+		       b->bad_frames == BAD_FRAME_LOG_MAX ? " (further bad frames not logged)" : "");
+	send_err(b, mb, rid, rid_len, err, "%s", reason);
+}
+
+static void flush_batch(struct loafre__broker *b, struct member *mb)
+{
+	struct loafre__bp_msg m = {.cmd = LOAFRE__BP_RECS};
+
+	if (mb->batch_len == 0)
+		return;
+	m.mdt = mb->batch_mdt;
+	m.payload = mb->batch;
+	m.payload_len = mb->batch_len;
+	send_msg(b, mb, mb->rid, mb->rid_len, &m);
+	mb->batch_len = 0;
+}
+
+/* Appends a record (remapped to the member's fields) to its batch. */
+static int batch_add(struct loafre__broker *b, struct member *mb, uint32_t mdt,
+		     const uint8_t *raw, size_t len)
+{
+	if (mb->batch_len > 0 && (mb->batch_mdt != mdt || mb->batch_len + LOAFRE_REC_MAX_SIZE >
+							     BATCH_BYTES))
+		flush_batch(b, mb);
+	if (!mb->batch) {
+		mb->batch = malloc(BATCH_BYTES);
+		if (!mb->batch)
+			return -ENOMEM;
+	}
+	mb->batch_mdt = mdt;
+	memcpy(mb->batch + mb->batch_len, raw, len);
+	if (mb->has_fields) {
+		int n = loafre_rec_remap_buf(mb->batch + mb->batch_len, len,
+					     BATCH_BYTES - mb->batch_len, mb->clf, mb->clfe);
+		if (n < 0)
+			return n;
+		len = (size_t)n;
+	}
+	mb->batch_len += len;
+	return 0;
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+static uint64_t rec_key(const struct loafre_rec *r)
+{
+	const struct loafre_fid *f = (r->flags & LOAFRE_CLF_RENAME) && r->type == LOAFRE_CL_RENAME
+					     ? &r->sfid
+					     : &r->tfid;
+	uint8_t buf[16];
+
+	memcpy(buf, &f->f_seq, 8);
+	memcpy(buf + 8, &f->f_oid, 4);
+	memcpy(buf + 12, &f->f_ver, 4);
+	return XXH3_64bits(buf, sizeof(buf));
+}
+
+static struct keyent *key_find(struct gmdt *gm, uint64_t key)
+{
+	for (struct keyent *e = gm->keys[key % KEY_BUCKETS]; e; e = e->next)
+		if (e->key == key)
+			return e;
+	return NULL;
+}
+
+static int key_take(struct gmdt *gm, uint64_t key, uint32_t member)
+{
+	struct keyent *e = key_find(gm, key);
+
+	if (e) {
+		e->count++;
+		return 0;
+	}
+	e = malloc(sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->key = key;
+	e->member = member;
+	e->count = 1;
+	e->next = gm->keys[key % KEY_BUCKETS];
+	gm->keys[key % KEY_BUCKETS] = e;
+	return 0;
+}
+
+static void key_release(struct gmdt *gm, uint64_t key)
+{
+	struct keyent **pp = &gm->keys[key % KEY_BUCKETS];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->key == key) {
+			if (--(*pp)->count == 0) {
+				struct keyent *e = *pp;
+				*pp = e->next;
+				free(e);
+			}
+			return;
+		}
+	}
+}
+
+/* ---- groups ---------------------------------------------------------------- */
+
+static struct slot *slot_of(struct loafre__broker *b, struct gmdt *gm, uint64_t index)
+{
+	return &gm->ring[index & (b->W - 1)];
+}
+
+static struct member *member_by_id(struct loafre__broker *b, uint32_t id)
+{
+	for (struct member *m = b->members; m; m = m->next)
+		if (m->id == id)
+			return m;
+	return NULL;
+}
+
+static void gmdt_free(struct loafre__broker *b, struct gmdt *gm)
+{
+	if (gm->ring)
+		for (uint64_t i = 0; i < b->W; i++)
+			free(gm->ring[i].raw);
+	free(gm->ring);
+	free(gm->stash);
+	loafre_journal_reader_close(gm->cur);
+	for (size_t k = 0; k < KEY_BUCKETS; k++)
+		while (gm->keys[k]) {
+			struct keyent *e = gm->keys[k];
+			gm->keys[k] = e->next;
+			free(e);
+		}
+}
+
+static void group_free(struct loafre__broker *b, struct group *g)
+{
+	if (g->m)
+		for (size_t i = 0; i < b->n_mdts; i++)
+			gmdt_free(b, &g->m[i]);
+	free(g->m);
+	free(g);
+}
+
+/* Advances pos over the DONE prefix. */
+static void advance(struct loafre__broker *b, struct gmdt *gm)
+{
+	while (gm->pos < gm->read_upto) {
+		struct slot *s = slot_of(b, gm, gm->pos + 1);
+		if (s->state != S_DONE)
+			break;
+		memset(s, 0, sizeof(*s));
+		gm->pos++;
+	}
+	if (gm->first_pending <= gm->pos)
+		gm->first_pending = gm->pos + 1;
+}
+
+/* Puts a record read at `index` into the window (marking skipped indices
+ * DONE). Returns 0, or 1 if it lies beyond the window (caller stashes). */
+static int place(struct loafre__broker *b, struct gmdt *gm, uint64_t index, const void *raw,
+		 size_t len, uint64_t key)
+{
+	struct slot *s;
+
+	if (index <= gm->read_upto)
+		return 0; /* not expected from a journal cursor; ignore */
+	if (index > gm->pos + b->W)
+		return 1;
+	s = slot_of(b, gm, index);
+	s->raw = malloc(len);
+	if (!s->raw)
+		return -ENOMEM;
+	memcpy(s->raw, raw, len);
+	s->len = (uint32_t)len;
+	s->key = key;
+	s->state = S_PENDING;
+	for (uint64_t i = gm->read_upto + 1; i < index; i++) {
+		struct slot *gap = slot_of(b, gm, i);
+		gap->state = S_DONE;
+		gap->member = UINT32_MAX;
+	}
+	gm->read_upto = index;
+	if (gm->n_pending == 0 || index < gm->first_pending)
+		gm->first_pending = gm->n_pending == 0 ? index : gm->first_pending;
+	gm->n_pending++;
+	return 0;
+}
+
+/* Reads the group's cursor while pending is below max_credit. */
+static void group_read(struct loafre__broker *b, struct group *g, size_t k)
+{
+	struct gmdt *gm = &g->m[k];
+	struct loafre_rec rec;
+	const void *raw;
+	size_t len;
+	int r;
+
+	advance(b, gm);
+	if (gm->stash) {
+		if (gm->stash_index > gm->pos + b->W)
+			return;
+		struct loafre_rec sr;
+		if (loafre_rec_decode(gm->stash, gm->stash_len, &sr, NULL) == 0)
+			place(b, gm, gm->stash_index, gm->stash, gm->stash_len, rec_key(&sr));
+		free(gm->stash);
+		gm->stash = NULL;
+	}
+	while (gm->n_pending < b->max_credit) {
+		r = loafre_journal_reader_next(gm->cur, &rec, &raw, &len);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			b->log(LOG_ERR, "broker: group %s: cannot read %s: %s", g->name,
+			       b->mdts[k].name, strerror(-r));
+			break;
+		}
+		r = place(b, gm, rec.index, raw, len, rec_key(&rec));
+		if (r == 1) {
+			gm->stash = malloc(len);
+			if (gm->stash) {
+				memcpy(gm->stash, raw, len);
+				gm->stash_len = (uint32_t)len;
+				gm->stash_index = rec.index;
+			}
+			break;
+		}
+		if (r < 0)
+			break;
+	}
+}
+
+static bool member_free(const struct member *m)
+{
+	return m->inflight < m->credit;
+}
+
+/* Sends the group's pending records of MDT k to its members. */
+static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
+{
+	struct gmdt *gm = &g->m[k];
+	struct member *cand[64];
+	size_t n_cand = 0, seen = 0;
+	uint64_t first_left = 0;
+
+	if (gm->n_pending == 0 || g->members == 0)
+		return;
+	for (struct member *m = b->members; m && n_cand < 64; m = m->next)
+		if (m->g == g)
+			cand[n_cand++] = m;
+	for (uint64_t i = gm->first_pending; i <= gm->read_upto && seen < gm->n_pending; i++) {
+		struct slot *s = slot_of(b, gm, i);
+		struct member *to = NULL;
+		struct keyent *e;
+
+		if (s->state != S_PENDING)
+			continue;
+		seen++;
+		e = key_find(gm, s->key);
+		if (e) {
+			to = member_by_id(b, e->member);
+			if (to && !member_free(to))
+				to = NULL;
+		} else {
+			size_t h = (size_t)(s->key % n_cand);
+			for (size_t t = 0; t < n_cand && !to; t++) {
+				struct member *c = cand[(h + t) % n_cand];
+				if (member_free(c))
+					to = c;
+			}
+			if (!to)
+				break; /* nobody has credit */
+		}
+		if (!to) {
+			if (!first_left)
+				first_left = i;
+			continue;
+		}
+		if (!e && key_take(gm, s->key, to->id) < 0)
+			break;
+		if (e)
+			e->count++;
+		if (batch_add(b, to, b->mdts[k].id, s->raw, s->len) < 0) {
+			b->log(LOG_ERR, "broker: group %s: cannot send record %llu", g->name,
+			       (unsigned long long)i);
+			key_release(gm, s->key);
+			break;
+		}
+		s->state = S_INFLIGHT;
+		s->member = to->id;
+		to->inflight++;
+		g->inflight++;
+		gm->n_pending--;
+		seen--;
+	}
+	gm->first_pending = first_left ? first_left : gm->first_pending;
+	for (size_t c = 0; c < n_cand; c++)
+		flush_batch(b, cand[c]);
+}
+
+static void group_pump(struct loafre__broker *b, struct group *g)
+{
+	for (size_t k = 0; k < b->n_mdts; k++) {
+		group_read(b, g, k);
+		group_dispatch(b, g, k);
+		/* dispatch made room: read and dispatch again, a bounded number of times */
+		for (int again = 0; again < 8 && g->m[k].n_pending < b->max_credit / 2; again++) {
+			size_t before = g->m[k].n_pending;
+			group_read(b, g, k);
+			if (g->m[k].n_pending == before)
+				break;
+			group_dispatch(b, g, k);
+		}
+	}
+}
+
+/* Clears upstream what the group's position passed. */
+static void group_clear(struct loafre__broker *b, struct group *g)
+{
+	for (size_t k = 0; k < b->n_mdts; k++) {
+		struct gmdt *gm = &g->m[k];
+		int r;
+
+		uint64_t upto = gm->pos < b->mdts[k].last ? gm->pos : b->mdts[k].last;
+
+		if (upto <= gm->cleared)
+			continue;
+		r = loafre_journal_clear(b->mdts[k].j, gm->user_id, upto);
+		if (r < 0) {
+			if (r != gm->clear_error)
+				b->log(LOG_ERR, "broker: group %s: cannot clear %s up to %llu: %s",
+				       g->name, b->mdts[k].name, (unsigned long long)gm->pos,
+				       strerror(-r));
+			gm->clear_error = r;
+			continue;
+		}
+		gm->clear_error = 0;
+		gm->cleared = upto;
+	}
+}
+
+/* Finds or registers the group's reader on every MDT. */
+static int group_open(struct loafre__broker *b, const struct loafre__bp_hello *h,
+		      struct group **ret, char *err, size_t errlen)
+{
+	struct group *g;
+	int r = 0;
+
+	for (size_t s = 0; s < h->n_starts; s++) {
+		bool found = false;
+		for (size_t k = 0; k < b->n_mdts; k++)
+			if (strcmp(b->mdts[k].name, h->starts[s].mdt) == 0)
+				found = true;
+		if (!found) {
+			snprintf(err, errlen, "start: unknown MDT %s", h->starts[s].mdt);
+			return -ENOENT;
+		}
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g || !(g->m = calloc(b->n_mdts ? b->n_mdts : 1, sizeof(*g->m)))) {
+		free(g);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	strcpy(g->name, h->group);
+	for (size_t k = 0; k < b->n_mdts; k++) {
+		struct bmdt *bm = &b->mdts[k];
+		struct gmdt *gm = &g->m[k];
+		struct loafre_cl_user *users = NULL;
+		size_t n = 0;
+		bool found = false;
+		uint64_t start;
+
+		gm->ring = calloc(b->W, sizeof(*gm->ring));
+		if (!gm->ring) {
+			r = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			break;
+		}
+		r = loafre_journal_users(bm->j, &users, &n);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot read its readers: %s", bm->name,
+				 strerror(-r));
+			break;
+		}
+		for (size_t u = 0; u < n; u++) {
+			const char *dash = strchr(users[u].id, '-');
+			if (dash && strcmp(dash + 1, g->name) == 0) {
+				found = true;
+				strcpy(gm->user_id, users[u].id);
+				gm->pos = gm->cleared = users[u].cleared;
+			}
+		}
+		free(users);
+		if (found) {
+			start = gm->pos + 1;
+		} else {
+			/* The reader starts cleared just before the group's start,
+			 * so the journal keeps every record the group has yet to
+			 * get (decided under the journal lock: no purge between). */
+			uint64_t from = 0; /* oldest retained */
+
+			if (h->start == LOAFRE__BP_START_NEWEST)
+				from = LOAFRE_JOURNAL_FROM_CURRENT;
+			for (size_t s = 0; s < h->n_starts; s++)
+				if (strcmp(h->starts[s].mdt, bm->name) == 0)
+					from = h->starts[s].index ? h->starts[s].index - 1 : 0;
+			r = loafre_journal_register_from(bm->j, g->name, NULL, from, gm->user_id,
+							 sizeof(gm->user_id));
+			if (r < 0) {
+				snprintf(err, errlen, "%s: cannot register reader %s: %s", bm->name,
+					 g->name, strerror(-r));
+				break;
+			}
+			/* re-read what register wrote: the registry is the truth */
+			users = NULL;
+			r = loafre_journal_users(bm->j, &users, &n);
+			if (r < 0) {
+				snprintf(err, errlen, "%s: cannot read its readers: %s", bm->name,
+					 strerror(-r));
+				break;
+			}
+			for (size_t u = 0; u < n; u++)
+				if (strcmp(users[u].id, gm->user_id) == 0)
+					gm->cleared = users[u].cleared;
+			free(users);
+			gm->pos = gm->cleared;
+			start = gm->cleared + 1;
+			b->log(LOG_INFO, "broker: group %s registered on %s as %s, starting at %llu",
+			       g->name, bm->name, gm->user_id, (unsigned long long)start);
+		}
+		gm->read_upto = gm->pos;
+		gm->first_pending = gm->pos + 1;
+		r = loafre_journal_reader_open(bm->j, start, &gm->cur);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot read: %s", bm->name, strerror(-r));
+			break;
+		}
+	}
+	if (r < 0) {
+		group_free(b, g);
+		return r;
+	}
+	g->next = b->groups;
+	b->groups = g;
+	*ret = g;
+	return 0;
+}
+
+static struct group *group_find(struct loafre__broker *b, const char *name)
+{
+	for (struct group *g = b->groups; g; g = g->next)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	return NULL;
+}
+
+/* ---- members --------------------------------------------------------------- */
+
+static struct member *member_find(struct loafre__broker *b, const uint8_t *rid, size_t len)
+{
+	for (struct member *m = b->members; m; m = m->next)
+		if (m->rid_len == len && memcmp(m->rid, rid, len) == 0)
+			return m;
+	return NULL;
+}
+
+/* Removes a member; its in-flight records become pending again. */
+static void member_drop(struct loafre__broker *b, struct member *mb, const char *why)
+{
+	struct member **pp;
+
+	if (mb->g) {
+		struct group *g = mb->g;
+		uint64_t back = 0;
+		for (size_t k = 0; k < b->n_mdts; k++) {
+			struct gmdt *gm = &g->m[k];
+			for (uint64_t i = gm->pos + 1; i <= gm->read_upto; i++) {
+				struct slot *s = slot_of(b, gm, i);
+				if (s->state != S_INFLIGHT || s->member != mb->id)
+					continue;
+				s->state = S_PENDING;
+				key_release(gm, s->key);
+				if (gm->n_pending == 0 || i < gm->first_pending)
+					gm->first_pending = i;
+				gm->n_pending++;
+				back++;
+			}
+		}
+		g->inflight -= back;
+		g->redelivered += back;
+		g->members--;
+		b->log(LOG_INFO, "broker: group %s: member %u %s; %llu records to redeliver",
+		       g->name, mb->id, why, (unsigned long long)back);
+	} else {
+		for (size_t k = 0; k < b->n_mdts; k++)
+			loafre_journal_reader_close(mb->ecur[k]);
+		b->n_ephemeral--;
+		b->log(LOG_INFO, "broker: ephemeral reader %u %s", mb->id, why);
+	}
+	for (pp = &b->members; *pp; pp = &(*pp)->next)
+		if (*pp == mb) {
+			*pp = mb->next;
+			break;
+		}
+	free(mb->ecur);
+	free(mb->enext);
+	free(mb->batch);
+	free(mb);
+}
+
+static void on_hello(struct loafre__broker *b, const uint8_t *rid, size_t rid_len,
+		     const struct loafre__bp_msg *msg)
+{
+	static struct loafre__bp_hello h; /* 5 KiB: not on the stack; one thread */
+	char err[256], list[LOAFRE__BP_MDTS_MAX];
+	size_t list_len = 0;
+	struct member *mb;
+	struct group *g = NULL;
+	int r;
+
+	err[0] = '\0';
+	r = loafre__bp_hello_parse(msg->text, msg->text_len, &h, err, sizeof(err));
+	if (r < 0) {
+		char reason[300];
+		snprintf(reason, sizeof(reason), "HELLO: %s", err);
+		bad_frame(b, NULL, rid, rid_len, r, reason);
+		return;
+	}
+	mb = calloc(1, sizeof(*mb));
+	if (!mb) {
+		send_err(b, NULL, rid, rid_len, -ENOMEM, "out of memory");
+		return;
+	}
+	if (!h.ephemeral) {
+		g = group_find(b, h.group);
+		if (!g && (r = group_open(b, &h, &g, err, sizeof(err))) < 0) {
+			b->log(LOG_ERR, "broker: group %s: %s", h.group, err);
+			send_err(b, NULL, rid, rid_len, r, "group %s: %s", h.group, err);
+			free(mb);
+			return;
+		}
+	} else {
+		mb->ecur = calloc(b->n_mdts ? b->n_mdts : 1, sizeof(*mb->ecur));
+		mb->enext = calloc(b->n_mdts ? b->n_mdts : 1, sizeof(*mb->enext));
+		if (!mb->ecur || !mb->enext)
+			r = -ENOMEM;
+		for (size_t k = 0; r == 0 && k < b->n_mdts; k++) {
+			mb->enext[k] = b->mdts[k].last + 1;
+			r = loafre_journal_reader_open(b->mdts[k].j, mb->enext[k], &mb->ecur[k]);
+		}
+		if (r < 0) {
+			send_err(b, NULL, rid, rid_len, r, "cannot open the journals: %s",
+				 strerror(-r));
+			for (size_t k = 0; mb->ecur && k < b->n_mdts; k++)
+				loafre_journal_reader_close(mb->ecur[k]);
+			free(mb->ecur);
+			free(mb->enext);
+			free(mb);
+			return;
+		}
+	}
+	memcpy(mb->rid, rid, rid_len);
+	mb->rid_len = rid_len;
+	mb->id = b->next_member++;
+	mb->g = g;
+	mb->credit = h.credit && h.credit < b->max_credit ? h.credit : b->max_credit;
+	mb->hb_ms = h.heartbeat_ms ? h.heartbeat_ms : b->heartbeat_ms;
+	mb->last_recv_ms = mb->last_send_ms = now_ms();
+	mb->has_fields = h.has_fields;
+	loafre__bp_fields_flags(h.fields, &mb->clf, &mb->clfe);
+	mb->next = b->members;
+	b->members = mb;
+	if (g)
+		g->members++;
+	else
+		b->n_ephemeral++;
+	list[0] = '\0';
+	for (size_t k = 0; k < b->n_mdts; k++)
+		loafre__bp_mdts_append(list, sizeof(list), &list_len, b->mdts[k].name,
+				       b->mdts[k].id);
+	struct loafre__bp_msg w = {.cmd = LOAFRE__BP_WELCOME, .member = mb->id, .text = list,
+				   .text_len = list_len};
+	send_msg(b, mb, rid, rid_len, &w);
+	b->log(LOG_INFO, "broker: %s%s: member %u joined (credit %u, heartbeat %u ms)",
+	       g ? "group " : "ephemeral reader", g ? g->name : "", mb->id, mb->credit, mb->hb_ms);
+}
+
+static void on_ack(struct loafre__broker *b, struct member *mb, const struct loafre__bp_msg *m)
+{
+	struct group *g = mb->g;
+	struct gmdt *gm;
+	char reason[160];
+
+	if (!g) {
+		bad_frame(b, mb, mb->rid, mb->rid_len, -EINVAL, "ACK: an ephemeral reader never acks");
+		return;
+	}
+	if (m->mdt >= b->n_mdts) {
+		snprintf(reason, sizeof(reason), "ACK: unknown MDT id %u", m->mdt);
+		bad_frame(b, mb, mb->rid, mb->rid_len, -ENOENT, reason);
+		return;
+	}
+	gm = &g->m[m->mdt];
+	/* Validate every range before touching anything. */
+	for (size_t r = 0; r < m->n_ranges; r++) {
+		uint64_t a, z;
+		loafre__bp_ack_get(m, r, &a, &z);
+		if (z <= gm->pos)
+			continue;
+		if (a <= gm->pos)
+			a = gm->pos + 1;
+		if (z > gm->read_upto) {
+			snprintf(reason, sizeof(reason), "ACK: index %llu of %s was never delivered",
+				 (unsigned long long)(a > gm->read_upto ? a : gm->read_upto + 1),
+				 b->mdts[m->mdt].name);
+			bad_frame(b, mb, mb->rid, mb->rid_len, -EINVAL, reason);
+			return;
+		}
+		for (uint64_t i = a; i <= z; i++) {
+			struct slot *s = slot_of(b, gm, i);
+			if ((s->state == S_INFLIGHT || s->state == S_DONE) && s->member == mb->id)
+				continue;
+			snprintf(reason, sizeof(reason),
+				 "ACK: index %llu of %s was never delivered to member %u",
+				 (unsigned long long)i, b->mdts[m->mdt].name, mb->id);
+			bad_frame(b, mb, mb->rid, mb->rid_len, -EINVAL, reason);
+			return;
+		}
+	}
+	for (size_t r = 0; r < m->n_ranges; r++) {
+		uint64_t a, z;
+		loafre__bp_ack_get(m, r, &a, &z);
+		if (z <= gm->pos)
+			continue;
+		if (a <= gm->pos)
+			a = gm->pos + 1;
+		for (uint64_t i = a; i <= z; i++) {
+			struct slot *s = slot_of(b, gm, i);
+			if (s->state != S_INFLIGHT)
+				continue;
+			s->state = S_DONE;
+			free(s->raw);
+			s->raw = NULL;
+			key_release(gm, s->key);
+			mb->inflight--;
+			g->inflight--;
+		}
+	}
+	advance(b, gm);
+}
+
+static void on_message(struct loafre__broker *b, zmq_msg_t *parts, size_t n)
+{
+	struct loafre__bp_frame f[MAX_RECV_FRAMES];
+	struct loafre__bp_msg m;
+	char err[256];
+	const uint8_t *rid = zmq_msg_data(&parts[0]);
+	size_t rid_len = zmq_msg_size(&parts[0]);
+	struct member *mb;
+	int r;
+
+	if (rid_len == 0 || rid_len > ROUTING_ID_MAX)
+		return;
+	mb = member_find(b, rid, rid_len);
+	if (mb)
+		mb->last_recv_ms = now_ms();
+	for (size_t i = 1; i < n; i++) {
+		f[i - 1].data = zmq_msg_data(&parts[i]);
+		f[i - 1].len = zmq_msg_size(&parts[i]);
+	}
+	err[0] = '\0';
+	r = loafre__bp_decode(f, n - 1, &m, err, sizeof(err));
+	if (r < 0) {
+		bad_frame(b, mb, rid, rid_len, r, err[0] ? err : "malformed message");
+		return;
+	}
+	if (!mb && m.cmd != LOAFRE__BP_HELLO) {
+		if (m.cmd == LOAFRE__BP_PING) {
+			/* a member the broker forgot (dead, or broker restart) */
+		}
+		if (m.cmd == LOAFRE__BP_BYE)
+			return;
+		bad_frame(b, NULL, rid, rid_len, -ENOTCONN, "not a member: send HELLO first");
+		return;
+	}
+	switch (m.cmd) {
+	case LOAFRE__BP_HELLO:
+		if (mb) {
+			bad_frame(b, mb, rid, rid_len, -EISCONN, "HELLO: already a member");
+			return;
+		}
+		on_hello(b, rid, rid_len, &m);
+		break;
+	case LOAFRE__BP_ACK:
+		on_ack(b, mb, &m);
+		break;
+	case LOAFRE__BP_CREDIT: {
+		uint64_t c = (uint64_t)mb->credit + m.credit;
+		mb->credit = c > b->max_credit ? b->max_credit : (uint32_t)c;
+		break;
+	}
+	case LOAFRE__BP_PING: {
+		struct loafre__bp_msg pong = {.cmd = LOAFRE__BP_PONG};
+		send_msg(b, mb, rid, rid_len, &pong);
+		break;
+	}
+	case LOAFRE__BP_PONG:
+		break;
+	case LOAFRE__BP_BYE:
+		member_drop(b, mb, "left");
+		break;
+	default: {
+		char reason[64];
+		snprintf(reason, sizeof(reason), "%s is not a command for the broker",
+			 loafre__bp_cmd_name(m.cmd));
+		bad_frame(b, mb, rid, rid_len, -EPROTO, reason);
+		break;
+	}
+	}
+}
+
+static void recv_all(struct loafre__broker *b)
+{
+	for (;;) {
+		zmq_msg_t parts[MAX_RECV_FRAMES + 1];
+		size_t n = 0;
+		bool more = true, overflow = false;
+		int r;
+
+		while (more) {
+			zmq_msg_t tmp;
+			zmq_msg_t *p = n < MAX_RECV_FRAMES + 1 ? &parts[n] : &tmp;
+			zmq_msg_init(p);
+			r = zmq_msg_recv(p, b->sock, n == 0 ? ZMQ_DONTWAIT : 0);
+			if (r < 0) {
+				zmq_msg_close(p);
+				for (size_t i = 0; i < n && i < MAX_RECV_FRAMES + 1; i++)
+					zmq_msg_close(&parts[i]);
+				return; /* EAGAIN (or ETERM) */
+			}
+			more = zmq_msg_more(p);
+			if (p == &tmp) {
+				overflow = true;
+				zmq_msg_close(p);
+			} else {
+				n++;
+			}
+		}
+		if (overflow || n < 2) {
+			if (n >= 1) {
+				const uint8_t *rid = zmq_msg_data(&parts[0]);
+				size_t rl = zmq_msg_size(&parts[0]);
+				if (rl > 0 && rl <= ROUTING_ID_MAX)
+					bad_frame(b, member_find(b, rid, rl), rid, rl, -EBADMSG,
+						  overflow ? "too many frames" : "empty message");
+			}
+		} else if (n > LOAFRE__BP_MAX_FRAMES + 1) {
+			const uint8_t *rid = zmq_msg_data(&parts[0]);
+			size_t rl = zmq_msg_size(&parts[0]);
+			if (rl > 0 && rl <= ROUTING_ID_MAX)
+				bad_frame(b, member_find(b, rid, rl), rid, rl, -EBADMSG,
+					  "too many frames");
+		} else {
+			on_message(b, parts, n);
+		}
+		for (size_t i = 0; i < n; i++)
+			zmq_msg_close(&parts[i]);
+	}
+}
+
+/* ---- ephemeral readers ------------------------------------------------------ */
+
+static void ephemeral_pump(struct loafre__broker *b, struct member *mb)
+{
+	for (size_t k = 0; k < b->n_mdts; k++) {
+		struct bmdt *bm = &b->mdts[k];
+		struct loafre_rec rec;
+		const void *raw;
+		size_t len;
+
+		if (bm->last >= mb->enext[k] && bm->last - mb->enext[k] + 1 > b->window) {
+			struct loafre_journal_reader *nr = NULL;
+			uint64_t lost = bm->last - mb->enext[k] + 1;
+			if (loafre_journal_reader_open(bm->j, bm->last + 1, &nr) == 0) {
+				flush_batch(b, mb);
+				loafre_journal_reader_close(mb->ecur[k]);
+				mb->ecur[k] = nr;
+				mb->enext[k] = bm->last + 1;
+				struct loafre__bp_msg gap = {.cmd = LOAFRE__BP_GAP, .mdt = bm->id,
+							     .lost = lost};
+				send_msg(b, mb, mb->rid, mb->rid_len, &gap);
+			}
+		}
+		while (mb->credit > 0) {
+			int r = loafre_journal_reader_next(mb->ecur[k], &rec, &raw, &len);
+			if (r < 0)
+				break;
+			if (batch_add(b, mb, bm->id, raw, len) < 0)
+				break;
+			mb->enext[k] = rec.index + 1;
+			mb->credit--;
+		}
+		flush_batch(b, mb);
+	}
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+
+static void tail_read(struct loafre__broker *b)
+{
+	for (size_t k = 0; k < b->n_mdts; k++) {
+		struct bmdt *bm = &b->mdts[k];
+		struct loafre_rec rec;
+		while (loafre_journal_reader_next(bm->tail, &rec, NULL, NULL) == 0)
+			if (rec.index > bm->last)
+				bm->last = rec.index;
+		loafre_journal_reader_rearm(bm->tail);
+	}
+}
+
+static void heartbeats(struct loafre__broker *b, uint64_t now)
+{
+	struct member *mb = b->members, *next;
+
+	for (; mb; mb = next) {
+		next = mb->next;
+		if (now - mb->last_recv_ms > 3ull * mb->hb_ms) {
+			member_drop(b, mb, "silent for 3 heartbeats: dead");
+			continue;
+		}
+		if (now - mb->last_send_ms >= mb->hb_ms) {
+			struct loafre__bp_msg ping = {.cmd = LOAFRE__BP_PING};
+			send_msg(b, mb, mb->rid, mb->rid_len, &ping);
+		}
+	}
+}
+
+static void update_stats(struct loafre__broker *b)
+{
+	size_t cap = 4096, len = 0;
+	char *s = malloc(cap);
+
+#define ADD(...)                                                                          \
+	do {                                                                              \
+		int n_;                                                                   \
+		for (;;) {                                                                \
+			if (!s)                                                           \
+				return;                                                   \
+			n_ = snprintf(s + len, cap - len, __VA_ARGS__);                   \
+			if (n_ >= 0 && (size_t)n_ < cap - len)                            \
+				break;                                                    \
+			char *ns_ = realloc(s, cap * 2);                                  \
+			if (!ns_) {                                                       \
+				free(s);                                                  \
+				return;                                                   \
+			}                                                                 \
+			s = ns_;                                                          \
+			cap *= 2;                                                         \
+		}                                                                         \
+		len += (size_t)n_;                                                        \
+	} while (0)
+
+	for (struct group *g = b->groups; g; g = g->next) {
+		ADD("broker.group.%s.members %zu\n", g->name, g->members);
+		ADD("broker.group.%s.inflight %llu\n", g->name, (unsigned long long)g->inflight);
+		ADD("broker.group.%s.redelivered %llu\n", g->name,
+		    (unsigned long long)g->redelivered);
+		for (size_t k = 0; k < b->n_mdts; k++)
+			ADD("broker.group.%s.position.%s %llu\n", g->name, b->mdts[k].name,
+			    (unsigned long long)g->m[k].pos);
+	}
+	ADD("broker.ephemeral %zu\n", b->n_ephemeral);
+	ADD("broker.bad_frames %llu\n", (unsigned long long)b->bad_frames);
+#undef ADD
+	pthread_mutex_lock(&b->stats_lock);
+	free(b->stats);
+	b->stats = s;
+	b->stats_len = len;
+	pthread_mutex_unlock(&b->stats_lock);
+}
+
+static void *broker_thread(void *arg)
+{
+	struct loafre__broker *b = arg;
+	size_t n_items = 2 + b->n_mdts;
+	zmq_pollitem_t *items = calloc(n_items, sizeof(*items));
+	bool stop = false;
+
+	if (!items) {
+		b->log(LOG_ERR, "broker: out of memory; stopped");
+		return NULL;
+	}
+	items[0] = (zmq_pollitem_t){.socket = b->sock, .events = ZMQ_POLLIN};
+	items[1] = (zmq_pollitem_t){.fd = b->efd, .events = ZMQ_POLLIN};
+	for (size_t k = 0; k < b->n_mdts; k++)
+		items[2 + k] = (zmq_pollitem_t){.fd = loafre_journal_reader_fd(b->mdts[k].tail),
+						.events = ZMQ_POLLIN};
+	while (!stop) {
+		uint64_t now;
+		long timeout = CLEAR_INTERVAL_MS;
+
+		if (zmq_poll(items, (int)n_items, timeout) < 0 && zmq_errno() != EINTR) {
+			b->log(LOG_ERR, "broker: poll: %s; stopped", zmq_strerror(zmq_errno()));
+			break;
+		}
+		if (items[1].revents & ZMQ_POLLIN)
+			stop = true;
+		tail_read(b);
+		recv_all(b);
+		now = now_ms();
+		heartbeats(b, now);
+		for (struct group *g = b->groups; g; g = g->next)
+			group_pump(b, g);
+		for (struct member *m = b->members; m; m = m->next)
+			if (!m->g)
+				ephemeral_pump(b, m);
+		if (now >= b->next_clear_ms || stop) {
+			for (struct group *g = b->groups; g; g = g->next)
+				group_clear(b, g);
+			b->next_clear_ms = now + CLEAR_INTERVAL_MS;
+		}
+		if (now >= b->next_stats_ms || stop) {
+			update_stats(b);
+			b->next_stats_ms = now + STATS_INTERVAL_MS;
+		}
+	}
+	free(items);
+	return NULL;
+}
+
+/* ---- start / stop ---------------------------------------------------------- */
+
+static void broker_free(struct loafre__broker *b)
+{
+	while (b->members) {
+		struct member *m = b->members;
+		b->members = m->next;
+		if (!m->g)
+			for (size_t k = 0; k < b->n_mdts; k++)
+				loafre_journal_reader_close(m->ecur[k]);
+		free(m->ecur);
+		free(m->enext);
+		free(m->batch);
+		free(m);
+	}
+	while (b->groups) {
+		struct group *g = b->groups;
+		b->groups = g->next;
+		group_free(b, g);
+	}
+	if (b->sock)
+		zmq_close(b->sock);
+	if (b->ctx)
+		zmq_ctx_term(b->ctx);
+	if (b->efd >= 0)
+		close(b->efd);
+	for (size_t k = 0; k < b->n_mdts; k++) {
+		loafre_journal_reader_close(b->mdts[k].tail);
+		loafre_journal_close(b->mdts[k].j);
+		free(b->mdts[k].name);
+		free(b->mdts[k].dir);
+	}
+	free(b->mdts);
+	for (size_t i = 0; i < b->n_endpoints; i++)
+		free(b->endpoints[i]);
+	free(b->endpoints);
+	free(b->stats);
+	pthread_mutex_destroy(&b->stats_lock);
+	free(b);
+}
+
+int loafre__broker_start(const struct loafre_config *cfg, loafre__broker_log_fn log,
+			 struct loafre__broker **ret, char *err, size_t errlen)
+{
+	struct loafre__broker *b = calloc(1, sizeof(*b));
+	const struct loafre_broker_config *bc = &cfg->broker;
+	size_t n = 0;
+	int r = 0, zero = 0, linger = 0;
+	int64_t maxmsg = 1 << 20;
+
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&b->stats_lock, NULL);
+	b->log = log;
+	b->efd = -1;
+	b->max_credit = bc->max_credit ? bc->max_credit : LOAFRE_BROKER_DEFAULT_MAX_CREDIT;
+	b->heartbeat_ms = bc->heartbeat_ms ? bc->heartbeat_ms : LOAFRE_BROKER_DEFAULT_HEARTBEAT_MS;
+	b->window = bc->ephemeral_window ? bc->ephemeral_window
+					 : LOAFRE_BROKER_DEFAULT_EPHEMERAL_WINDOW;
+	b->W = 1;
+	while (b->W < 4ull * b->max_credit || b->W < 65536)
+		b->W <<= 1;
+	for (size_t i = 0; i < cfg->n_fs; i++)
+		n += cfg->fs[i].n_mdts;
+	b->mdts = calloc(n ? n : 1, sizeof(*b->mdts));
+	b->endpoints = calloc(bc->n_endpoints ? bc->n_endpoints : 1, sizeof(char *));
+	if (!b->mdts || !b->endpoints) {
+		snprintf(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->n_fs; i++) {
+		const struct loafre_fs_config *fs = &cfg->fs[i];
+		for (size_t k = 0; k < fs->n_mdts; k++) {
+			struct bmdt *bm = &b->mdts[b->n_mdts];
+			struct loafre_journal_info info;
+
+			bm->id = (uint32_t)b->n_mdts;
+			bm->name = strdup(fs->mdts[k]);
+			bm->dir = strdup(fs->mdt_journals[k]);
+			b->n_mdts++;
+			if (!bm->name || !bm->dir) {
+				snprintf(err, errlen, "out of memory");
+				r = -ENOMEM;
+				goto fail;
+			}
+			r = loafre_journal_open(bm->dir, bm->name, 0, NULL, &bm->j);
+			if (r == 0)
+				r = loafre_journal_info(bm->j, &info);
+			if (r == 0) {
+				bm->last = info.last_index;
+				r = loafre_journal_reader_open(bm->j, info.last_index + 1, &bm->tail);
+			}
+			if (r < 0) {
+				snprintf(err, errlen, "cannot open journal '%s': %s", bm->dir,
+					 strerror(-r));
+				goto fail;
+			}
+		}
+	}
+	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	b->ctx = zmq_ctx_new();
+	b->sock = b->ctx ? zmq_socket(b->ctx, ZMQ_ROUTER) : NULL;
+	if (b->efd < 0 || !b->sock) {
+		r = -errno ? -errno : -ENOMEM;
+		snprintf(err, errlen, "cannot create the socket: %s", strerror(-r));
+		goto fail;
+	}
+	zmq_setsockopt(b->sock, ZMQ_SNDHWM, &zero, sizeof(zero)); /* bounded by credits */
+	zmq_setsockopt(b->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(b->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	for (size_t i = 0; i < bc->n_endpoints; i++) {
+		const char *ep = bc->endpoints[i];
+		mode_t old = 0;
+		bool ipc = strncmp(ep, "ipc://", 6) == 0;
+		if (ipc)
+			old = umask(0117); /* 0660 sockets; umask is per process: brief */
+		r = zmq_bind(b->sock, ep);
+		if (ipc) {
+			umask(old);
+			if (r == 0)
+				chmod(ep + 6, 0660);
+		}
+		if (r < 0) {
+			r = -zmq_errno();
+			snprintf(err, errlen, "cannot bind %s: %s", ep, zmq_strerror(-r));
+			goto fail;
+		}
+		b->endpoints[b->n_endpoints++] = strdup(ep);
+	}
+	update_stats(b);
+	r = -pthread_create(&b->thread, NULL, broker_thread, b);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the thread: %s", strerror(-r));
+		goto fail;
+	}
+	b->thread_started = true;
+	*ret = b;
+	return 0;
+fail:
+	broker_free(b);
+	return r < 0 ? r : -EINVAL;
+}
+
+void loafre__broker_stop(struct loafre__broker *b)
+{
+	uint64_t one = 1;
+
+	if (!b)
+		return;
+	if (b->thread_started) {
+		if (write(b->efd, &one, sizeof(one)) < 0) {
+			/* an eventfd write cannot fail short of overflow */
+		}
+		pthread_join(b->thread, NULL);
+	}
+	for (size_t i = 0; i < b->n_endpoints; i++)
+		if (strncmp(b->endpoints[i], "ipc://", 6) == 0)
+			unlink(b->endpoints[i] + 6);
+	broker_free(b);
+}
+
+int loafre__broker_stats(struct loafre__broker *b, char *buf, size_t cap, size_t *len)
+{
+	int r = 0;
+
+	if (!b)
+		return 0;
+	pthread_mutex_lock(&b->stats_lock);
+	if (b->stats && *len < cap) {
+		size_t room = cap - *len - 1, n = b->stats_len;
+		if (n > room) {
+			while (n > 0 && (n > room || b->stats[n - 1] != '\n'))
+				n--;
+			r = -ENOBUFS;
+		}
+		memcpy(buf + *len, b->stats, n);
+		*len += n;
+		buf[*len] = '\0';
+	}
+	pthread_mutex_unlock(&b->stats_lock);
+	return r;
+}
