@@ -812,6 +812,21 @@ static void on_hello(struct loafre__broker *b, const uint8_t *rid, size_t rid_le
 	       g ? "group " : "ephemeral reader", g ? g->name : "", mb->id, mb->credit, mb->hb_ms);
 }
 
+/* Range r of an ACK, clipped to what lies above the position (acks at or
+ * below it change nothing). False when nothing is left. */
+static bool ack_range(const struct loafre__bp_msg *m, size_t r, uint64_t pos, uint64_t *ret_a,
+		      uint64_t *ret_z)
+{
+	uint64_t a, z;
+
+	loafre__bp_ack_get(m, r, &a, &z);
+	if (z <= pos)
+		return false;
+	*ret_a = a <= pos ? pos + 1 : a;
+	*ret_z = z;
+	return true;
+}
+
 static void on_ack(struct loafre__broker *b, struct member *mb, const struct loafre__bp_msg *m)
 {
 	struct group *g = mb->g;
@@ -831,11 +846,8 @@ static void on_ack(struct loafre__broker *b, struct member *mb, const struct loa
 	/* Validate every range before touching anything. */
 	for (size_t r = 0; r < m->n_ranges; r++) {
 		uint64_t a, z;
-		loafre__bp_ack_get(m, r, &a, &z);
-		if (z <= gm->pos)
+		if (!ack_range(m, r, gm->pos, &a, &z))
 			continue;
-		if (a <= gm->pos)
-			a = gm->pos + 1;
 		if (z > gm->read_upto) {
 			snprintf(reason, sizeof(reason), "ACK: index %llu of %s was never delivered",
 				 (unsigned long long)(a > gm->read_upto ? a : gm->read_upto + 1),
@@ -856,11 +868,8 @@ static void on_ack(struct loafre__broker *b, struct member *mb, const struct loa
 	}
 	for (size_t r = 0; r < m->n_ranges; r++) {
 		uint64_t a, z;
-		loafre__bp_ack_get(m, r, &a, &z);
-		if (z <= gm->pos)
+		if (!ack_range(m, r, gm->pos, &a, &z))
 			continue;
-		if (a <= gm->pos)
-			a = gm->pos + 1;
 		for (uint64_t i = a; i <= z; i++) {
 			struct slot *s = slot_of(b, gm, i);
 			if (s->state != S_INFLIGHT)

@@ -173,6 +173,11 @@ int loafre__lfs_db_sync(struct loafre__lfs *l);
 int loafre__lfs_db_relpath(struct loafre__lfs *l, const struct loafre_fid *fid, char *buf,
 			   size_t cap);
 
+/* Hash of a FID, and of a directory entry (directory FID, name): the one
+ * pair of hash functions every table of the engine uses. */
+size_t loafre__lfs_fid_hash(const struct loafre_fid *f);
+size_t loafre__lfs_entry_hash(const struct loafre_fid *dir, const char *name, size_t len);
+
 static inline bool lfs_is_dir(const struct lfs_obj *o)
 {
 	return S_ISDIR(o->mode);

@@ -37,7 +37,7 @@
 
 #include "util.h"
 
-static size_t fid_hash(const struct loafre_fid *f)
+size_t loafre__lfs_fid_hash(const struct loafre_fid *f)
 {
 	uint64_t h = f->f_seq * 0x9E3779B97F4A7C15ull ^ ((uint64_t)f->f_oid << 1) ^
 		     ((uint64_t)f->f_ver << 33);
@@ -47,9 +47,9 @@ static size_t fid_hash(const struct loafre_fid *f)
 	return (size_t)h;
 }
 
-static size_t link_hash(const struct loafre_fid *dir, const char *name, size_t len)
+size_t loafre__lfs_entry_hash(const struct loafre_fid *dir, const char *name, size_t len)
 {
-	return (size_t)XXH3_64bits_withSeed(name, len, fid_hash(dir));
+	return (size_t)XXH3_64bits_withSeed(name, len, loafre__lfs_fid_hash(dir));
 }
 
 static int grow(void ***tab, size_t *mask, size_t n, size_t (*h)(const void *),
@@ -79,16 +79,24 @@ static int grow(void ***tab, size_t *mask, size_t n, size_t (*h)(const void *),
 	return 0;
 }
 
-static size_t obj_h(const void *e) { return fid_hash(&((const struct lfs_obj *)e)->fid); }
+static size_t obj_h(const void *e) { return loafre__lfs_fid_hash(&((const struct lfs_obj *)e)->fid); }
 static void *obj_next(void *e) { return ((struct lfs_obj *)e)->hnext; }
 static void obj_set_next(void *e, void *n) { ((struct lfs_obj *)e)->hnext = n; }
 static size_t link_h(const void *e)
 {
 	const struct lfs_link *k = e;
-	return link_hash(&k->parent->fid, k->name, k->namelen);
+	return loafre__lfs_entry_hash(&k->parent->fid, k->name, k->namelen);
 }
 static void *link_next(void *e) { return ((struct lfs_link *)e)->hnext; }
 static void link_set_next(void *e, void *n) { ((struct lfs_link *)e)->hnext = n; }
+
+/* Forgets the logged link changes (persisted, or just loaded). */
+static void link_changes_drop(struct loafre__lfs *l)
+{
+	for (size_t i = 0; i < l->nlink_changes; i++)
+		free(l->link_changes[i]);
+	l->nlink_changes = 0;
+}
 
 int loafre__lfs_state_init(struct loafre__lfs *l)
 {
@@ -126,8 +134,7 @@ void loafre__lfs_state_free(struct loafre__lfs *l)
 				free(o->xattrs);
 				free(o);
 			}
-	for (i = 0; i < l->nlink_changes; i++)
-		free(l->link_changes[i]);
+	link_changes_drop(l);
 	free(l->links);
 	free(l->objs);
 	free(l->dirty_objs);
@@ -138,7 +145,7 @@ void loafre__lfs_state_free(struct loafre__lfs *l)
 
 struct lfs_obj *loafre__lfs_obj_get(const struct loafre__lfs *l, const struct loafre_fid *fid)
 {
-	for (struct lfs_obj *o = l->objs[fid_hash(fid) & l->objs_mask]; o; o = o->hnext)
+	for (struct lfs_obj *o = l->objs[loafre__lfs_fid_hash(fid) & l->objs_mask]; o; o = o->hnext)
 		if (loafre_fid_equal(&o->fid, fid))
 			return o;
 	return NULL;
@@ -188,7 +195,7 @@ struct lfs_obj *loafre__lfs_obj_add(struct loafre__lfs *l, const struct loafre_f
 		loafre__lfs_obj_set_stat(l, o, st);
 	else
 		loafre__lfs_obj_touch(l, o);
-	b = fid_hash(fid) & l->objs_mask;
+	b = loafre__lfs_fid_hash(fid) & l->objs_mask;
 	o->hnext = l->objs[b];
 	l->objs[b] = o;
 	l->nobjs++;
@@ -201,7 +208,7 @@ struct lfs_obj *loafre__lfs_obj_add(struct loafre__lfs *l, const struct loafre_f
 
 void loafre__lfs_obj_del(struct loafre__lfs *l, struct lfs_obj *o)
 {
-	struct lfs_obj **pp = &l->objs[fid_hash(&o->fid) & l->objs_mask];
+	struct lfs_obj **pp = &l->objs[loafre__lfs_fid_hash(&o->fid) & l->objs_mask];
 
 	while (*pp && *pp != o)
 		pp = &(*pp)->hnext;
@@ -243,7 +250,7 @@ static int log_link_change(struct loafre__lfs *l, const struct lfs_link *k, bool
 struct lfs_link *loafre__lfs_link_get(const struct loafre__lfs *l, const struct loafre_fid *dir,
 				      const char *name, size_t namelen)
 {
-	for (struct lfs_link *k = l->links[link_hash(dir, name, namelen) & l->links_mask]; k;
+	for (struct lfs_link *k = l->links[loafre__lfs_entry_hash(dir, name, namelen) & l->links_mask]; k;
 	     k = k->hnext)
 		if (k->namelen == namelen && memcmp(k->name, name, namelen) == 0 &&
 		    loafre_fid_equal(&k->parent->fid, dir))
@@ -264,7 +271,7 @@ struct lfs_link *loafre__lfs_link_add(struct loafre__lfs *l, struct lfs_obj *dir
 	k->namelen = (uint16_t)namelen;
 	memcpy(k->name, name, namelen);
 	k->name[namelen] = '\0';
-	b = link_hash(&dir->fid, name, namelen) & l->links_mask;
+	b = loafre__lfs_entry_hash(&dir->fid, name, namelen) & l->links_mask;
 	k->hnext = l->links[b];
 	l->links[b] = k;
 	k->lprev_obj = NULL;
@@ -287,7 +294,7 @@ struct lfs_link *loafre__lfs_link_add(struct loafre__lfs *l, struct lfs_obj *dir
 
 void loafre__lfs_link_del(struct loafre__lfs *l, struct lfs_link *k)
 {
-	struct lfs_link **pp = &l->links[link_hash(&k->parent->fid, k->name, k->namelen) & l->links_mask];
+	struct lfs_link **pp = &l->links[loafre__lfs_entry_hash(&k->parent->fid, k->name, k->namelen) & l->links_mask];
 
 	while (*pp && *pp != k)
 		pp = &(*pp)->hnext;
@@ -541,9 +548,7 @@ int loafre__lfs_db_load(struct loafre__lfs *l)
 	for (size_t i = 0; i < l->ndirty_objs; i++)
 		l->dirty_objs[i]->dirty = l->dirty_objs[i]->on_dirty_list = false;
 	l->ndirty_objs = 0;
-	for (size_t i = 0; i < l->nlink_changes; i++)
-		free(l->link_changes[i]);
-	l->nlink_changes = 0;
+	link_changes_drop(l);
 	r = 1;
 	goto out;
 sqlfail:
@@ -631,9 +636,7 @@ int loafre__lfs_db_sync(struct loafre__lfs *l)
 		o->dirty = o->on_dirty_list = false;
 	}
 	l->ndirty_objs = 0;
-	for (i = 0; i < l->nlink_changes; i++)
-		free(l->link_changes[i]);
-	l->nlink_changes = 0;
+	link_changes_drop(l);
 	r = 0;
 	goto out;
 sqlfail:
