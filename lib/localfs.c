@@ -200,6 +200,20 @@ static void unlink_entry(struct loafre__lfs *l, const struct loafre_fid *dir, co
 	forget_obj(l, o);
 }
 
+/* Is `anc` the directory `d` itself or one of its recorded ancestors? */
+static bool obj_is_ancestor(const struct loafre__lfs *l, const struct lfs_obj *anc,
+			    const struct lfs_obj *d)
+{
+	for (unsigned depth = 0; d && depth < 4096; depth++) {
+		if (d == anc)
+			return true;
+		if (d == l->rootobj || !d->links)
+			return false;
+		d = d->links->parent;
+	}
+	return true; /* deeper than any real tree: refuse, as a loop would be */
+}
+
 /* Stat of an object by FID, for records replayed without one. */
 static int stat_fid(struct loafre__lfs *l, const struct loafre_fid *fid, struct stat *st)
 {
@@ -271,9 +285,13 @@ static void apply(struct loafre__lfs *l, const struct loafre_rec *r, const struc
 			break;
 		dir = loafre__lfs_obj_get(l, &r->pfid);
 		k = loafre__lfs_link_get(l, &r->spfid, r->sname, r->snamelen);
-		if (!dir || !k)
+		if (!dir || !k || k == loafre__lfs_link_get(l, &r->pfid, r->name, r->namelen))
 			break;
 		o = k->child;
+		/* Never record a directory under itself (a record describing
+		 * that cannot be replayed; the next rescan repairs the state). */
+		if (lfs_is_dir(o) && obj_is_ancestor(l, o, dir))
+			break;
 		if (loafre__lfs_link_get(l, &r->pfid, r->name, r->namelen))
 			unlink_entry(l, &r->pfid, r->name, r->namelen);
 		loafre__lfs_link_del(l, k);
@@ -342,12 +360,22 @@ static uint32_t create_type(mode_t m)
 
 /* ---- notes ------------------------------------------------------------------- */
 
-static size_t note_hash(const struct loafre_fid *dir, const char *name, size_t len)
-{
-	return (size_t)XXH3_64bits_withSeed(name, len, dir->f_seq ^ ((uint64_t)dir->f_oid << 7));
-}
-
 static void note_revive(struct lfs_note_entry *n);
+
+/* The pending note for (dir, name), or NULL. */
+static struct lfs_note_entry *note_find(const struct loafre__lfs *l, const struct loafre_fid *dir,
+					const char *name, size_t len)
+{
+	if (!l->note_entries_h)
+		return NULL;
+	for (struct lfs_note_entry *n =
+		     l->note_entries_h[loafre__lfs_entry_hash(dir, name, len) & l->note_entries_mask];
+	     n; n = n->hnext)
+		if (n->namelen == len && memcmp(n->name, name, len) == 0 &&
+		    loafre_fid_equal(&n->dir, dir))
+			return n;
+	return NULL;
+}
 
 static int rehash_entries(struct loafre__lfs *l)
 {
@@ -357,7 +385,7 @@ static int rehash_entries(struct loafre__lfs *l)
 	if (!h)
 		return -ENOMEM;
 	for (struct lfs_note_entry *n = l->note_entries; n; n = n->next) {
-		size_t b = note_hash(&n->dir, n->name, n->namelen) & (nb - 1);
+		size_t b = loafre__lfs_entry_hash(&n->dir, n->name, n->namelen) & (nb - 1);
 		n->hnext = h[b];
 		h[b] = n;
 	}
@@ -365,12 +393,6 @@ static int rehash_entries(struct loafre__lfs *l)
 	l->note_entries_h = h;
 	l->note_entries_mask = nb - 1;
 	return 0;
-}
-
-static size_t objnote_hash(const struct loafre_fid *fid)
-{
-	uint64_t h = fid->f_seq * 0x9E3779B97F4A7C15ull ^ fid->f_oid ^ ((uint64_t)fid->f_ver << 17);
-	return (size_t)(h ^ (h >> 29));
 }
 
 static int rehash_objs(struct loafre__lfs *l)
@@ -381,7 +403,7 @@ static int rehash_objs(struct loafre__lfs *l)
 	if (!h)
 		return -ENOMEM;
 	for (struct lfs_note_obj *n = l->note_objs; n; n = n->next) {
-		size_t b = objnote_hash(&n->fid) & (nb - 1);
+		size_t b = loafre__lfs_fid_hash(&n->fid) & (nb - 1);
 		n->hnext = h[b];
 		h[b] = n;
 	}
@@ -407,14 +429,13 @@ int loafre__lfs_note_child(struct loafre__lfs *l, const struct loafre_fid *dir, 
 		if (!l->note_entries_h)
 			return -ENOMEM;
 	}
-	b = note_hash(dir, name, namelen) & l->note_entries_mask;
-	for (n = l->note_entries_h[b]; n; n = n->hnext)
-		if (n->namelen == namelen && memcmp(n->name, name, namelen) == 0 &&
-		    loafre_fid_equal(&n->dir, dir)) {
-			n->hints |= hints;
-			note_revive(n);
-			return 0;
-		}
+	n = note_find(l, dir, name, namelen);
+	if (n) {
+		n->hints |= hints;
+		note_revive(n);
+		return 0;
+	}
+	b = loafre__lfs_entry_hash(dir, name, namelen) & l->note_entries_mask;
 	n = calloc(1, sizeof(*n) + namelen + 1);
 	if (!n)
 		return -ENOMEM;
@@ -451,7 +472,7 @@ int loafre__lfs_note_object(struct loafre__lfs *l, const struct loafre_fid *fid,
 		if (!l->note_objs_h)
 			return -ENOMEM;
 	}
-	b = objnote_hash(fid) & l->note_objs_mask;
+	b = loafre__lfs_fid_hash(fid) & l->note_objs_mask;
 	for (n = l->note_objs_h[b]; n; n = n->hnext)
 		if (loafre_fid_equal(&n->fid, fid)) {
 			n->hints |= hints;
@@ -532,6 +553,7 @@ struct flush {
 	size_t nv, capv;
 	size_t *map;              /* open addressing: FID -> index in v + 1 */
 	size_t map_mask;
+	size_t map_used;          /* occupied slots of map */
 	unsigned swaps;           /* temporary names used to break cycles */
 	bool final;               /* last pass: nothing may wait any more */
 	unsigned depth;           /* process_entry recursion depth */
@@ -550,19 +572,14 @@ static void note_revive(struct lfs_note_entry *n)
 	}
 }
 
-static size_t fidh(const struct loafre_fid *f)
-{
-	uint64_t h = f->f_seq * 0x9E3779B97F4A7C15ull ^ f->f_oid ^ ((uint64_t)f->f_ver << 21);
-	return (size_t)(h ^ (h >> 31));
-}
-
 static void map_put(struct flush *F, size_t idx)
 {
-	size_t b = fidh(&F->v[idx]->fid) & F->map_mask;
+	size_t b = loafre__lfs_fid_hash(&F->v[idx]->fid) & F->map_mask;
 
 	while (F->map[b])
 		b = (b + 1) & F->map_mask;
 	F->map[b] = idx + 1;
+	F->map_used++;
 }
 
 static int map_grow(struct flush *F)
@@ -570,7 +587,10 @@ static int map_grow(struct flush *F)
 	size_t nb = F->map ? (F->map_mask + 1) * 2 : 1024;
 	size_t *m;
 
-	if (F->map && F->nv * 2 < F->map_mask + 1)
+	/* Entries, not notes, decide: a revived note is put again (its stale
+	 * slot stays, harmless: lookups compare FIDs), so the table can hold
+	 * more entries than there are notes. Keep it at most half full. */
+	if (F->map && (F->map_used + 1) * 2 < F->map_mask + 1)
 		return 0;
 	while (nb < F->nv * 2 + 2)
 		nb *= 2;
@@ -580,6 +600,7 @@ static int map_grow(struct flush *F)
 	free(F->map);
 	F->map = m;
 	F->map_mask = nb - 1;
+	F->map_used = 0;
 	for (size_t i = 0; i < F->nv; i++)
 		if (F->v[i]->looked && F->v[i]->exists)
 			map_put(F, i);
@@ -591,7 +612,7 @@ static struct live *map_find(struct flush *F, const struct loafre_fid *fid, cons
 {
 	if (!F->map)
 		return NULL;
-	for (size_t b = fidh(fid) & F->map_mask; F->map[b]; b = (b + 1) & F->map_mask) {
+	for (size_t b = loafre__lfs_fid_hash(fid) & F->map_mask; F->map[b]; b = (b + 1) & F->map_mask) {
 		struct live *v = F->v[F->map[b] - 1];
 		if (v != except && v->exists && loafre_fid_equal(&v->fid, fid) && !v->done)
 			return v;
@@ -893,11 +914,8 @@ static struct live *live_for(struct flush *F, const struct loafre_fid *dir, cons
 
 	if (loafre__lfs_note_entry(l, dir, name, len) < 0)
 		return NULL;
-	for (n = l->note_entries_h[note_hash(dir, name, len) & l->note_entries_mask]; n; n = n->hnext)
-		if (n->namelen == len && memcmp(n->name, name, len) == 0 &&
-		    loafre_fid_equal(&n->dir, dir))
-			return add_live(F, n);
-	return NULL;
+	n = note_find(l, dir, name, len);
+	return n ? add_live(F, n) : NULL;
 }
 
 /* Makes the recorded object y leave entry v (it is no longer there).
@@ -992,6 +1010,17 @@ static int process_entry(struct flush *F, struct live *v)
 	x = v->exists ? loafre__lfs_obj_get(l, &v->fid) : NULL;
 	if (x == l->rootobj)
 		goto done;
+	if (x && lfs_is_dir(x) && obj_is_ancestor(l, x, dir)) {
+		/* x would land under itself in the recorded tree: a
+		 * descendant that moved out of x is still recorded inside it.
+		 * That move comes first (a later round); recording this one
+		 * now would make a loop in the recorded tree. */
+		if (!F->final) {
+			v->visiting = false;
+			return 0;
+		}
+		goto done;
+	}
 	if (y) {
 		bool arriving_rename = false;
 

@@ -469,6 +469,45 @@ static void test_long_rename_chain(void **state)
 	}
 }
 
+/* mv a/b c; mv a c/a — in one flush, a's note first: a must not be
+ * recorded under b while b is still recorded inside a (a loop). */
+static void test_dir_moved_under_its_former_child(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid a, b, root = *loafre__lfs_root_fid(c->l);
+	struct recs rs;
+	char p1[PATH_MAX], p2[PATH_MAX], out[PATH_MAX];
+
+	path(c, p1, "a");
+	assert_int_equal(mkdir(p1, 0755), 0);
+	path(c, p1, "a/b");
+	assert_int_equal(mkdir(p1, 0755), 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "a", &a);
+	fid_of(c, "a/b", &b);
+	path(c, p1, "a/b");
+	path(c, p2, "c");
+	assert_int_equal(rename(p1, p2), 0);
+	path(c, p1, "a");
+	path(c, p2, "c/a");
+	assert_int_equal(rename(p1, p2), 0);
+	loafre__lfs_note_entry(c->l, &root, "a", 1);
+	loafre__lfs_note_entry(c->l, &b, "a", 1);
+	loafre__lfs_note_entry(c->l, &root, "c", 1);
+	loafre__lfs_note_entry(c->l, &a, "b", 1);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "RENME RENME");
+	assert_true(loafre_fid_equal(&rs.r[0].sfid, &b)); /* b leaves a first */
+	assert_true(loafre_fid_equal(&rs.r[1].sfid, &a));
+	assert_int_equal(loafre__lfs_fid2path(c->l, &a, out, sizeof(out)), 0);
+	assert_string_equal(out, p2);
+	path(c, p1, "c");
+	assert_int_equal(loafre__lfs_fid2path(c->l, &b, out, sizeof(out)), 0);
+	assert_string_equal(out, p1);
+}
+
 static void test_restart_replays_and_catches_up(void **state)
 {
 	struct ctx *c = *state;
@@ -515,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dirs_tree_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swap_and_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_rename_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_moved_under_its_former_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_replays_and_catches_up, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
