@@ -19,7 +19,7 @@
  * rename) has records in flight goes to that member or waits for its
  * credit; a free key goes to the member picked by hash among those with
  * credit. Acks mark slots DONE; pos advances over the DONE prefix and is
- * cleared upstream at most every 100 ms (and at stop). A member that says
+ * cleared upstream about once a second (and at stop). A member that says
  * BYE or is silent for 3 heartbeats has its in-flight slots turned back to
  * PENDING, so they go out again in index order. Memory: pending ≤
  * max_credit per group and MDT, in flight ≤ the members' credits.
@@ -29,14 +29,20 @@
  * journal's end is more than ephemeral_window records ahead, the cursor
  * jumps to the end and GAP tells how many were lost.
  *
- * Known limits (documented in the report / design):
- *   - start=oldest (or an index below the journal's current index) is held
- *     in memory only: the registered reader's cleared index starts at the
- *     current index (journal rule), so another reader's clears may purge
- *     records the new group has not acked, and a broker restart before the
- *     group's position passes its registration index resumes there.
- *   - processing modules (modules.h) are not applied yet.
- *   - no CurveZMQ yet.
+ * Processing modules (groups declared in a [group] section): records
+ * read for such a group enter the ring RAW; once the group's batch_ms hold
+ * passed (or the window is full) the RAW run is handed to the pipeline
+ * (loafre/modules.h) and each record becomes PENDING (kept; remapped bytes
+ * if `fields` changed it), DONE (dropped: acked at once) or COVERED
+ * (absorbed by `collapse`; `key` then holds the absorbing record's index,
+ * and the position passes it only once that record is DONE). The subtree
+ * module asks broker_fid.c where objects are now.
+ *
+ * Sockets: one ROUTER for ipc:// and inproc:// endpoints; with CurveZMQ
+ * (broker_auth.h) a second ROUTER, a CURVE server, for tcp:// endpoints,
+ * its clients checked by the ZAP handler polled in this same loop. A
+ * member belongs to the socket it came through (routing ids are per
+ * socket).
  */
 #include "broker.h"
 
@@ -58,25 +64,35 @@
 #include <xxhash.h>
 #include <zmq.h>
 
+#include "broker_auth.h"
+#include "broker_fid.h"
 #include "broker_proto.h"
+#include "loafre/modules.h"
 #include "loafre/journal.h"
 #include "loafre/record.h"
 
-#define CLEAR_INTERVAL_MS 100
+/* Upstream clears rewrite the journal's reader registry (fsync'd): about
+ * once a second is plenty (the position itself advances with every ack). */
+#define CLEAR_INTERVAL_MS 1000
+#define POLL_INTERVAL_MS 100
 #define STATS_INTERVAL_MS 500
 #define BATCH_BYTES (256u * 1024u)
 #define MAX_RECV_FRAMES 8
 #define ROUTING_ID_MAX 256
 #define BAD_FRAME_LOG_MAX 100
 
-enum slot_state { S_FREE = 0, S_PENDING, S_INFLIGHT, S_DONE };
+/* Slot states. RAW: read, waiting for the group's modules (only groups
+ * with modules); COVERED: dropped by `collapse`, acked when the record
+ * whose index is in `key` is acked. */
+enum slot_state { S_FREE = 0, S_PENDING, S_INFLIGHT, S_DONE, S_RAW, S_COVERED };
 
 struct slot {
-	uint8_t state;
+	uint8_t state;   /* enum slot_state */
 	uint32_t member; /* INFLIGHT: holder; DONE: who acked (UINT32_MAX: nobody) */
-	uint64_t key;
-	uint8_t *raw;    /* PENDING / INFLIGHT: the record */
-	uint32_t len;
+	uint64_t key;    /* RAW/PENDING/INFLIGHT: dispatch key; COVERED: the cover's index */
+	uint64_t time;   /* the record's cr_time (for lag in seconds) */
+	uint8_t *raw;    /* RAW / PENDING / INFLIGHT: the record */
+	uint32_t len;    /* bytes at raw */
 };
 
 struct bmdt {
@@ -86,6 +102,8 @@ struct bmdt {
 	struct loafre_journal *j;          /* read-only handle */
 	struct loafre_journal_reader *tail; /* follows the end */
 	uint64_t last;                     /* journal's last index seen */
+	struct loafre__fidres *res;        /* FID -> path (subtree modules), or NULL */
+	uint64_t read_total;               /* records the tail reader has seen */
 };
 
 struct keyent {
@@ -108,6 +126,9 @@ struct gmdt {
 	struct slot *ring;  /* W slots */
 	size_t n_pending;
 	uint64_t first_pending; /* no PENDING slot below this */
+	uint64_t raw_from;  /* groups with modules: first RAW index (no RAW below) */
+	uint64_t raw_since_ms; /* when the oldest RAW record was read (0: none) */
+	int mod_error;      /* last error of the modules on this MDT (logged once) */
 	uint8_t *stash;     /* a record read beyond the window */
 	uint32_t stash_len;
 	uint64_t stash_index;
@@ -116,14 +137,24 @@ struct gmdt {
 
 struct group {
 	char name[LOAFRE__BP_GROUP_MAX + 1];
-	struct gmdt *m; /* per MDT */
-	uint64_t inflight;
-	uint64_t redelivered;
+	struct gmdt *m;           /* per MDT */
+	uint64_t inflight;        /* records held by members, unacked */
+	uint64_t redelivered;     /* records given back by dead or leaving members */
+	uint64_t dropped;         /* records the modules dropped (acked at once) */
+	uint64_t covered;         /* records collapsed into a later one */
 	size_t members;
+	bool keyed;               /* key tables in use: more than one member */
+	bool declared;            /* from a [group] section */
+	struct loafre_modules *mods; /* processing modules, or NULL */
+	unsigned batch_ms;        /* hold RAW records this long for the modules */
+	struct loafre_rec *mod_in; /* scratch: decoded RAW records */
+	uint64_t *mod_idx;        /* scratch: their indices */
+	size_t mod_cap;           /* entries of mod_in / mod_idx */
 	struct group *next;
 };
 
 struct member {
+	void *sock;                /* the socket it came through (plain or CURVE) */
 	uint8_t rid[ROUTING_ID_MAX];
 	size_t rid_len;
 	uint32_t id;
@@ -147,7 +178,11 @@ struct member {
 
 struct loafre__broker {
 	loafre__broker_log_fn log;
-	void *ctx, *sock;
+	void *ctx;
+	void *sock;               /* ROUTER for ipc:// and inproc:// (and tcp:// with curve = no) */
+	void *csock;              /* CURVE ROUTER for tcp:// endpoints, or NULL */
+	void *cur_sock;           /* the socket of the message being handled */
+	struct loafre__broker_auth *auth; /* ZAP handler (CURVE), or NULL */
 	int efd; /* stop eventfd */
 	pthread_t thread;
 	bool thread_started;
@@ -168,6 +203,8 @@ struct loafre__broker {
 	char *stats;
 	size_t stats_len;
 	uint8_t *scratch_rec;     /* LOAFRE_REC_MAX_SIZE */
+	struct bmdt *cur_mdt;     /* the MDT whose batch the modules are processing */
+	unsigned min_batch_ms;    /* smallest batch_ms of a group with modules, or 0 */
 };
 
 static uint64_t now_ms(void)
@@ -190,10 +227,12 @@ static void send_msg(struct loafre__broker *b, struct member *mb, const uint8_t 
 		b->log(LOG_ERR, "broker: cannot encode %s (bug)", loafre__bp_cmd_name(m->cmd));
 		return;
 	}
-	if (zmq_send(b->sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+	void *sock = mb ? mb->sock : b->cur_sock;
+
+	if (!sock || zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
 		return;
 	for (int i = 0; i < n; i++)
-		zmq_send(b->sock, f[i].data, f[i].len,
+		zmq_send(sock, f[i].data, f[i].len,
 			 (i + 1 < n ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
 	if (mb)
 		mb->last_send_ms = now_ms();
@@ -328,6 +367,12 @@ static void key_release(struct gmdt *gm, uint64_t key)
 	}
 }
 
+/* A group of one member needs no key table: every key is that member's.
+ * When a second member joins, the table is built from the records in
+ * flight (at most W per MDT); when one member is left, it is dropped. */
+static int group_key(struct loafre__broker *b, struct group *g);
+static void group_unkey(struct loafre__broker *b, struct group *g);
+
 /* ---- groups ---------------------------------------------------------------- */
 
 static struct slot *slot_of(struct loafre__broker *b, struct gmdt *gm, uint64_t index)
@@ -365,7 +410,38 @@ static void group_free(struct loafre__broker *b, struct group *g)
 		for (size_t i = 0; i < b->n_mdts; i++)
 			gmdt_free(b, &g->m[i]);
 	free(g->m);
+	loafre_modules_free(g->mods);
+	free(g->mod_in);
+	free(g->mod_idx);
 	free(g);
+}
+
+static void group_unkey(struct loafre__broker *b, struct group *g)
+{
+	for (size_t k = 0; k < b->n_mdts; k++)
+		for (size_t i = 0; i < KEY_BUCKETS; i++)
+			while (g->m[k].keys[i]) {
+				struct keyent *e = g->m[k].keys[i];
+				g->m[k].keys[i] = e->next;
+				free(e);
+			}
+	g->keyed = false;
+}
+
+static int group_key(struct loafre__broker *b, struct group *g)
+{
+	for (size_t k = 0; k < b->n_mdts; k++) {
+		struct gmdt *gm = &g->m[k];
+		for (uint64_t i = gm->pos + 1; i <= gm->read_upto; i++) {
+			struct slot *s = slot_of(b, gm, i);
+			if (s->state == S_INFLIGHT && key_take(gm, s->key, s->member) < 0) {
+				group_unkey(b, g);
+				return -ENOMEM;
+			}
+		}
+	}
+	g->keyed = true;
+	return 0;
 }
 
 /* Advances pos over the DONE prefix. */
@@ -373,8 +449,13 @@ static void advance(struct loafre__broker *b, struct gmdt *gm)
 {
 	while (gm->pos < gm->read_upto) {
 		struct slot *s = slot_of(b, gm, gm->pos + 1);
-		if (s->state != S_DONE)
+		if (s->state == S_COVERED) {
+			/* the cover lies above (collapse keeps the later record) */
+			if (s->key <= gm->pos + 1 || slot_of(b, gm, s->key)->state != S_DONE)
+				break;
+		} else if (s->state != S_DONE) {
 			break;
+		}
 		memset(s, 0, sizeof(*s));
 		gm->pos++;
 	}
@@ -384,8 +465,8 @@ static void advance(struct loafre__broker *b, struct gmdt *gm)
 
 /* Puts a record read at `index` into the window (marking skipped indices
  * DONE). Returns 0, or 1 if it lies beyond the window (caller stashes). */
-static int place(struct loafre__broker *b, struct gmdt *gm, uint64_t index, const void *raw,
-		 size_t len, uint64_t key)
+static int place(struct loafre__broker *b, struct group *g, struct gmdt *gm, uint64_t index,
+		 const void *raw, size_t len, const struct loafre_rec *rec)
 {
 	struct slot *s;
 
@@ -399,8 +480,17 @@ static int place(struct loafre__broker *b, struct gmdt *gm, uint64_t index, cons
 		return -ENOMEM;
 	memcpy(s->raw, raw, len);
 	s->len = (uint32_t)len;
-	s->key = key;
-	s->state = S_PENDING;
+	s->key = rec_key(rec);
+	s->time = rec->time;
+	if (g->mods) {
+		s->state = S_RAW;
+		if (!gm->raw_since_ms) {
+			gm->raw_since_ms = now_ms();
+			gm->raw_from = index;
+		}
+	} else {
+		s->state = S_PENDING;
+	}
 	for (uint64_t i = gm->read_upto + 1; i < index; i++) {
 		struct slot *gap = slot_of(b, gm, i);
 		gap->state = S_DONE;
@@ -428,7 +518,7 @@ static void group_read(struct loafre__broker *b, struct group *g, size_t k)
 			return;
 		struct loafre_rec sr;
 		if (loafre_rec_decode(gm->stash, gm->stash_len, &sr, NULL) == 0)
-			place(b, gm, gm->stash_index, gm->stash, gm->stash_len, rec_key(&sr));
+			place(b, g, gm, gm->stash_index, gm->stash, gm->stash_len, &sr);
 		free(gm->stash);
 		gm->stash = NULL;
 	}
@@ -441,7 +531,7 @@ static void group_read(struct loafre__broker *b, struct group *g, size_t k)
 			       b->mdts[k].name, strerror(-r));
 			break;
 		}
-		r = place(b, gm, rec.index, raw, len, rec_key(&rec));
+		r = place(b, g, gm, rec.index, raw, len, &rec);
 		if (r == 1) {
 			gm->stash = malloc(len);
 			if (gm->stash) {
@@ -454,6 +544,136 @@ static void group_read(struct loafre__broker *b, struct group *g, size_t k)
 		if (r < 0)
 			break;
 	}
+}
+
+/* ---- processing modules ----------------------------------------------------- */
+
+/* The modules' subtree callback: is obj (at any depth) under dir, on the MDT
+ * being processed? Paths come from the MDT's filesystem (broker_fid.h); an
+ * object that cannot be resolved (removed since) is not under. */
+static int under_cb(void *ctx, const struct loafre_fid *dir, const struct loafre_fid *obj)
+{
+	struct loafre__broker *b = ctx;
+	struct bmdt *bm = b->cur_mdt;
+	static char dpath[4096], opath[4096];
+	size_t dl;
+	int r;
+
+	if (!bm || !bm->res)
+		return 0;
+	r = loafre__fidres_path(bm->res, dir, dpath, sizeof(dpath));
+	if (r == 0)
+		r = loafre__fidres_path(bm->res, obj, opath, sizeof(opath));
+	if (r == -ENOENT || r == -ENAMETOOLONG || r == -ESTALE)
+		return 0;
+	if (r < 0)
+		return r;
+	dl = strlen(dpath);
+	if (dl == 1 && dpath[0] == '/')
+		return opath[0] == '/';
+	return strncmp(opath, dpath, dl) == 0 && (opath[dl] == '/' || opath[dl] == '\0');
+}
+
+/* Runs the group's modules over the RAW records of MDT k (all of them, in
+ * chunks of at most LOAFRE_MOD_BATCH_MAX): kept records become PENDING
+ * (remapped bytes when the fields module changed them), dropped ones DONE
+ * (acked at once) or COVERED (acked with the record that absorbed them).
+ * On an error (the subtree lookup) the records stay RAW and the next loop
+ * retries. */
+static void group_process(struct loafre__broker *b, struct group *g, size_t k)
+{
+	struct gmdt *gm = &g->m[k];
+	struct loafre_modules_out out;
+	size_t n;
+	int r;
+
+	while (gm->raw_since_ms) {
+		uint64_t i = gm->raw_from;
+		n = 0;
+		for (; i <= gm->read_upto && n < LOAFRE_MOD_BATCH_MAX; i++) {
+			struct slot *s = slot_of(b, gm, i);
+			if (s->state != S_RAW)
+				continue;
+			if (n == g->mod_cap) {
+				size_t nc = g->mod_cap ? g->mod_cap * 2 : 1024;
+				struct loafre_rec *ni = realloc(g->mod_in, nc * sizeof(*ni));
+				uint64_t *nx = ni ? realloc(g->mod_idx, nc * sizeof(*nx)) : NULL;
+				if (ni)
+					g->mod_in = ni;
+				if (!ni || !nx)
+					return; /* retried next loop */
+				g->mod_idx = nx;
+				g->mod_cap = nc;
+			}
+			if (loafre_rec_decode(s->raw, s->len, &g->mod_in[n], NULL) < 0) {
+				/* the journal validated it: cannot happen; deliver as is */
+				s->state = S_PENDING;
+				continue;
+			}
+			g->mod_idx[n++] = i;
+		}
+		b->cur_mdt = &b->mdts[k];
+		r = n ? loafre_modules_process(g->mods, g->mod_in, n, &out) : 0;
+		b->cur_mdt = NULL;
+		if (r < 0) {
+			if (r != gm->mod_error)
+				b->log(LOG_ERR, "broker: group %s: modules failed on %s: %s; will retry",
+				       g->name, b->mdts[k].name, strerror(-r));
+			gm->mod_error = r;
+			return;
+		}
+		gm->mod_error = 0;
+		/* Kept records first (their bytes may borrow from dropped ones'
+		 * names: no, names borrow from their own slot; but encode before
+		 * any free to keep it simple). */
+		for (size_t d = 0; n && d < out.ndeliver; d++) {
+			uint32_t pos = out.deliver[d];
+			struct slot *s = slot_of(b, gm, g->mod_idx[pos]);
+			if (out.rec[d] != &g->mod_in[pos]) {
+				size_t len = loafre_rec_size(out.rec[d]);
+				uint8_t *nb = malloc(len);
+				int e = nb ? loafre_rec_encode(out.rec[d], nb, len) : -ENOMEM;
+				if (e < 0) {
+					free(nb);
+					nb = NULL;
+				} else {
+					len = (size_t)e > 0 ? (size_t)e : len;
+				}
+				if (nb) {
+					free(s->raw);
+					s->raw = nb;
+					s->len = (uint32_t)len;
+				}
+			}
+			s->state = S_PENDING;
+		}
+		for (size_t p = 0; p < n; p++) {
+			struct slot *s = slot_of(b, gm, g->mod_idx[p]);
+			uint32_t c = out.cover[p];
+			if (c == p)
+				continue;
+			free(s->raw);
+			s->raw = NULL;
+			s->len = 0;
+			gm->n_pending--;
+			if (c == LOAFRE_MOD_ACK_NOW) {
+				s->state = S_DONE;
+				s->member = UINT32_MAX;
+				g->dropped++;
+			} else {
+				s->state = S_COVERED;
+				s->key = g->mod_idx[c];
+				g->covered++;
+			}
+		}
+		if (i > gm->read_upto) {
+			gm->raw_since_ms = 0;
+			gm->raw_from = 0;
+		} else {
+			gm->raw_from = i;
+		}
+	}
+	advance(b, gm);
 }
 
 static bool member_free(const struct member *m)
@@ -482,7 +702,7 @@ static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
 		if (s->state != S_PENDING)
 			continue;
 		seen++;
-		e = key_find(gm, s->key);
+		e = g->keyed ? key_find(gm, s->key) : NULL;
 		if (e) {
 			to = member_by_id(b, e->member);
 			if (to && !member_free(to))
@@ -502,14 +722,15 @@ static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
 				first_left = i;
 			continue;
 		}
-		if (!e && key_take(gm, s->key, to->id) < 0)
+		if (g->keyed && !e && key_take(gm, s->key, to->id) < 0)
 			break;
 		if (e)
 			e->count++;
 		if (batch_add(b, to, b->mdts[k].id, s->raw, s->len) < 0) {
 			b->log(LOG_ERR, "broker: group %s: cannot send record %llu", g->name,
 			       (unsigned long long)i);
-			key_release(gm, s->key);
+			if (g->keyed)
+				key_release(gm, s->key);
 			break;
 		}
 		s->state = S_INFLIGHT;
@@ -524,10 +745,25 @@ static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
 		flush_batch(b, cand[c]);
 }
 
-static void group_pump(struct loafre__broker *b, struct group *g)
+/* With modules: process the RAW records now if the hold time passed or the
+ * window is full (batch_ms 0: always). */
+static void group_maybe_process(struct loafre__broker *b, struct group *g, size_t k,
+				uint64_t now)
+{
+	struct gmdt *gm = &g->m[k];
+
+	if (!g->mods || !gm->raw_since_ms)
+		return;
+	if (g->batch_ms == 0 || now - gm->raw_since_ms >= g->batch_ms ||
+	    gm->n_pending >= b->max_credit)
+		group_process(b, g, k);
+}
+
+static void group_pump(struct loafre__broker *b, struct group *g, uint64_t now)
 {
 	for (size_t k = 0; k < b->n_mdts; k++) {
 		group_read(b, g, k);
+		group_maybe_process(b, g, k, now);
 		group_dispatch(b, g, k);
 		/* dispatch made room: read and dispatch again, a bounded number of times */
 		for (int again = 0; again < 8 && g->m[k].n_pending < b->max_credit / 2; again++) {
@@ -535,6 +771,7 @@ static void group_pump(struct loafre__broker *b, struct group *g)
 			group_read(b, g, k);
 			if (g->m[k].n_pending == before)
 				break;
+			group_maybe_process(b, g, k, now);
 			group_dispatch(b, g, k);
 		}
 	}
@@ -681,12 +918,86 @@ static struct group *group_find(struct loafre__broker *b, const char *name)
 	return NULL;
 }
 
+/* Opens a [group] section's group at start: registers its readers (so its
+ * records are kept from now on) and builds its modules, a subtree path
+ * turned into the directory's FID. */
+static int group_declare(struct loafre__broker *b, const struct loafre_config *cfg,
+			 const struct loafre_group_config *gc, char *err, size_t errlen)
+{
+	static struct loafre__bp_hello h; /* 5 KiB: not on the stack */
+	char text[LOAFRE__BP_HELLO_MAX + 1], why[512];
+	char *specs[LOAFRE_MOD_MAX] = {0};
+	struct group *g = NULL;
+	int n, r = 0;
+
+	n = snprintf(text, sizeof(text), "group=%s start=%s", gc->name,
+		     gc->start ? gc->start : "oldest");
+	if (n < 0 || (size_t)n >= sizeof(text) ||
+	    (r = loafre__bp_hello_parse(text, (size_t)n, &h, why, sizeof(why))) < 0) {
+		snprintf(err, errlen, "group %s: bad start '%s'", gc->name,
+			 gc->start ? gc->start : "oldest");
+		return r < 0 ? r : -EINVAL;
+	}
+	for (size_t m = 0; m < gc->n_modules && m < LOAFRE_MOD_MAX; m++) {
+		const char *spec = gc->modules[m];
+		if (strncmp(spec, "subtree = /", 11) == 0) {
+			const char *path = spec + 10;
+			const struct loafre_fs_config *fs = loafre_config_fs_of_path(cfg, path);
+			struct loafre_fid fid;
+			char fs_txt[LOAFRE_FID_STRLEN];
+
+			r = fs ? loafre__fidres_path2fid(fs, path, &fid) : -ENOENT;
+			if (r < 0) {
+				snprintf(err, errlen, "group %s: subtree %s: %s%s", gc->name, path,
+					 strerror(-r),
+					 r == -EOPNOTSUPP ? " (give a Lustre subtree as its FID)" : "");
+				goto out;
+			}
+			loafre_fid_format(&fid, fs_txt);
+			if (asprintf(&specs[m], "subtree = %s", fs_txt) < 0)
+				specs[m] = NULL;
+		} else {
+			specs[m] = strdup(spec);
+		}
+		if (!specs[m]) {
+			r = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+	}
+	g = group_find(b, gc->name);
+	if (!g) {
+		r = group_open(b, &h, &g, why, sizeof(why));
+		if (r < 0) {
+			snprintf(err, errlen, "group %s: %s", gc->name, why);
+			goto out;
+		}
+	}
+	g->declared = true;
+	g->batch_ms = gc->batch_ms;
+	if (gc->n_modules) {
+		r = loafre_modules_new((const char *const *)specs, gc->n_modules, under_cb, b, why,
+				       sizeof(why), &g->mods);
+		if (r < 0) {
+			snprintf(err, errlen, "group %s: %s", gc->name, why);
+			goto out;
+		}
+		if (g->batch_ms && (!b->min_batch_ms || g->batch_ms < b->min_batch_ms))
+			b->min_batch_ms = g->batch_ms;
+	}
+out:
+	for (size_t m = 0; m < LOAFRE_MOD_MAX; m++)
+		free(specs[m]);
+	return r;
+}
+
 /* ---- members --------------------------------------------------------------- */
 
+/* Routing ids are per socket: a member is found by both. */
 static struct member *member_find(struct loafre__broker *b, const uint8_t *rid, size_t len)
 {
 	for (struct member *m = b->members; m; m = m->next)
-		if (m->rid_len == len && memcmp(m->rid, rid, len) == 0)
+		if (m->sock == b->cur_sock && m->rid_len == len && memcmp(m->rid, rid, len) == 0)
 			return m;
 	return NULL;
 }
@@ -706,7 +1017,8 @@ static void member_drop(struct loafre__broker *b, struct member *mb, const char 
 				if (s->state != S_INFLIGHT || s->member != mb->id)
 					continue;
 				s->state = S_PENDING;
-				key_release(gm, s->key);
+				if (g->keyed)
+					key_release(gm, s->key);
 				if (gm->n_pending == 0 || i < gm->first_pending)
 					gm->first_pending = i;
 				gm->n_pending++;
@@ -716,6 +1028,8 @@ static void member_drop(struct loafre__broker *b, struct member *mb, const char 
 		g->inflight -= back;
 		g->redelivered += back;
 		g->members--;
+		if (g->members <= 1 && g->keyed)
+			group_unkey(b, g); /* every key is the last member's now */
 		b->log(LOG_INFO, "broker: group %s: member %u %s; %llu records to redeliver",
 		       g->name, mb->id, why, (unsigned long long)back);
 	} else {
@@ -766,6 +1080,12 @@ static void on_hello(struct loafre__broker *b, const uint8_t *rid, size_t rid_le
 			free(mb);
 			return;
 		}
+		/* a second member: keys in flight must stay with their member */
+		if (g->members >= 1 && !g->keyed && (r = group_key(b, g)) < 0) {
+			send_err(b, NULL, rid, rid_len, r, "group %s: out of memory", h.group);
+			free(mb);
+			return;
+		}
 	} else {
 		mb->ecur = calloc(b->n_mdts ? b->n_mdts : 1, sizeof(*mb->ecur));
 		mb->enext = calloc(b->n_mdts ? b->n_mdts : 1, sizeof(*mb->enext));
@@ -788,6 +1108,7 @@ static void on_hello(struct loafre__broker *b, const uint8_t *rid, size_t rid_le
 	}
 	memcpy(mb->rid, rid, rid_len);
 	mb->rid_len = rid_len;
+	mb->sock = b->cur_sock;
 	mb->id = b->next_member++;
 	mb->g = g;
 	mb->credit = h.credit && h.credit < b->max_credit ? h.credit : b->max_credit;
@@ -843,7 +1164,8 @@ static void on_ack(struct loafre__broker *b, struct member *mb, const struct loa
 		return;
 	}
 	gm = &g->m[m->mdt];
-	/* Validate every range before touching anything. */
+	/* Validate every range before touching anything (the decoder made
+	 * them ascending and disjoint: each index is visited once). */
 	for (size_t r = 0; r < m->n_ranges; r++) {
 		uint64_t a, z;
 		if (!ack_range(m, r, gm->pos, &a, &z))
@@ -877,7 +1199,8 @@ static void on_ack(struct loafre__broker *b, struct member *mb, const struct loa
 			s->state = S_DONE;
 			free(s->raw);
 			s->raw = NULL;
-			key_release(gm, s->key);
+			if (g->keyed)
+				key_release(gm, s->key);
 			mb->inflight--;
 			g->inflight--;
 		}
@@ -911,11 +1234,14 @@ static void on_message(struct loafre__broker *b, zmq_msg_t *parts, size_t n)
 		return;
 	}
 	if (!mb && m.cmd != LOAFRE__BP_HELLO) {
-		if (m.cmd == LOAFRE__BP_PING) {
-			/* a member the broker forgot (dead, or broker restart) */
-		}
 		if (m.cmd == LOAFRE__BP_BYE)
 			return;
+		if (m.cmd == LOAFRE__BP_PING || m.cmd == LOAFRE__BP_PONG) {
+			/* a member the broker forgot (declared dead, or a broker
+			 * restart): tell it to join again; not bad input */
+			send_err(b, NULL, rid, rid_len, -ENOTCONN, "not a member: send HELLO first");
+			return;
+		}
 		bad_frame(b, NULL, rid, rid_len, -ENOTCONN, "not a member: send HELLO first");
 		return;
 	}
@@ -955,8 +1281,9 @@ static void on_message(struct loafre__broker *b, zmq_msg_t *parts, size_t n)
 	}
 }
 
-static void recv_all(struct loafre__broker *b)
+static void recv_all(struct loafre__broker *b, void *sock)
 {
+	b->cur_sock = sock;
 	for (;;) {
 		zmq_msg_t parts[MAX_RECV_FRAMES + 1];
 		size_t n = 0;
@@ -967,7 +1294,7 @@ static void recv_all(struct loafre__broker *b)
 			zmq_msg_t tmp;
 			zmq_msg_t *p = n < MAX_RECV_FRAMES + 1 ? &parts[n] : &tmp;
 			zmq_msg_init(p);
-			r = zmq_msg_recv(p, b->sock, n == 0 ? ZMQ_DONTWAIT : 0);
+			r = zmq_msg_recv(p, sock, n == 0 ? ZMQ_DONTWAIT : 0);
 			if (r < 0) {
 				zmq_msg_close(p);
 				for (size_t i = 0; i < n && i < MAX_RECV_FRAMES + 1; i++)
@@ -1075,6 +1402,11 @@ static void update_stats(struct loafre__broker *b)
 {
 	size_t cap = 4096, len = 0;
 	char *s = malloc(cap);
+	struct timespec ts;
+	double wall;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wall = (double)ts.tv_sec + ts.tv_nsec / 1e9;
 
 #define ADD(...)                                                                          \
 	do {                                                                              \
@@ -1101,12 +1433,42 @@ static void update_stats(struct loafre__broker *b)
 		ADD("broker.group.%s.inflight %llu\n", g->name, (unsigned long long)g->inflight);
 		ADD("broker.group.%s.redelivered %llu\n", g->name,
 		    (unsigned long long)g->redelivered);
-		for (size_t k = 0; k < b->n_mdts; k++)
+		ADD("broker.group.%s.dropped %llu\n", g->name, (unsigned long long)g->dropped);
+		ADD("broker.group.%s.covered %llu\n", g->name, (unsigned long long)g->covered);
+		ADD("broker.group.%s.declared %d\n", g->name, g->declared ? 1 : 0);
+		for (size_t k = 0; k < b->n_mdts; k++) {
+			const struct gmdt *gm = &g->m[k];
+			uint64_t lag = b->mdts[k].last > gm->pos ? b->mdts[k].last - gm->pos : 0;
+			double lag_s = 0;
+
 			ADD("broker.group.%s.position.%s %llu\n", g->name, b->mdts[k].name,
-			    (unsigned long long)g->m[k].pos);
+			    (unsigned long long)gm->pos);
+			ADD("broker.group.%s.lag.%s %llu\n", g->name, b->mdts[k].name,
+			    (unsigned long long)lag);
+			/* lag in seconds: age of the oldest record not yet acked */
+			if (lag && gm->pos < gm->read_upto) {
+				const struct slot *sl = &gm->ring[(gm->pos + 1) & (b->W - 1)];
+				if (sl->time) {
+					double t = (double)loafre_cl_time_sec(sl->time) +
+						   loafre_cl_time_nsec(sl->time) / 1e9;
+					lag_s = wall - t > 0 ? wall - t : 0;
+				}
+			}
+			ADD("broker.group.%s.lag_seconds.%s %.3f\n", g->name, b->mdts[k].name,
+			    lag_s);
+		}
 	}
+	for (size_t k = 0; k < b->n_mdts; k++)
+		ADD("broker.mdt.%s.last %llu\n", b->mdts[k].name,
+		    (unsigned long long)b->mdts[k].last);
 	ADD("broker.ephemeral %zu\n", b->n_ephemeral);
 	ADD("broker.bad_frames %llu\n", (unsigned long long)b->bad_frames);
+	if (b->auth) {
+		ADD("broker.curve.accepted %llu\n",
+		    (unsigned long long)loafre__broker_auth_accepted(b->auth));
+		ADD("broker.curve.refused %llu\n",
+		    (unsigned long long)loafre__broker_auth_refused(b->auth));
+	}
 #undef ADD
 	pthread_mutex_lock(&b->stats_lock);
 	free(b->stats);
@@ -1115,10 +1477,17 @@ static void update_stats(struct loafre__broker *b)
 	pthread_mutex_unlock(&b->stats_lock);
 }
 
+static void auth_refused(void *arg, const char *reason)
+{
+	struct loafre__broker *b = arg;
+
+	b->log(LOG_WARNING, "broker: tcp client refused: %s", reason);
+}
+
 static void *broker_thread(void *arg)
 {
 	struct loafre__broker *b = arg;
-	size_t n_items = 2 + b->n_mdts;
+	size_t n_items = 4 + b->n_mdts;
 	zmq_pollitem_t *items = calloc(n_items, sizeof(*items));
 	bool stop = false;
 
@@ -1131,9 +1500,20 @@ static void *broker_thread(void *arg)
 	for (size_t k = 0; k < b->n_mdts; k++)
 		items[2 + k] = (zmq_pollitem_t){.fd = loafre_journal_reader_fd(b->mdts[k].tail),
 						.events = ZMQ_POLLIN};
+	/* the CURVE socket and the ZAP handler, when there are (else inert) */
+	items[2 + b->n_mdts] = (zmq_pollitem_t){.socket = b->csock, .fd = -1,
+						.events = b->csock ? ZMQ_POLLIN : 0};
+	items[3 + b->n_mdts] = (zmq_pollitem_t){
+		.socket = b->auth ? loafre__broker_auth_socket(b->auth) : NULL, .fd = -1,
+		.events = b->auth ? ZMQ_POLLIN : 0};
+	if (!b->auth)
+		n_items -= 2;
 	while (!stop) {
 		uint64_t now;
-		long timeout = CLEAR_INTERVAL_MS;
+		long timeout = POLL_INTERVAL_MS;
+
+		if (b->min_batch_ms && b->min_batch_ms < timeout)
+			timeout = b->min_batch_ms;
 
 		if (zmq_poll(items, (int)n_items, timeout) < 0 && zmq_errno() != EINTR) {
 			b->log(LOG_ERR, "broker: poll: %s; stopped", zmq_strerror(zmq_errno()));
@@ -1142,11 +1522,16 @@ static void *broker_thread(void *arg)
 		if (items[1].revents & ZMQ_POLLIN)
 			stop = true;
 		tail_read(b);
-		recv_all(b);
+		if (b->auth)
+			loafre__broker_auth_handle(b->auth, auth_refused, b);
+		recv_all(b, b->sock);
+		if (b->csock)
+			recv_all(b, b->csock);
+		b->cur_sock = NULL;
 		now = now_ms();
 		heartbeats(b, now);
 		for (struct group *g = b->groups; g; g = g->next)
-			group_pump(b, g);
+			group_pump(b, g, now);
 		for (struct member *m = b->members; m; m = m->next)
 			if (!m->g)
 				ephemeral_pump(b, m);
@@ -1186,6 +1571,9 @@ static void broker_free(struct loafre__broker *b)
 	}
 	if (b->sock)
 		zmq_close(b->sock);
+	if (b->csock)
+		zmq_close(b->csock);
+	loafre__broker_auth_stop(b->auth);
 	if (b->ctx)
 		zmq_ctx_term(b->ctx);
 	if (b->efd >= 0)
@@ -1193,6 +1581,7 @@ static void broker_free(struct loafre__broker *b)
 	for (size_t k = 0; k < b->n_mdts; k++) {
 		loafre_journal_reader_close(b->mdts[k].tail);
 		loafre_journal_close(b->mdts[k].j);
+		loafre__fidres_close(b->mdts[k].res);
 		free(b->mdts[k].name);
 		free(b->mdts[k].dir);
 	}
@@ -1266,6 +1655,19 @@ int loafre__broker_start(const struct loafre_config *cfg, loafre__broker_log_fn 
 			}
 		}
 	}
+	for (size_t k = 0, i = 0; i < cfg->n_fs; i++) {
+		for (size_t m = 0; m < cfg->fs[i].n_mdts; m++, k++) {
+			/* only the subtree module needs it; a tree that cannot be
+			 * opened resolves nothing (subtree then keeps nothing) */
+			if (loafre__fidres_open(&cfg->fs[i], &b->mdts[k].res) < 0)
+				b->mdts[k].res = NULL;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_groups; i++) {
+		r = group_declare(b, cfg, &cfg->groups[i], err, errlen);
+		if (r < 0)
+			goto fail;
+	}
 	b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	b->ctx = zmq_ctx_new();
 	b->sock = b->ctx ? zmq_socket(b->ctx, ZMQ_ROUTER) : NULL;
@@ -1274,16 +1676,40 @@ int loafre__broker_start(const struct loafre_config *cfg, loafre__broker_log_fn 
 		snprintf(err, errlen, "cannot create the socket: %s", strerror(-r));
 		goto fail;
 	}
-	zmq_setsockopt(b->sock, ZMQ_SNDHWM, &zero, sizeof(zero)); /* bounded by credits */
-	zmq_setsockopt(b->sock, ZMQ_LINGER, &linger, sizeof(linger));
-	zmq_setsockopt(b->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	r = loafre__broker_auth_start(b->ctx, bc, &b->auth, err, errlen);
+	if (r < 0)
+		goto fail;
+	if (b->auth) {
+		b->csock = zmq_socket(b->ctx, ZMQ_ROUTER);
+		if (!b->csock) {
+			r = -zmq_errno();
+			snprintf(err, errlen, "cannot create the CURVE socket: %s", zmq_strerror(-r));
+			goto fail;
+		}
+		r = loafre__broker_auth_server(b->auth, b->csock);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot make the CURVE socket a server: %s",
+				 strerror(-r));
+			goto fail;
+		}
+	}
+	for (int s = 0; s < 2; s++) {
+		void *so = s == 0 ? b->sock : b->csock;
+		if (!so)
+			continue;
+		zmq_setsockopt(so, ZMQ_SNDHWM, &zero, sizeof(zero)); /* bounded by credits */
+		zmq_setsockopt(so, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_setsockopt(so, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	}
 	for (size_t i = 0; i < bc->n_endpoints; i++) {
 		const char *ep = bc->endpoints[i];
 		mode_t old = 0;
 		bool ipc = strncmp(ep, "ipc://", 6) == 0;
+		/* with CURVE, every tcp:// endpoint is on the CURVE socket */
+		void *so = b->csock && strncmp(ep, "tcp://", 6) == 0 ? b->csock : b->sock;
 		if (ipc)
 			old = umask(0117); /* 0660 sockets; umask is per process: brief */
-		r = zmq_bind(b->sock, ep);
+		r = zmq_bind(so, ep);
 		if (ipc) {
 			umask(old);
 			if (r == 0)

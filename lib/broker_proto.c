@@ -19,7 +19,8 @@
  *                                                  loafre_rec_decode (record.h)
  *   C→B   "ACK"     u32 mdt id, ranges             1..4096 pairs (u64 first, u64 last),
  *                                                  16 bytes each, 1 ≤ first ≤ last;
- *                                                  inclusive; any order
+ *                                                  inclusive; ascending and disjoint
+ *                                                  (each first > the previous last)
  *   C→B   "CREDIT"  u32 n                          1 ≤ n ≤ 2^20: n more records in flight
  *   B→C   "GAP"     u32 mdt id, u64 lost           ephemeral reader lost `lost` records
  *   both  "PING" / "PONG"                          single frame
@@ -207,12 +208,18 @@ int loafre__bp_decode(const struct loafre__bp_frame *f, size_t n, struct loafre_
 			return fail(-EBADMSG, err, errlen, "ACK: %zu bytes is not a number of ranges",
 				    f[2].len);
 		out.n_ranges = f[2].len / LOAFRE__BP_ACK_RANGE_SIZE;
-		for (size_t i = 0; i < out.n_ranges; i++) {
+		for (size_t i = 0, prev = 0; i < out.n_ranges; i++) {
 			uint64_t a, b;
 			loafre__bp_ack_get(&out, i, &a, &b);
 			if (a == 0 || a > b)
 				return fail(-EBADMSG, err, errlen, "ACK: bad range %llu-%llu",
 					    (unsigned long long)a, (unsigned long long)b);
+			/* ascending and disjoint: the broker visits each index once */
+			if (i > 0 && a <= prev)
+				return fail(-EBADMSG, err, errlen,
+					    "ACK: range %llu-%llu not above the previous one",
+					    (unsigned long long)a, (unsigned long long)b);
+			prev = b;
 		}
 		break;
 	case LOAFRE__BP_CREDIT:

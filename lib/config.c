@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include "loafre/config.h"
+#include "loafre/modules.h"
+#include "broker_proto.h"
 
 #define DEFAULT_RUN_DIR "/run/loafre"
 #define DEFAULT_COMMIT_INTERVAL_MS 10u
@@ -47,6 +49,24 @@ enum {
 	K_MAX_CREDIT = 1u << 16,
 	K_HEARTBEAT = 1u << 17,
 	K_EPH_WINDOW = 1u << 18,
+	K_G_START = 1u << 19,
+	K_G_BATCH = 1u << 20,
+	K_I_FS = 1u << 21,
+	K_I_BACKEND = 1u << 22,
+	K_I_DB = 1u << 23,
+	K_I_THREADS = 1u << 24,
+	K_I_DAEMON = 1u << 25,
+	K_I_HOOK = 1u << 26,
+};
+
+/* Keys of [broker]'s CurveZMQ settings and of [client] (their own masks). */
+enum {
+	KC_CURVE = 1u << 0,
+	KC_SECRET = 1u << 1,
+	KC_ALLOWED = 1u << 2,
+	KC_BROKER = 1u << 0,
+	KC_SERVER_KEY = 1u << 1,
+	KC_KEY = 1u << 2,
 };
 
 struct parse_state {
@@ -60,7 +80,18 @@ struct parse_state {
 	bool in_broker;     /* current section is [broker] */
 	bool seen_broker;
 	unsigned broker_keys;
+	unsigned curve_keys;  /* [broker] curve keys seen (KC_*) */
+	unsigned curve_line;  /* lines of curve, curve_secret_key, curve_allowed_keys */
+	unsigned curve_secret_line;
+	unsigned curve_allowed_line;
+	unsigned tcp_line;    /* line of the first tcp:// endpoint, 0 if none */
+	bool in_client;       /* current section is [client] */
+	unsigned client_keys; /* [client] keys seen (KC_*) */
 	struct loafre_fs_config *fs; /* current [filesystem] section, or NULL */
+	struct loafre_group_config *grp; /* current [group] section, or NULL */
+	unsigned grp_keys;
+	struct loafre_index_config *idx; /* current [index] section, or NULL */
+	unsigned idx_keys;
 	unsigned fs_keys;
 	unsigned daemon_keys;
 	unsigned *keys_of_fs; /* per filesystem: keys seen */
@@ -298,6 +329,29 @@ void loafre_config_free(struct loafre_config *c)
 	for (size_t i = 0; i < c->broker.n_endpoints; i++)
 		free(c->broker.endpoints[i]);
 	free(c->broker.endpoints);
+	free(c->broker.curve_secret_key);
+	free(c->broker.curve_allowed_keys);
+	free(c->client.broker);
+	free(c->client.curve_server_key);
+	free(c->client.curve_key);
+	for (size_t i = 0; i < c->n_groups; i++) {
+		struct loafre_group_config *g = &c->groups[i];
+		free(g->name);
+		free(g->start);
+		for (size_t m = 0; m < g->n_modules; m++)
+			free(g->modules[m]);
+		free(g->modules);
+	}
+	free(c->groups);
+	for (size_t i = 0; i < c->n_indexes; i++) {
+		struct loafre_index_config *x = &c->indexes[i];
+		free(x->name);
+		free(x->fs);
+		free(x->database);
+		free(x->group);
+		free(x->quota_hook);
+	}
+	free(c->indexes);
 	free(c);
 }
 
@@ -321,6 +375,39 @@ const struct loafre_fs_config *loafre_config_find_fs(const struct loafre_config 
 	for (size_t i = 0; i < c->n_fs; i++)
 		if (strcmp(c->fs[i].name, name) == 0)
 			return &c->fs[i];
+	errno = ENOENT;
+	return NULL;
+}
+
+const struct loafre_fs_config *loafre_config_fs_of_path(const struct loafre_config *c,
+							const char *path)
+{
+	const struct loafre_fs_config *best = NULL;
+	size_t best_len = 0;
+
+	for (size_t i = 0; c && path && i < c->n_fs; i++) {
+		const char *fp = c->fs[i].path;
+		size_t l = fp ? strlen(fp) : 0;
+		if (!fp || strncmp(path, fp, l) != 0)
+			continue;
+		if (!(path[l] == '\0' || path[l] == '/' || (l == 1 && fp[0] == '/')))
+			continue;
+		if (!best || l > best_len) {
+			best = &c->fs[i];
+			best_len = l;
+		}
+	}
+	if (!best)
+		errno = ENOENT;
+	return best;
+}
+
+const struct loafre_index_config *loafre_config_find_index(const struct loafre_config *c,
+							   const char *fs)
+{
+	for (size_t i = 0; c && fs && i < c->n_indexes; i++)
+		if (strcmp(c->indexes[i].fs, fs) == 0)
+			return &c->indexes[i];
 	errno = ENOENT;
 	return NULL;
 }
@@ -366,6 +453,79 @@ static char *trim(char *s)
 	return s;
 }
 
+static void begin_group(struct parse_state *st, const char *gname)
+{
+	struct loafre_config *c = st->c;
+	struct loafre_group_config *ng;
+
+	if (!loafre__bp_group_name_ok(gname, strlen(gname))) {
+		set_err(st, -EINVAL, st->line,
+			"invalid group name '%s' (a letter, then letters, digits, '_' or '-'; at most %d characters)",
+			gname, LOAFRE__BP_GROUP_MAX);
+		return;
+	}
+	for (size_t i = 0; i < c->n_groups; i++) {
+		if (strcmp(c->groups[i].name, gname) == 0) {
+			set_err(st, -EINVAL, st->line,
+				"duplicate section [group %s] (first on line %u)", gname,
+				c->groups[i].line);
+			return;
+		}
+	}
+	ng = realloc(c->groups, (c->n_groups + 1) * sizeof(*ng));
+	if (!ng) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return;
+	}
+	c->groups = ng;
+	st->grp = &c->groups[c->n_groups++];
+	memset(st->grp, 0, sizeof(*st->grp));
+	st->grp->line = st->line;
+	st->grp_keys = 0;
+	st->grp->name = strdup(gname);
+	if (!st->grp->name)
+		set_err(st, -ENOMEM, st->line, "out of memory");
+}
+
+static void begin_index(struct parse_state *st, const char *iname)
+{
+	struct loafre_config *c = st->c;
+	struct loafre_index_config *nx;
+
+	if (strlen(iname) > LOAFRE_INDEX_NAME_MAX ||
+	    !loafre__bp_group_name_ok(iname, strlen(iname))) {
+		set_err(st, -EINVAL, st->line,
+			"invalid index name '%s' (a letter, then letters, digits, '_' or '-'; at most %d characters)",
+			iname, LOAFRE_INDEX_NAME_MAX);
+		return;
+	}
+	for (size_t i = 0; i < c->n_indexes; i++) {
+		if (strcmp(c->indexes[i].name, iname) == 0) {
+			set_err(st, -EINVAL, st->line,
+				"duplicate section [index %s] (first on line %u)", iname,
+				c->indexes[i].line);
+			return;
+		}
+	}
+	nx = realloc(c->indexes, (c->n_indexes + 1) * sizeof(*nx));
+	if (!nx) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return;
+	}
+	c->indexes = nx;
+	st->idx = &c->indexes[c->n_indexes++];
+	memset(st->idx, 0, sizeof(*st->idx));
+	st->idx->line = st->line;
+	st->idx->fetch_threads = 4;
+	st->idx->in_daemon = true;
+	st->idx_keys = 0;
+	st->idx->name = strdup(iname);
+	if (!st->idx->name || asprintf(&st->idx->group, "idx-%s", iname) < 0) {
+		st->idx->group = NULL;
+		set_err(st, -ENOMEM, st->line, "out of memory");
+	}
+}
+
 static void begin_section(struct parse_state *st, char *header)
 {
 	char *end = strchr(header, ']');
@@ -380,7 +540,28 @@ static void begin_section(struct parse_state *st, char *header)
 	name = trim(header + 1);
 	st->in_daemon = false;
 	st->in_broker = false;
+	st->in_client = false;
 	st->fs = NULL;
+	st->grp = NULL;
+	st->idx = NULL;
+	if (strncmp(name, "index", 5) == 0 && (!name[5] || isspace((unsigned char)name[5]))) {
+		begin_index(st, trim(name + 5));
+		return;
+	}
+	if (strncmp(name, "group", 5) == 0 && (!name[5] || isspace((unsigned char)name[5]))) {
+		begin_group(st, trim(name + 5));
+		return;
+	}
+	if (strcmp(name, "client") == 0) {
+		if (c->client.line) {
+			set_err(st, -EINVAL, st->line, "duplicate section [client] (first on line %u)",
+				c->client.line);
+			return;
+		}
+		c->client.line = st->line;
+		st->in_client = true;
+		return;
+	}
 	if (strcmp(name, "broker") == 0) {
 		if (st->seen_broker) {
 			set_err(st, -EINVAL, st->line, "duplicate section [broker]");
@@ -442,7 +623,7 @@ static void begin_section(struct parse_state *st, char *header)
 			set_err(st, -ENOMEM, st->line, "out of memory");
 		return;
 	}
-	set_err(st, -EINVAL, st->line, "unknown section [%s] (expected [loafred], [broker] or [filesystem NAME])",
+	set_err(st, -EINVAL, st->line, "unknown section [%s] (expected [loafred], [broker], [client], [filesystem NAME], [group NAME] or [index NAME])",
 		name);
 }
 
@@ -482,7 +663,8 @@ static char *read_line(char *str, int num, void *stream)
 		begin_section(st, t);
 		if (st->err)
 			return NULL;
-	} else if (t[0] && t[0] != ';' && t[0] != '#' && !st->in_daemon && !st->in_broker && !st->fs) {
+	} else if (t[0] && t[0] != ';' && t[0] != '#' && !st->in_daemon && !st->in_broker && !st->in_client && !st->fs &&
+		   !st->grp && !st->idx) {
 		set_err(st, -EINVAL, st->line, "setting outside of any section");
 		return NULL;
 	}
@@ -773,6 +955,8 @@ static int add_endpoint(struct parse_state *st, const char *ep, size_t len)
 		return 0;
 	}
 	b->n_endpoints++;
+	if (!st->tcp_line && strncmp(ep, "tcp://", 6) == 0)
+		st->tcp_line = st->line;
 	return 1;
 }
 
@@ -833,11 +1017,286 @@ static int broker_key(struct parse_state *st, const char *name, const char *valu
 			return 0;
 		}
 		b->ephemeral_window = v;
+	} else if (strcmp(name, "curve") == 0) {
+		if (!mark_key(st, &st->curve_keys, KC_CURVE, name))
+			return 0;
+		st->curve_line = st->line;
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+			b->curve = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+			b->curve = false;
+		else {
+			set_err(st, -EINVAL, st->line, "curve must be yes or no, not '%s'", value);
+			return 0;
+		}
+	} else if (strcmp(name, "curve_secret_key") == 0 ||
+		   strcmp(name, "curve_allowed_keys") == 0) {
+		bool secret = name[6] == 's';
+		if (!mark_key(st, &st->curve_keys, secret ? KC_SECRET : KC_ALLOWED, name))
+			return 0;
+		if (!*value) {
+			set_err(st, -EINVAL, st->line, "%s is empty", name);
+			return 0;
+		}
+		*(secret ? &st->curve_secret_line : &st->curve_allowed_line) = st->line;
+		return set_str(st, secret ? &b->curve_secret_key : &b->curve_allowed_keys,
+			       resolve_path(st, value));
 	} else {
 		set_err(st, -EINVAL, st->line, "unknown key '%s' in section [broker]", name);
 		return 0;
 	}
 	return 1;
+}
+
+/* Stands in for the broker's subtree callback when a spec is only checked. */
+static int under_never(void *ctx, const struct loafre_fid *dir, const struct loafre_fid *obj)
+{
+	(void)ctx;
+	(void)dir;
+	(void)obj;
+	return 0;
+}
+
+/* A key of a [group NAME] section. Module specs are checked here (syntax);
+ * a subtree path is checked against the filesystems in validate(). */
+static int group_key(struct parse_state *st, const char *name, const char *value)
+{
+	struct loafre_group_config *g = st->grp;
+	uint64_t v;
+
+	if (strcmp(name, "start") == 0) {
+		static struct loafre__bp_hello h; /* 5 KiB: not on the stack */
+		char text[LOAFRE__BP_HELLO_MAX + 1], why[256];
+		int n;
+
+		if (!mark_key(st, &st->grp_keys, K_G_START, name))
+			return 0;
+		n = snprintf(text, sizeof(text), "group=%s start=%s", g->name, value);
+		if (n < 0 || (size_t)n >= sizeof(text) ||
+		    loafre__bp_hello_parse(text, (size_t)n, &h, why, sizeof(why)) < 0 ||
+		    strchr(value, ' ')) {
+			set_err(st, -EINVAL, st->line,
+				"start must be oldest, newest or MDT:INDEX,... , not '%s'", value);
+			return 0;
+		}
+		return set_str(st, &g->start, strdup(value));
+	}
+	if (strcmp(name, "batch_ms") == 0) {
+		if (!mark_key(st, &st->grp_keys, K_G_BATCH, name))
+			return 0;
+		if (!parse_uint(value, &v) || v > 60000) {
+			set_err(st, -EINVAL, st->line,
+				"batch_ms must be a number of milliseconds from 0 to 60000, not '%s'",
+				value);
+			return 0;
+		}
+		g->batch_ms = (unsigned)v;
+		return 1;
+	}
+	if (strcmp(name, "module") == 0) {
+		char **nm;
+		char *spec = NULL;
+		const char *eq = strchr(value, '=');
+		size_t kl = eq ? (size_t)(eq - value) : strlen(value);
+
+		while (kl > 0 && isspace((unsigned char)value[kl - 1]))
+			kl--;
+		if (g->n_modules >= LOAFRE_MOD_MAX) {
+			set_err(st, -EINVAL, st->line, "too many modules in [group %s] (at most %d)",
+				g->name, LOAFRE_MOD_MAX);
+			return 0;
+		}
+		if (kl == 7 && strncmp(value, "subtree", 7) == 0 && eq) {
+			const char *arg = eq + 1;
+			char *norm;
+			while (isspace((unsigned char)*arg))
+				arg++;
+			if (arg[0] == '/') {
+				norm = normalize_path(arg);
+				if (!norm || asprintf(&spec, "subtree = %s", norm) < 0)
+					spec = NULL;
+				free(norm);
+				if (!spec) {
+					set_err(st, -ENOMEM, st->line, "out of memory");
+					return 0;
+				}
+			}
+		}
+		if (!spec) {
+			char why[512];
+			struct loafre_modules *p = NULL;
+			const char *one[1] = {value};
+			int r = loafre_modules_new(one, 1, under_never, NULL, why, sizeof(why), &p);
+			loafre_modules_free(p);
+			if (r < 0) {
+				/* the message says "module 1 (NAME): ..." */
+				const char *m = strstr(why, "): ");
+				set_err(st, r == -ENOMEM ? -ENOMEM : -EINVAL, st->line,
+					"bad module '%s': %s", value, m ? m + 3 : why);
+				return 0;
+			}
+			spec = strdup(value);
+			if (!spec) {
+				set_err(st, -ENOMEM, st->line, "out of memory");
+				return 0;
+			}
+		}
+		nm = realloc(g->modules, (g->n_modules + 1) * sizeof(*nm));
+		if (!nm) {
+			free(spec);
+			set_err(st, -ENOMEM, st->line, "out of memory");
+			return 0;
+		}
+		g->modules = nm;
+		g->modules[g->n_modules++] = spec;
+		return 1;
+	}
+	set_err(st, -EINVAL, st->line, "unknown key '%s' in section [group %s]", name, g->name);
+	return 0;
+}
+
+/* A key of [client]. */
+static int client_key(struct parse_state *st, const char *name, const char *value)
+{
+	struct loafre_client_config *cl = &st->c->client;
+	static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
+
+	if (strcmp(name, "broker") == 0) {
+		bool ok = false;
+		if (!mark_key(st, &st->client_keys, KC_BROKER, name))
+			return 0;
+		for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+			size_t sl = strlen(schemes[i]);
+			if (strlen(value) > sl && strncmp(value, schemes[i], sl) == 0)
+				ok = true;
+		}
+		for (const char *p = value; ok && *p; p++)
+			if (isspace((unsigned char)*p))
+				ok = false;
+		if (!ok) {
+			set_err(st, -EINVAL, st->line,
+				"broker must be one endpoint, tcp://ADDRESS:PORT, ipc://PATH or inproc://NAME, not '%s'",
+				value);
+			return 0;
+		}
+		return set_str(st, &cl->broker, strdup(value));
+	}
+	if (strcmp(name, "curve_server_key") == 0 || strcmp(name, "curve_key") == 0) {
+		bool server = name[6] == 's';
+		if (!mark_key(st, &st->client_keys, server ? KC_SERVER_KEY : KC_KEY, name))
+			return 0;
+		if (!*value) {
+			set_err(st, -EINVAL, st->line, "%s is empty", name);
+			return 0;
+		}
+		return set_str(st, server ? &cl->curve_server_key : &cl->curve_key,
+			       resolve_path(st, value));
+	}
+	set_err(st, -EINVAL, st->line, "unknown key '%s' in section [client]", name);
+	return 0;
+}
+
+/* CurveZMQ settings of [broker] and [client], once the file is read. */
+static void validate_curve(struct parse_state *st)
+{
+	struct loafre_config *c = st->c;
+	const struct loafre_broker_config *b = &c->broker;
+	bool has_secret = b->curve_secret_key != NULL, has_allowed = b->curve_allowed_keys != NULL;
+
+	if (has_secret != has_allowed) {
+		set_err(st, -EINVAL, has_secret ? st->curve_secret_line : st->curve_allowed_line,
+			has_secret ? "curve_secret_key needs curve_allowed_keys too (the client public keys allowed on tcp:// endpoints)"
+				   : "curve_allowed_keys needs curve_secret_key too (the broker's key file, made by loafre keygen)");
+		return;
+	}
+	if (b->curve && !has_secret && (st->curve_keys & KC_CURVE)) {
+		set_err(st, -EINVAL, st->curve_line,
+			"curve = yes needs curve_secret_key and curve_allowed_keys");
+		return;
+	}
+	if (b->curve && !has_secret && st->tcp_line) {
+		set_err(st, -EINVAL, st->tcp_line,
+			"a tcp:// endpoint needs CurveZMQ keys: set curve_secret_key and curve_allowed_keys in [broker] (see loafre keygen), or curve = no (insecure: whoever reaches the port reads every record)");
+		return;
+	}
+	if ((c->client.curve_server_key != NULL) != (c->client.curve_key != NULL)) {
+		set_err(st, -EINVAL, c->client.line,
+			"[client]: curve_server_key and curve_key go together (the broker's public key and this client's key pair)");
+		return;
+	}
+}
+
+/* A key of an [index NAME] section. */
+static int index_key(struct parse_state *st, const char *name, const char *value)
+{
+	struct loafre_index_config *x = st->idx;
+	unsigned *k = &st->idx_keys;
+	uint64_t v;
+
+	if (strcmp(name, "filesystem") == 0) {
+		if (!mark_key(st, k, K_I_FS, name))
+			return 0;
+		return set_str(st, &x->fs, strdup(value));
+	}
+	if (strcmp(name, "backend") == 0) {
+		if (!mark_key(st, k, K_I_BACKEND, name))
+			return 0;
+		if (strcmp(value, "sqlite") == 0)
+			x->backend = LOAFRE_INDEX_SQLITE;
+		else if (strcmp(value, "postgresql") == 0)
+			x->backend = LOAFRE_INDEX_POSTGRESQL;
+		else {
+			set_err(st, -EINVAL, st->line, "backend must be sqlite or postgresql, not '%s'",
+				value);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(name, "database") == 0) {
+		if (!mark_key(st, k, K_I_DB, name))
+			return 0;
+		if (!*value) {
+			set_err(st, -EINVAL, st->line, "database is empty");
+			return 0;
+		}
+		/* a path for sqlite (resolved in validate, when the backend is
+		 * known), a conninfo for postgresql: kept as written for now */
+		return set_str(st, &x->database, strdup(value));
+	}
+	if (strcmp(name, "fetch_threads") == 0) {
+		if (!mark_key(st, k, K_I_THREADS, name))
+			return 0;
+		if (!parse_uint(value, &v) || v < 1 || v > 64) {
+			set_err(st, -EINVAL, st->line, "fetch_threads must be 1 to 64, not '%s'", value);
+			return 0;
+		}
+		x->fetch_threads = (unsigned)v;
+		return 1;
+	}
+	if (strcmp(name, "in_daemon") == 0) {
+		if (!mark_key(st, k, K_I_DAEMON, name))
+			return 0;
+		if (strcmp(value, "yes") == 0)
+			x->in_daemon = true;
+		else if (strcmp(value, "no") == 0)
+			x->in_daemon = false;
+		else {
+			set_err(st, -EINVAL, st->line, "in_daemon must be yes or no, not '%s'", value);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(name, "quota_hook") == 0) {
+		if (!mark_key(st, k, K_I_HOOK, name))
+			return 0;
+		if (!*value) {
+			set_err(st, -EINVAL, st->line, "quota_hook is empty");
+			return 0;
+		}
+		return set_str(st, &x->quota_hook, strdup(value));
+	}
+	set_err(st, -EINVAL, st->line, "unknown key '%s' in section [index %s]", name, x->name);
+	return 0;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -851,8 +1310,14 @@ static int handler(void *user, const char *section, const char *name, const char
 		return daemon_key(st, name, value);
 	if (st->in_broker)
 		return broker_key(st, name, value);
+	if (st->in_client)
+		return client_key(st, name, value);
 	if (st->fs)
 		return fs_key(st, name, value);
+	if (st->grp)
+		return group_key(st, name, value);
+	if (st->idx)
+		return index_key(st, name, value);
 	set_err(st, -EINVAL, st->line, "setting outside of any section");
 	return 0;
 }
@@ -931,6 +1396,69 @@ static void validate(struct parse_state *st)
 			break;
 		}
 	}
+	for (size_t i = 0; i < c->n_groups && !st->err; i++) {
+		const struct loafre_group_config *g = &c->groups[i];
+		for (size_t m = 0; m < g->n_modules; m++) {
+			const char *spec = g->modules[m];
+			if (strncmp(spec, "subtree = /", 11) != 0)
+				continue;
+			if (!loafre_config_fs_of_path(c, spec + 10)) {
+				set_err(st, -EINVAL, g->line,
+					"[group %s]: subtree %s is not under the path of any [filesystem]",
+					g->name, spec + 10);
+				break;
+			}
+		}
+	}
+	if (!st->err)
+		validate_curve(st);
+	for (size_t i = 0; i < c->n_indexes && !st->err; i++) {
+		struct loafre_index_config *x = &c->indexes[i];
+		const struct loafre_fs_config *fs;
+
+		if (!x->fs && !(x->fs = strdup(x->name))) {
+			set_err(st, -ENOMEM, x->line, "out of memory");
+			break;
+		}
+		fs = loafre_config_find_fs(c, x->fs);
+		if (!fs) {
+			set_err(st, -EINVAL, x->line, "[index %s]: unknown filesystem '%s'", x->name,
+				x->fs);
+			break;
+		}
+		if (x->backend == LOAFRE_INDEX_SQLITE) {
+			char *p = NULL;
+			if (!x->database) {
+				if (asprintf(&p, "%s/index.db", fs->journal) < 0)
+					p = NULL;
+			} else {
+				p = resolve_path(st, x->database);
+			}
+			if (!p) {
+				set_err(st, -ENOMEM, x->line, "out of memory");
+				break;
+			}
+			free(x->database);
+			x->database = p;
+		} else if (!x->database) {
+			set_err(st, -EINVAL, x->line,
+				"[index %s]: backend postgresql needs database (a conninfo, e.g. 'host=/run/postgresql dbname=loafre')",
+				x->name);
+			break;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (c->indexes[j].backend == x->backend &&
+			    strcmp(c->indexes[j].database, x->database) == 0 &&
+			    (x->backend == LOAFRE_INDEX_SQLITE || strcmp(c->indexes[j].fs, x->fs) == 0)) {
+				set_err(st, -EINVAL, x->line,
+					"[index %s]: database %s is already [index %s]'s (give one of them another `database`)",
+					x->name, x->database, c->indexes[j].name);
+				break;
+			}
+		}
+		if (st->err)
+			break;
+	}
 	if (!st->err && !c->run_dir) {
 		c->run_dir = strdup(DEFAULT_RUN_DIR);
 		if (!c->run_dir)
@@ -982,6 +1510,7 @@ int loafre_config_load(const char *path, struct loafre_config **ret_config, char
 	c->broker.max_credit = LOAFRE_BROKER_DEFAULT_MAX_CREDIT;
 	c->broker.heartbeat_ms = LOAFRE_BROKER_DEFAULT_HEARTBEAT_MS;
 	c->broker.ephemeral_window = LOAFRE_BROKER_DEFAULT_EPHEMERAL_WINDOW;
+	c->broker.curve = true;
 	st.c = c;
 	c->path = path[0] == '/' ? normalize_path(path) : strdup(path);
 	if (!c->path) {

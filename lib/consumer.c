@@ -16,6 +16,18 @@
  * Heartbeats: recv sends PING when nothing was sent for heartbeat_ms,
  * answers PING with PONG, and reports -ENOTCONN when nothing at all came
  * from the broker for 3 heartbeat intervals.
+ *
+ * CurveZMQ: with the three curve options the DEALER is a CURVE client
+ * (ZMQ_CURVE_SERVERKEY/PUBLICKEY/SECRETKEY before connect). A refused
+ * handshake is invisible on the socket itself (libzmq just retries), so
+ * during open a socket monitor (zmq_socket_monitor, an inproc PAIR) reports
+ * HANDSHAKE_FAILED_AUTH (the broker's ZAP handler said no: 400),
+ * HANDSHAKE_FAILED_PROTOCOL (e.g. one end uses CURVE and the other does
+ * not) and connections the broker closed before their handshake completed
+ * (it could not decrypt our hello: a wrong server key; or a mechanism
+ * mismatch seen from the other side) twice in a row; open then fails with
+ * -EACCES instead of waiting for its timeout. The monitor is stopped once
+ * WELCOME arrived.
  */
 #include "loafre/consumer.h"
 
@@ -29,6 +41,9 @@
 #include <zmq.h>
 
 #include "broker_proto.h"
+#include "curve_keys.h"
+
+#define MONITOR_ENDPOINT "inproc://loafre-consumer-monitor"
 
 struct cons_mdt {
 	char name[LOAFRE__BP_MDT_NAME_MAX + 1];
@@ -40,6 +55,7 @@ struct cons_mdt {
 struct loafre_consumer {
 	void *ctx;
 	void *sock;
+	void *mon;       /* during open: PAIR receiving sock's monitor events */
 	bool ephemeral;
 	char member[16];
 	struct cons_mdt *mdts;
@@ -55,7 +71,9 @@ struct loafre_batch {
 	char mdt[LOAFRE__BP_MDT_NAME_MAX + 1];
 	uint32_t mdt_id;
 	uint64_t lost;
-	uint8_t *data;
+	zmq_msg_t msg;  /* the RECS payload frame, owned (zero copy) */
+	bool has_msg;   /* msg holds data */
+	uint8_t *data;  /* the payload: zmq_msg_data(&msg) */
 	size_t len;
 	size_t *off; /* count + 1 offsets */
 	size_t count;
@@ -243,6 +261,8 @@ static void free_consumer(struct loafre_consumer *c)
 {
 	if (!c)
 		return;
+	if (c->mon)
+		zmq_close(c->mon);
 	if (c->sock)
 		zmq_close(c->sock);
 	if (c->ctx)
@@ -308,6 +328,178 @@ static int take_welcome(struct loafre_consumer *c, const struct loafre__bp_msg *
 	return r < 0 ? r : 0;
 }
 
+/* Checks the curve options: 1 when set, 0 when none, -EINVAL (o->err set). */
+static int curve_opts(const struct loafre_consumer_options *o)
+{
+	static const char *const names[3] = { "curve_server_key", "curve_public_key",
+					      "curve_secret_key" };
+	const char *k[3] = { o->curve_server_key, o->curve_public_key, o->curve_secret_key };
+	int set = 0;
+
+	for (int i = 0; i < 3; i++)
+		set += k[i] != NULL;
+	if (set == 0)
+		return 0;
+	if (set != 3) {
+		set_err(o->err, o->errlen,
+			"curve_server_key, curve_public_key and curve_secret_key go together");
+		return -EINVAL;
+	}
+	for (int i = 0; i < 3; i++) {
+		uint8_t bin[LOAFRE__CURVE_KEY_BYTES];
+		int bad = strlen(k[i]) != LOAFRE_CURVE_KEY_LEN || loafre__curve_z85_key(k[i], bin) < 0;
+		explicit_bzero(bin, sizeof(bin));
+		if (bad) {
+			set_err(o->err, o->errlen, "%s is not a key (%d Z85 characters)", names[i],
+				LOAFRE_CURVE_KEY_LEN);
+			return -EINVAL;
+		}
+	}
+	return 1;
+}
+
+/* Makes c->sock a CURVE client. */
+static int curve_client(struct loafre_consumer *c, const struct loafre_consumer_options *o)
+{
+	if (zmq_setsockopt(c->sock, ZMQ_CURVE_SERVERKEY, o->curve_server_key,
+			   LOAFRE_CURVE_KEY_BUF) < 0 ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_PUBLICKEY, o->curve_public_key,
+			   LOAFRE_CURVE_KEY_BUF) < 0 ||
+	    zmq_setsockopt(c->sock, ZMQ_CURVE_SECRETKEY, o->curve_secret_key,
+			   LOAFRE_CURVE_KEY_BUF) < 0) {
+		int r = -zmq_errno();
+		set_err(o->err, o->errlen, "cannot use CurveZMQ: %s",
+			r == -EINVAL && !zmq_has("curve") ? "this libzmq has no CURVE support"
+							  : zmq_strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* Watches c->sock's handshakes during open (see the head of this file). */
+static int monitor_start(struct loafre_consumer *c)
+{
+	int linger = 0;
+
+	if (zmq_socket_monitor(c->sock, MONITOR_ENDPOINT,
+			       ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+				       ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+				       ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) < 0)
+		return -zmq_errno();
+	c->mon = zmq_socket(c->ctx, ZMQ_PAIR);
+	if (!c->mon)
+		return -zmq_errno();
+	zmq_setsockopt(c->mon, ZMQ_LINGER, &linger, sizeof(linger));
+	if (zmq_connect(c->mon, MONITOR_ENDPOINT) < 0)
+		return -zmq_errno();
+	return 0;
+}
+
+static void monitor_stop(struct loafre_consumer *c)
+{
+	if (!c->mon)
+		return;
+	zmq_socket_monitor(c->sock, NULL, 0);
+	zmq_close(c->mon);
+	c->mon = NULL;
+}
+
+struct handshake {
+	bool curve;     /* this client uses CURVE */
+	bool connected; /* a connection is up ... */
+	bool done;      /* ... and its handshake succeeded */
+	unsigned drops; /* connections closed by the broker during the handshake */
+};
+
+/* Reads the pending monitor events. 0, or -EACCES with o->err set when the
+ * broker refused the handshake. */
+static int monitor_read(struct loafre_consumer *c, struct handshake *hs, const char *endpoint,
+			const struct loafre_consumer_options *o)
+{
+	for (;;) {
+		zmq_msg_t m;
+		uint16_t ev = 0;
+		uint32_t val = 0;
+		int more;
+
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, c->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return 0;
+		}
+		/* Frame 1: u16 event, u32 value (host order); frame 2: endpoint. */
+		if (zmq_msg_size(&m) >= 6) {
+			memcpy(&ev, zmq_msg_data(&m), sizeof(ev));
+			memcpy(&val, (uint8_t *)zmq_msg_data(&m) + 2, sizeof(val));
+		}
+		more = zmq_msg_more(&m);
+		zmq_msg_close(&m);
+		while (more) {
+			zmq_msg_init(&m);
+			more = zmq_msg_recv(&m, c->mon, 0) >= 0 && zmq_msg_more(&m);
+			zmq_msg_close(&m);
+		}
+		switch (ev) {
+		case ZMQ_EVENT_CONNECTED:
+			hs->connected = true;
+			hs->done = false;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+			hs->done = true;
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+			set_err(o->err, o->errlen,
+				"broker refused this client's key (status %u from %s: is its public "
+				"key in the broker's curve_allowed_keys?)",
+				(unsigned)val, endpoint);
+			return -EACCES;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+			if (val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH && hs->curve)
+				set_err(o->err, o->errlen,
+					"the broker at %s does not use CurveZMQ there: connect without keys",
+					endpoint);
+			else if (val == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+				set_err(o->err, o->errlen,
+					"the broker at %s requires CurveZMQ: give its public key and this "
+					"client's key pair (loafre keygen)",
+					endpoint);
+			else
+				set_err(o->err, o->errlen,
+					"security handshake with the broker at %s failed (protocol error "
+					"0x%x%s)",
+					endpoint, (unsigned)val,
+					val == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC ? ": wrong server key?"
+										    : "");
+			return -EACCES;
+		case ZMQ_EVENT_DISCONNECTED:
+			/* Closed before the handshake completed: the broker could
+			 * not decrypt a CURVE hello (wrong server key), or one end
+			 * uses CURVE and the other does not (seen this way when the
+			 * broker closes before its greeting was read). Once may be a
+			 * broker stopping; twice (libzmq reconnects at once) is not. */
+			if (hs->connected && !hs->done && ++hs->drops >= 2) {
+				if (hs->curve)
+					set_err(o->err, o->errlen,
+						"the broker at %s closed the connection during the "
+						"CurveZMQ handshake: is the server key the broker's public "
+						"key, and does the broker use CurveZMQ there?",
+						endpoint);
+				else
+					set_err(o->err, o->errlen,
+						"the broker at %s closed the connection during the "
+						"handshake: does it require CurveZMQ keys there?",
+						endpoint);
+				return -EACCES;
+			}
+			hs->connected = false;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 int loafre_consumer_open(const char *endpoint, const struct loafre_consumer_options *o,
 			 struct loafre_consumer **ret)
 {
@@ -317,6 +509,7 @@ int loafre_consumer_open(const char *endpoint, const struct loafre_consumer_opti
 	char text[LOAFRE__BP_HELLO_MAX + 1], perr[256];
 	int r, len, linger = 0, timeout_ms;
 	uint64_t deadline;
+	struct handshake hs = { 0 };
 
 	if (!o)
 		o = &defaults;
@@ -335,6 +528,10 @@ int loafre_consumer_open(const char *endpoint, const struct loafre_consumer_opti
 		set_err(o->err, o->errlen, "%s", perr);
 		return r;
 	}
+	r = curve_opts(o);
+	if (r < 0)
+		return r;
+	hs.curve = r > 0;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -351,6 +548,16 @@ int loafre_consumer_open(const char *endpoint, const struct loafre_consumer_opti
 		goto fail;
 	}
 	zmq_setsockopt(c->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	if (hs.curve) {
+		r = curve_client(c, o);
+		if (r < 0)
+			goto fail;
+	}
+	r = monitor_start(c);
+	if (r < 0) {
+		set_err(o->err, o->errlen, "cannot monitor the connection: %s", zmq_strerror(-r));
+		goto fail;
+	}
 	if (zmq_connect(c->sock, endpoint) < 0) {
 		r = -errno;
 		set_err(o->err, o->errlen, "cannot connect to %s: %s", endpoint,
@@ -374,7 +581,8 @@ int loafre_consumer_open(const char *endpoint, const struct loafre_consumer_opti
 		struct loafre__bp_frame f[LOAFRE__BP_MAX_FRAMES];
 		struct loafre__bp_msg m;
 		uint64_t now = now_ns();
-		zmq_pollitem_t pi = { .socket = c->sock, .events = ZMQ_POLLIN };
+		zmq_pollitem_t pi[2] = { { .socket = c->sock, .events = ZMQ_POLLIN },
+					 { .socket = c->mon, .events = ZMQ_POLLIN } };
 		int n;
 
 		if (now >= deadline) {
@@ -383,12 +591,19 @@ int loafre_consumer_open(const char *endpoint, const struct loafre_consumer_opti
 				endpoint, timeout_ms);
 			goto fail;
 		}
-		n = zmq_poll(&pi, 1, (long)((deadline - now) / 1000000u) + 1);
+		n = zmq_poll(pi, 2, (long)((deadline - now) / 1000000u) + 1);
 		if (n < 0 && errno == EINTR) {
 			r = -EINTR;
 			goto fail;
 		}
 		if (n <= 0)
+			continue;
+		if (pi[1].revents & ZMQ_POLLIN) {
+			r = monitor_read(c, &hs, endpoint, o);
+			if (r < 0)
+				goto fail;
+		}
+		if (!(pi[0].revents & ZMQ_POLLIN))
 			continue;
 		n = recv_raw(c, msgs, LOAFRE__BP_MAX_FRAMES);
 		if (n == -EAGAIN)
@@ -420,6 +635,7 @@ int loafre_consumer_open(const char *endpoint, const struct loafre_consumer_opti
 		if (r == 0)
 			break;
 	}
+	monitor_stop(c);
 	c->last_recv_ns = now_ns();
 	*ret = c;
 	return 0;
@@ -473,7 +689,7 @@ size_t loafre_consumer_unacked(const struct loafre_consumer *c)
 
 /* Builds a batch from a RECS or GAP message. */
 static int make_batch(struct loafre_consumer *c, const struct loafre__bp_msg *m,
-		      struct loafre_batch **ret)
+		      zmq_msg_t *payload, struct loafre_batch **ret)
 {
 	struct cons_mdt *md = mdt_by_id(c, m->mdt);
 	struct loafre_batch *b;
@@ -498,13 +714,16 @@ static int make_batch(struct loafre_consumer *c, const struct loafre__bp_msg *m,
 		return 0;
 	}
 	b->kind = LOAFRE_BATCH_RECORDS;
-	b->data = malloc(m->payload_len);
 	b->off = malloc(cap * sizeof(*b->off));
-	if (!b->data || !b->off) {
+	if (!b->off) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	memcpy(b->data, m->payload, m->payload_len);
+	/* Take the frame rather than copy it (m->payload points into it). */
+	zmq_msg_init(&b->msg);
+	zmq_msg_move(&b->msg, payload);
+	b->has_msg = true;
+	b->data = zmq_msg_data(&b->msg);
 	b->len = m->payload_len;
 	for (;;) {
 		size_t at = off;
@@ -561,7 +780,7 @@ static int handle(struct loafre_consumer *c, zmq_msg_t *msgs, int n, struct loaf
 	switch (m.cmd) {
 	case LOAFRE__BP_RECS:
 	case LOAFRE__BP_GAP:
-		r = make_batch(c, &m, ret);
+		r = make_batch(c, &m, m.cmd == LOAFRE__BP_RECS ? &msgs[n - 1] : NULL, ret);
 		if (r < 0)
 			return r;
 		if (c->ephemeral && m.cmd == LOAFRE__BP_RECS && (*ret)->count > 0) {
@@ -727,7 +946,8 @@ void loafre_batch_free(struct loafre_batch *b)
 {
 	if (!b)
 		return;
-	free(b->data);
+	if (b->has_msg)
+		zmq_msg_close(&b->msg);
 	free(b->off);
 	free(b);
 }

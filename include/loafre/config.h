@@ -31,6 +31,48 @@
  *   max_credit = 4096           ; records in flight per member, at most
  *   heartbeat_ms = 1000         ; default heartbeat; silent 3x: member dead
  *   ephemeral_window = 65536    ; records an ephemeral reader may lag
+ *   curve_secret_key = broker.key ; the broker's key pair (loafre keygen broker)
+ *   curve_allowed_keys = clients.allowed ; client public keys allowed on
+ *                               ; tcp:// endpoints: one Z85 key per line,
+ *                               ; optionally a label (lib/curve_keys.c)
+ *   curve    = yes              ; CurveZMQ (authentication + encryption) on
+ *                               ; tcp:// endpoints. A tcp:// endpoint needs
+ *                               ; both keys above unless curve = no, which
+ *                               ; is INSECURE: anyone reaching the port reads
+ *                               ; every record. ipc:// never uses CurveZMQ:
+ *                               ; it relies on the socket's permissions (0660)
+ *
+ *   [client]                    ; optional: CLI commands (loafre tail) on any node
+ *   broker   = tcp://mds1:5555  ; endpoint (default: the first [broker]
+ *                               ; endpoint, an ipc:// one if any)
+ *   curve_server_key = broker.pub ; the broker's public key (for tcp:// only)
+ *   curve_key = client.key      ; this client's key pair; both or neither
+ *
+ *   [group indexer]             ; optional, repeatable: a persistent consumer
+ *                               ; group, created at broker start (its records
+ *                               ; are retained from then on even before a
+ *                               ; member connects) with its processing modules
+ *   start = oldest              ; oldest | newest | MDT:INDEX,... (first start only)
+ *   batch_ms = 0                ; hold read records up to N ms (0..60000) so
+ *                               ; cancel/collapse see more of them at once
+ *   module = types = CREAT MKDIR RENME UNLNK RMDIR   ; repeatable, in order
+ *   module = subtree = /srv/demo/projects  ; an absolute path under a
+ *                               ; filesystem's path, or a FID
+ *   module = cancel
+ *   module = collapse
+ *   module = fields = uidgid jobid
+ *                               ; (module specs: loafre/modules.h, docs/modules.md)
+ *
+ *   [index demo]                ; optional, repeatable: a metadata index
+ *                               ; (docs/index.md), kept by loafred
+ *   filesystem = demo           ; default: the section name
+ *   backend  = sqlite           ; sqlite | postgresql
+ *   database = /var/lib/loafre/demo/index.db ; a path (sqlite) or a
+ *                               ; PostgreSQL conninfo; default:
+ *                               ; JOURNAL/index.db of the filesystem
+ *   fetch_threads = 4           ; concurrent attribute fetches (1..64)
+ *   in_daemon = yes             ; no: loafred leaves it to `loafre index`
+ *   quota_hook = /usr/local/bin/notify ; run on a quota alert (optional)
  *
  * Lookup: an explicit file (-c FILE), else $LOAFRE_CONFIG, else
  * /etc/loafre/loafre.conf. Relative paths inside the file are relative to
@@ -91,6 +133,54 @@ struct loafre_broker_config {
 	unsigned max_credit;         /* 1..1048576 */
 	unsigned heartbeat_ms;       /* 10..3600000 */
 	uint64_t ephemeral_window;   /* records, >= 1 */
+	/* CurveZMQ on the tcp:// endpoints (docs/design/broker.md, "Security";
+	 * lib/broker_auth.h). Only tcp:// endpoints use it: ipc:// relies on
+	 * the socket's file permissions, inproc:// stays in the process. */
+	bool curve;                  /* true unless `curve = no` (insecure) */
+	char *curve_secret_key;      /* absolute path of the broker's key file
+	                              * (NAME.key of `loafre keygen`), or NULL */
+	char *curve_allowed_keys;    /* absolute path of the allowed client public
+	                              * keys file (lib/curve_keys.c), or NULL */
+};
+
+/* [client]: how CLI commands (loafre tail) on any node reach a broker. */
+struct loafre_client_config {
+	char *broker;                /* endpoint, or NULL: the first [broker]
+	                              * endpoint, an ipc:// one if any */
+	char *curve_server_key;      /* absolute path of the broker's public key
+	                              * file (its NAME.pub), or NULL */
+	char *curve_key;             /* absolute path of this client's key file
+	                              * (NAME.key), or NULL; both or neither */
+	unsigned line;               /* line of the section header; 0: absent */
+};
+
+/* A [group NAME] section. */
+struct loafre_group_config {
+	char *name;                  /* the group (Lustre reader-name rules, <= 15 bytes) */
+	char *start;                 /* "oldest", "newest" or "MDT:INDEX,..."; NULL: oldest */
+	char **modules;              /* module specs in order, as written ("cancel",
+				      * "types = ..."); a subtree path is kept as an
+				      * absolute normalized path */
+	size_t n_modules;
+	unsigned batch_ms;           /* hold window for the modules, 0..60000 */
+	unsigned line;               /* line of the section header */
+};
+
+enum loafre_index_backend { LOAFRE_INDEX_SQLITE = 0, LOAFRE_INDEX_POSTGRESQL = 1 };
+
+#define LOAFRE_INDEX_NAME_MAX 11 /* so that its group "idx-NAME" fits 15 bytes */
+
+/* An [index NAME] section. */
+struct loafre_index_config {
+	char *name;                  /* section name (group rules, <= 11 bytes) */
+	char *fs;                    /* the filesystem indexed (default: name) */
+	enum loafre_index_backend backend;
+	char *database;              /* absolute path (sqlite) or conninfo */
+	char *group;                 /* its broker group: "idx-NAME" */
+	unsigned fetch_threads;      /* 1..64, default 4 */
+	bool in_daemon;              /* loafred runs it (default true) */
+	char *quota_hook;            /* command run on a quota alert, or NULL */
+	unsigned line;               /* line of the section header */
 };
 
 struct loafre_config {
@@ -102,6 +192,11 @@ struct loafre_config {
 	struct loafre_fs_config *fs;
 	size_t n_fs;
 	struct loafre_broker_config broker; /* [broker], defaults filled in */
+	struct loafre_group_config *groups; /* [group NAME] sections, in file order */
+	size_t n_groups;
+	struct loafre_index_config *indexes; /* [index NAME] sections, in file order */
+	size_t n_indexes;
+	struct loafre_client_config client; /* [client]; NULL strings when absent */
 };
 
 /* Picks the config path: explicit if non-NULL, else $LOAFRE_CONFIG, else
@@ -128,6 +223,15 @@ LOAFRE_API const char *loafre_config_mdt_journal(const struct loafre_fs_config *
 						 const char *mdt);
 LOAFRE_API const struct loafre_fs_config *loafre_config_find_fs(const struct loafre_config *c,
 								const char *name);
+/* The filesystem whose path contains the absolute normalized path `path`
+ * (the deepest one if paths nest); NULL (errno ENOENT) if none. Borrowed. */
+LOAFRE_API const struct loafre_fs_config *loafre_config_fs_of_path(const struct loafre_config *c,
+								   const char *path);
+
+/* The (first) [index] of the filesystem named fs; NULL (errno ENOENT) if
+ * none. Borrowed. */
+LOAFRE_API const struct loafre_index_config *loafre_config_find_index(const struct loafre_config *c,
+								      const char *fs);
 
 /* Parses "64M", "1G", "4096" (K/M/G/T, powers of 1024). 0 or -EINVAL. */
 LOAFRE_API int loafre_parse_size(const char *s, uint64_t *ret);

@@ -93,14 +93,25 @@ struct loafre_consumer_options {
 	 * broker's ERR text, or what went wrong locally) is written here. */
 	char *err;
 	size_t errlen;
+	/* CurveZMQ (docs/design/broker.md, "Security"), for a tcp:// endpoint
+	 * of a broker that uses it: the broker's public key and this client's
+	 * key pair, each 40 Z85 characters (loafre/curve.h reads them from the
+	 * files `loafre keygen` writes). All three or none; none: a plain
+	 * connection (ipc://, or a broker with curve = no). Read by open only. */
+	const char *curve_server_key;
+	const char *curve_public_key;
+	const char *curve_secret_key;
 };
 
 /* Connects to the broker at `endpoint` ("ipc:///run/loafre/broker.sock",
  * "tcp://host:port") and joins. o may be NULL (an ephemeral reader with
  * defaults). Waits for the broker's WELCOME: returns 0 and *ret on success;
  * -EINVAL (bad options or endpoint), -ETIMEDOUT (no answer: is loafred
- * running?), the broker's refusal (e.g. -ENOENT for an unknown group or
- * MDT; its text in o->err), -ENOMEM. */
+ * running?), -EACCES (the broker refused the connection: this client's key
+ * is not allowed, or the broker requires CurveZMQ keys and none were given,
+ * or the other way round; reported as soon as the handshake fails), the
+ * broker's refusal (e.g. -ENOENT for an unknown group or MDT; its text in
+ * o->err), -ENOMEM. */
 LOAFRE_API int loafre_consumer_open(const char *endpoint,
 				    const struct loafre_consumer_options *o,
 				    struct loafre_consumer **ret);

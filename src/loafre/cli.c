@@ -61,11 +61,91 @@ static const struct option tail_long[] = {
 	{ "json", no_argument, NULL, 'J' },
 	{ "start", required_argument, NULL, 'S' },
 	{ "broker", required_argument, NULL, 'B' },
+	{ "server-key", required_argument, NULL, 'P' },
+	{ "key", required_argument, NULL, 'k' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 static const struct option groups_long[] = {
+	{ "json", no_argument, NULL, 'J' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option index_long[] = {
+	{ "broker", required_argument, NULL, 'B' },
+	{ "server-key", required_argument, NULL, 'S' },
+	{ "key", required_argument, NULL, 'k' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option scan_long[] = {
+	{ "threads", required_argument, NULL, 't' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option fid_long[] = {
+	{ "index", no_argument, NULL, 'X' },
+	{ "live", no_argument, NULL, 'L' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option du_long[] = {
+	{ "summarize", no_argument, NULL, 's' },
+	{ "max-depth", required_argument, NULL, 'd' },
+	{ "all", no_argument, NULL, 'a' },
+	{ "human-readable", no_argument, NULL, 'h' },
+	{ "total", no_argument, NULL, 'c' },
+	{ "apparent-size", no_argument, NULL, 'A' },
+	{ "bytes", no_argument, NULL, 'b' },
+	{ "block-size", required_argument, NULL, 'B' },
+	{ "inodes", no_argument, NULL, 'I' },
+	{ "by-user", no_argument, NULL, 'U' },
+	{ "by-group", no_argument, NULL, 'G' },
+	{ "one-file-system", no_argument, NULL, 'x' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "config", required_argument, NULL, CLI_OPT_CONFIG },
+	{ "help", no_argument, NULL, CLI_OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option locate_long[] = {
+	{ "ignore-case", no_argument, NULL, 'i' },
+	{ "count", no_argument, NULL, 'c' },
+	{ "limit", required_argument, NULL, 'l' },
+	{ "null", no_argument, NULL, '0' },
+	{ "basename", no_argument, NULL, 'b' },
+	{ "fs", required_argument, NULL, 'F' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "config", required_argument, NULL, CLI_OPT_CONFIG },
+	{ "help", no_argument, NULL, CLI_OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option report_long[] = {
+	{ "fs-info", no_argument, NULL, 'i' },
+	{ "top-users", optional_argument, NULL, 'u' },
+	{ "top-groups", optional_argument, NULL, 'g' },
+	{ "top-dirs", optional_argument, NULL, 'd' },
+	{ "size-profile", no_argument, NULL, 'p' },
+	{ "oldest", optional_argument, NULL, 'o' },
+	{ "atime", no_argument, NULL, 'a' },
+	{ "user", required_argument, NULL, 'U' },
+	{ "fs", required_argument, NULL, 'F' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct option quota_long[] = {
+	{ "bytes", required_argument, NULL, 'b' },
+	{ "inodes", required_argument, NULL, 'i' },
+	{ "fs", required_argument, NULL, 'F' },
 	{ "json", no_argument, NULL, 'J' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -82,6 +162,14 @@ static const struct option bench_long[] = {
 	{ "loafred", required_argument, NULL, 'L' },
 	{ "mkdir", no_argument, NULL, 'M' },
 	{ "keep", no_argument, NULL, 'K' },
+	{ "members", required_argument, NULL, 'm' },
+	{ "groups", required_argument, NULL, 'G' },
+	{ "ephemeral", required_argument, NULL, 'E' },
+	{ "scenario", required_argument, NULL, 'S' },
+	{ "credit", required_argument, NULL, 'k' },
+	{ "rss-records", required_argument, NULL, 'R' },
+	{ "keep-tree", no_argument, NULL, 'T' },
+	{ "ingest", required_argument, NULL, 'I' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -156,21 +244,30 @@ const struct cli_cmd cli_commands[] = {
 	  "\n" EXIT_CODES,
 	  "hc:", import_long, 1, 1 },
 	{ "fid2path", cmd_fid2path, CMD_NEEDS_CONFIG,
-	  "print the path of a FID (as lfs fid2path)", "MDT|FSNAME FID",
+	  "print the path of a FID (as lfs fid2path)", "[--index|--live] MDT|FSNAME FID",
 	  "Prints the absolute path of the object with FID (\"[0x200000401:0x1:0x0]\",\n"
-	  "brackets optional) on the filesystem of MDT or FSNAME. Local filesystems\n"
-	  "are resolved through the state loafred keeps next to the journal (it\n"
-	  "follows renames); Lustre ones through liblustreapi. An unknown or removed\n"
+	  "brackets optional) on the filesystem of MDT or FSNAME. A filesystem with\n"
+	  "an [index] whose database exists is answered from the index (the path\n"
+	  "through the object's first link). Otherwise local filesystems are\n"
+	  "resolved through the state loafred keeps next to the journal (it follows\n"
+	  "renames); Lustre ones through liblustreapi. An unknown or removed\n"
 	  "object: \"loafre: cannot resolve FID [...] on FSNAME: No such file or\n"
-	  "directory\".\n" COMMON_OPTS "\n" EXIT_CODES,
-	  "hc:", no_long, 2, 2 },
+	  "directory\".\n"
+	  "\n"
+	  "  --index      answer from the index (an error if there is none)\n"
+	  "  --live       never use the index\n" COMMON_OPTS "\n" EXIT_CODES,
+	  "hc:", fid_long, 2, 2 },
 	{ "path2fid", cmd_path2fid, CMD_NEEDS_CONFIG,
-	  "print the FID of a path (as lfs path2fid)", "PATH...",
+	  "print the FID of a path (as lfs path2fid)", "[--index|--live] PATH...",
 	  "Prints the FID of each PATH (a symlink itself, not its target) inside a\n"
-	  "local filesystem of the configuration: \"[0x...:0x...:0x0]\", or\n"
-	  "\"PATH: [FID]\" per line with several paths, as lfs path2fid does.\n"
-	  COMMON_OPTS "\n" EXIT_CODES,
-	  "hc:", no_long, 1, -1 },
+	  "filesystem of the configuration: \"[0x...:0x...:0x0]\", or\n"
+	  "\"PATH: [FID]\" per line with several paths, as lfs path2fid does. From\n"
+	  "the filesystem's index when it has one whose database exists, else (local\n"
+	  "filesystems) from the state loafred keeps.\n"
+	  "\n"
+	  "  --index      answer from the index (an error if there is none)\n"
+	  "  --live       never use the index\n" COMMON_OPTS "\n" EXIT_CODES,
+	  "hc:", fid_long, 1, -1 },
 	{ "stats", cmd_stats, CMD_NEEDS_CONFIG, "print loafred's counters",
 	  "",
 	  "Prints RUN_DIR/stats, which loafred rewrites every second: one\n"
@@ -182,7 +279,7 @@ const struct cli_cmd cli_commands[] = {
 	  "hc:", no_long, 0, 0 },
 	{ "tail", cmd_tail, CMD_NEEDS_CONFIG, "print records served by loafred's broker",
 	  "[--group G | --ephemeral] [-f] [--json] [--start oldest|newest|MDT:INDEX,...]\n"
-	  "       [--broker ENDPOINT]",
+	  "       [--broker ENDPOINT [--server-key FILE --key FILE]]",
 	  "Connects to loafred's broker and prints the records it delivers, in the\n"
 	  "`lfs changelog` format. In a persistent group, what was printed is acked\n"
 	  "(the group's position advances); an ephemeral reader (the default) sees\n"
@@ -196,10 +293,192 @@ const struct cli_cmd cli_commands[] = {
 	  "  --json          one JSON object per line, with its \"mdt\"; a lost-records\n"
 	  "                  notice is {\"mdt\":...,\"gap\":N} (on stderr otherwise)\n"
 	  "  --start S       where a new group starts: oldest, newest, MDT:INDEX,...\n"
-	  "  --broker E      endpoint (default: [broker] endpoint of the\n"
-	  "                  configuration, else ipc://RUN_DIR/broker.sock)\n" COMMON_OPTS
+	  "  --broker E      endpoint (default: [client] broker of the configuration,\n"
+	  "                  else its first ipc:// [broker] endpoint, else its first\n"
+	  "                  one; by default ipc://RUN_DIR/broker.sock)\n"
+	  "  --server-key F  tcp:// with CurveZMQ: the broker's public key file\n"
+	  "                  (its NAME.pub; default: [client] curve_server_key)\n"
+	  "  -k, --key F     tcp:// with CurveZMQ: this client's key file (NAME.key of\n"
+	  "                  loafre keygen, mode 0600; default: [client] curve_key).\n"
+	  "                  A key the broker does not allow fails at once: \"broker\n"
+	  "                  refused this client's key\"\n" COMMON_OPTS
 	  "\n" EXIT_CODES,
-	  "g:fJS:B:hc:", tail_long, 0, 0 },
+	  "g:fJS:B:k:hc:", tail_long, 0, 0 },
+	{ "keygen", cmd_keygen, 0, "make a CurveZMQ key pair for the broker's tcp:// endpoints",
+	  "NAME",
+	  "Writes a new key pair: NAME.key (mode 0600: the public and the secret key;\n"
+	  "give it to nobody) and NAME.pub (mode 0644: the public key), and prints\n"
+	  "the public key. Existing files are never overwritten. NAME may include a\n"
+	  "directory; it does not end in .key or .pub.\n"
+	  "\n"
+	  "For the broker: [broker] curve_secret_key = NAME.key; give NAME.pub to the\n"
+	  "clients ([client] curve_server_key, or loafre tail --server-key).\n"
+	  "For a client: [client] curve_key = NAME.key (or --key), and add the public\n"
+	  "key, alone on a line (a label may follow), to the broker's\n"
+	  "curve_allowed_keys file. Setup: docs/design/broker.md, \"Security\".\n"
+	  "\n"
+	  "  -h, --help   show this help\n"
+	  "\n" EXIT_CODES,
+	  "hc:", no_long, 1, 1 },
+	{ "index", cmd_index, CMD_NEEDS_CONFIG,
+	  "keep a filesystem's metadata index current (in the foreground)", "NAME|FS",
+	  "Runs the indexer of [index NAME] (or of filesystem FS's index) in the\n"
+	  "foreground, as loafred does in a thread for indexes with in_daemon = yes:\n"
+	  "a member of the broker group idx-NAME that applies every record of the\n"
+	  "filesystem to the index database and acks it only once committed. Use it\n"
+	  "on another node (in_daemon = no on loafred's node), with a [client]\n"
+	  "section or the options below. A never-loaded index is loaded by a scan\n"
+	  "first (as 'loafre scan'). Stops on SIGINT or SIGTERM. docs/index.md.\n"
+	  "\n"
+	  "  --broker EP        the broker (default: [client] broker, else the first\n"
+	  "                     [broker] endpoint, an ipc:// one if any)\n"
+	  "  --server-key FILE  tcp://: the broker's public key (NAME.pub)\n"
+	  "  --key FILE         tcp://: this client's key pair (NAME.key)\n"
+	  "  -h, --help         show this help\n"
+	  "\n" EXIT_CODES,
+	  "hc:", index_long, 1, 1 },
+	{ "scan", cmd_scan, CMD_NEEDS_CONFIG,
+	  "load a filesystem's metadata index with a parallel walk", "NAME|FS",
+	  "Empties the index of [index NAME] (or of filesystem FS) and loads it with\n"
+	  "a parallel walk of the tree (getdents + statx, FIDs as loafred computes\n"
+	  "them), then hands over to the changelog without a gap: the index's group\n"
+	  "is registered on every journal and each journal's last index noted before\n"
+	  "the walk; records after it are applied by the indexer (loafred's or\n"
+	  "'loafre index'), which waits while the scan runs. Shows progress on a\n"
+	  "terminal. Interrupted (SIGINT), the index stays incomplete: scan again.\n"
+	  "\n"
+	  "  -t, --threads N    walker threads (default: the number of CPUs)\n"
+	  "  -q, --quiet        no progress line\n"
+	  "  -h, --help         show this help\n"
+	  "\n" EXIT_CODES,
+	  "hc:t:q", scan_long, 1, 1 },
+	{ "find", cmd_find, CMD_NEEDS_CONFIG | CMD_RAW_ARGS,
+	  "search a metadata index with GNU find's expressions",
+	  "[--json] [PATH...] [EXPRESSION]",
+	  "Answers 'find PATH... EXPRESSION' from the index of the filesystem that\n"
+	  "holds each PATH (default: .) instead of walking the tree, and prints the\n"
+	  "same lines as GNU find on the same tree (in another order). EXPRESSION is\n"
+	  "GNU find's: tests (-name -iname -path -ipath -regex -iregex -lname -type\n"
+	  "-xtype -size -empty -user -group -uid -gid -nouser -nogroup -perm -links\n"
+	  "-inum -samefile -newer -newerXY -atime -ctime -mtime -amin -cmin -mmin\n"
+	  "-fstype -true -false), operators ( ) ! -not -a -and -o -or , and options\n"
+	  "(-maxdepth -mindepth -depth -xdev -daystart -regextype ...); actions\n"
+	  "-print -print0 -printf -ls -prune -quit, and -count (prints the number\n"
+	  "of entries it was evaluated on, alone on a line). Not supported: -exec,\n"
+	  "-execdir, -ok, -delete, -fprint*, -fls and the -H -L -P options.\n"
+	  "Details: docs/find.md. An expression that starts with a selective test\n"
+	  "(-name with a literal part, -user/-uid/-gid, -size, a time range, -type)\n"
+	  "and has no -prune or -quit is answered from the index's own indexes;\n"
+	  "otherwise the index's tree is walked (docs/index.md, \"Queries\").\n"
+	  "\n"
+	  "  --json   one JSON object per entry the whole expression is true for\n"
+	  "           (path, fid, type, mode, uid, gid, size, blocks, nlink, ino,\n"
+	  "           atime, mtime, ctime) instead of what its actions print\n"
+	  "  -c FILE  configuration file (before the paths; default: $LOAFRE_CONFIG,\n"
+	  "           else " LOAFRE_CONFIG_DEFAULT_PATH ")\n"
+	  "  --help   this help (when it is the only argument)\n"
+	  "\n"
+	  "Exit status: 0; 1 if a PATH is not in the index, if the expression is\n"
+	  "bad (GNU find's message) or if the index cannot be used (one line says\n"
+	  "why).\n",
+	  "", no_long, 0, -1 },
+	{ "du", cmd_du, CMD_NEEDS_CONFIG | CMD_OWN_H | CMD_OWN_C,
+	  "disk usage from a metadata index (as GNU du)",
+	  "[-s] [-d N] [-a] [-h] [-c] [--apparent-size|-b] [--inodes] [-B SIZE] [-k|-m]\n"
+	  "       [--by-user|--by-group] [--json] [PATH...]",
+	  "Prints the disk usage of each PATH (default: .) as GNU du does, from the\n"
+	  "index of the filesystem that holds it: \"SIZE<TAB>PATH\" for every\n"
+	  "directory below PATH, children before their parent, PATH last; sizes in\n"
+	  "1024-byte units rounded up. Each directory's total is read from the\n"
+	  "rollups the index keeps, so 'du -s' costs the same for any directory.\n"
+	  "An inode is counted once per invocation, like GNU du; with hard links in\n"
+	  "two different subdirectories the per-directory lines may differ from GNU\n"
+	  "du's (loafre counts such an inode at its first link, GNU du in the first\n"
+	  "directory its readdir order meets); the PATH totals do not.\n"
+	  "\n"
+	  "  -s, --summarize       only a total for each PATH\n"
+	  "  -d, --max-depth N     only directories at most N levels below PATH\n"
+	  "  -a, --all             files too, not only directories\n"
+	  "  -h, --human-readable  sizes like 1.5K, 12M, 3.0G (powers of 1024, rounded up)\n"
+	  "  -c, --total           a last line \"SIZE<TAB>total\"\n"
+	  "  --apparent-size       sizes in bytes of content (st_size), not disk usage\n"
+	  "  -b, --bytes           --apparent-size --block-size=1\n"
+	  "  -B, --block-size SIZE units of SIZE bytes (K, M, G, T suffixes: powers of\n"
+	  "                        1024); -k: 1K (default), -m: 1M\n"
+	  "  --inodes              count inodes instead of sizes\n"
+	  "  -x, --one-file-system accepted: the index never crosses a mount point\n"
+	  "  --by-user, --by-group one line per owner of each PATH's total:\n"
+	  "                        \"SIZE<TAB>OWNER<TAB>PATH\", largest first (these\n"
+	  "                        walk PATH's subtree in the index: O(entries))\n"
+	  "  --json                one JSON object per line: path, disk_bytes (blocks\n"
+	  "                        x 512), apparent_bytes, inodes (and owner)\n"
+	  "  --config FILE         configuration file (or loafre -c FILE du ...)\n"
+	  "  --help                show this help\n"
+	  "\n" EXIT_CODES,
+	  "sd:ahcbB:kmx", du_long, 0, -1 },
+	{ "locate", cmd_locate, CMD_NEEDS_CONFIG | CMD_OWN_C,
+	  "find files by name in the metadata indexes (as plocate -b)",
+	  "[-i] [-c] [-l N] [-0] [--fs FS] [--json] PATTERN...",
+	  "Prints the full path of every link whose name matches every PATTERN, in\n"
+	  "the index of every configured filesystem (or of FS). A PATTERN without\n"
+	  "glob characters matches names containing it; with * ? or [ it is a\n"
+	  "glob (fnmatch) the whole name must match.\n"
+	  "\n"
+	  "  -i, --ignore-case     ASCII case-insensitive\n"
+	  "  -c, --count           print only the number of matches\n"
+	  "  -l, --limit N         stop after N matches\n"
+	  "  -0, --null            end each path with NUL instead of newline\n"
+	  "  -b, --basename        accepted for plocate compatibility (always on)\n"
+	  "  --fs FS               only the index of filesystem FS\n"
+	  "  --json                one JSON object per match (path, fid, type, size, ...)\n"
+	  "  --config FILE         configuration file (or loafre -c FILE locate ...)\n"
+	  "  -h, --help            show this help\n"
+	  "\n"
+	  "Exit status: 0 if something matched, 1 if nothing did or on failure, 2 on\n"
+	  "a usage error.\n",
+	  "icl:0bh", locate_long, 1, -1 },
+	{ "report", cmd_report, CMD_NEEDS_CONFIG,
+	  "usage reports of a filesystem from its metadata index (as rbh-report)",
+	  "[--fs FS | PATH] --fs-info | --top-users[=N] | --top-groups[=N] | --top-dirs[=N]\n"
+	  "       | --size-profile | --oldest[=N] [--atime] | --user U  [--json]",
+	  "Reports on the filesystem FS (or the one holding PATH; default: the only\n"
+	  "indexed one), from its index. Sizes are disk usage (blocks x 512) and\n"
+	  "volume (st_size), each inode counted once.\n"
+	  "\n"
+	  "  --fs-info         entries per type, space used, volume, index size\n"
+	  "  --top-users[=N]   the N (default 20) users using the most space\n"
+	  "  --top-groups[=N]  the same per group\n"
+	  "  --top-dirs[=N]    the N (default 20) directories with the largest subtree\n"
+	  "  --size-profile    regular files per size class (0, 1-31, 32-1K, ... +1T)\n"
+	  "  --oldest[=N]      the N (default 20) entries modified longest ago\n"
+	  "  --atime           --oldest: by access time\n"
+	  "  --user U          user U's (name or uid) totals and size profile\n"
+	  "  --json            one JSON document instead of the table\n" COMMON_OPTS
+	  "\n" EXIT_CODES,
+	  "hc:", report_long, 0, 1 },
+	{ "quota", cmd_quota, CMD_NEEDS_CONFIG,
+	  "directory soft quotas kept with a metadata index",
+	  "set DIR [--bytes N] [--inodes N] | rm DIR | list [--fs FS] [--json]\n"
+	  "       | check [--fs FS] [--json]",
+	  "Soft quotas on directories of indexed filesystems. The indexer (loafred,\n"
+	  "or 'loafre index') compares each directory's usage with its limits as it\n"
+	  "applies changes and raises an alert when one is crossed (log line,\n"
+	  "RUN_DIR/events, quota_hook) and clears it when usage falls back under.\n"
+	  "Usage is the directory's subtree: disk usage (blocks x 512, as du) and\n"
+	  "inodes.\n"
+	  "\n"
+	  "  set DIR      set DIR's limits (DIR: a directory in the index)\n"
+	  "  rm DIR       remove DIR's quota\n"
+	  "  list         every quota: directory, usage, limits, state (ok or over)\n"
+	  "               and whether the indexer has raised its alert\n"
+	  "  check        the same; exit status 1 if a directory is over a limit\n"
+	  "               (it raises no alert: the indexer does)\n"
+	  "\n"
+	  "  --bytes N    limit of disk usage (K, M, G, T suffixes; 0: none)\n"
+	  "  --inodes N   limit of inodes (0: none)\n"
+	  "  --fs FS      list, check: only filesystem FS (default: every index)\n"
+	  "  --json       one JSON object per quota\n" COMMON_OPTS "\n" EXIT_CODES,
+	  "hc:", quota_long, 1, 2 },
 	{ "groups", cmd_groups, CMD_NEEDS_CONFIG, "list the broker's consumer groups",
 	  "[--json]",
 	  "Reads loafred's RUN_DIR/stats and prints, per consumer group: members,\n"
@@ -209,10 +488,15 @@ const struct cli_cmd cli_commands[] = {
 	  "\n"
 	  "  --json        one JSON array of groups\n" COMMON_OPTS "\n" EXIT_CODES,
 	  "hc:", groups_long, 0, 0 },
-	{ "bench", cmd_bench, 0, "measure the record codec, the journal or the local source",
+	{ "bench", cmd_bench, 0,
+	  "measure the record codec, the journal, the local source, the broker or the index",
 	  "codec [-n N] | journal [-n N] [--commit-ms MS] [--fsync commit|none] [--dir DIR]\n"
 	  "       | watch [-w W] [-d SECONDS] [--rate N] [--files N] [--mkdir] [--loafred PATH]\n"
-	  "         [--commit-ms MS] [--fsync commit|none] [--dir DIR] [--keep]",
+	  "         [--commit-ms MS] [--fsync commit|none] [--dir DIR] [--keep]\n"
+	  "       | broker [-n N] [--scenario S[,S...]] [--members M] [--groups G]\n"
+	  "         [--ephemeral E] [--credit C] [--rate N] [-d SECONDS] [--commit-ms MS]\n"
+	  "         [--rss-records R] [--dir DIR]\n"
+	  "       | index [-n N] [--ingest R] [--keep-tree] [--dir DIR]",
 	  "  codec         parse and format N synthetic lfs changelog lines (one core)\n"
 	  "  journal       append N records to a fresh journal with a group commit\n"
 	  "                every MS milliseconds, then read them back\n"
@@ -220,8 +504,28 @@ const struct cli_cmd cli_commands[] = {
 	  "                create+write/rename/unlink storms on it for SECONDS while\n"
 	  "                the journal is followed: ops/s, records/s, create->record\n"
 	  "                latency p50/p99/max, overflows, daemon RSS and CPU\n"
+	  "  broker        a broker (own process) serves a preloaded journal to\n"
+	  "                consumers acking every batch; scenarios: members (1 group\n"
+	  "                x 1, 2, 4 members), groups (G x 1 member), ephemeral (+ E\n"
+	  "                ephemeral readers, live appends), latency (appends at\n"
+	  "                --rate), rss (R pending). Prints records delivered of\n"
+	  "                expected, records/s to the last ack, latency p50/p99/max,\n"
+	  "                broker RSS, a summary against the targets; fails only if\n"
+	  "                a record was not delivered (docs/design/broker.md)\n"
+	  "  index         ingest rates into SQLite (R synthetic records without\n"
+	  "                attribute fetch, then a real tree's records with stat\n"
+	  "                enrichment); a generated tree of N files (directories of\n"
+	  "                10-100 entries, depth 6, 5 owners, log-distributed sparse\n"
+	  "                sizes, symlinks, hard links) scanned into an index:\n"
+	  "                entries/s, bytes/entry; then, warm, best of 3, GNU find\n"
+	  "                -name and -size -user, GNU du -s and plocate (with its\n"
+	  "                updatedb) beside this program's find, du and locate on\n"
+	  "                the index (process time, and the store's query time),\n"
+	  "                answers compared; a summary against the targets\n"
+	  "                (docs/index.md, \"Benchmark\"); minutes at 1 M files\n"
 	  "\n"
-	  "  -n N            work size (default: codec 1000000, journal 200000)\n"
+	  "  -n N            work size (default: codec 1000000, journal 200000,\n"
+	  "                  broker 5000000 preloaded records, index 1000000 files)\n"
 	  "  --commit-ms MS  group-commit interval (default 10)\n"
 	  "  --fsync P       commit (default) or none\n"
 	  "  --dir DIR       where the temporary journal/tree is made (default $TMPDIR\n"
@@ -236,6 +540,19 @@ const struct cli_cmd cli_commands[] = {
 	  "  --loafred PATH      watch: the daemon (default $LOAFRED, else next to\n"
 	  "                      loafre: ../loafred/loafred)\n"
 	  "  --keep              watch: keep the temporary directory\n"
+	  "  --scenario S,...    broker: members groups ephemeral latency rss all\n"
+	  "  --members M         broker: only M members (default 1, 2 and 4)\n"
+	  "  --groups G          broker: groups at once (default 4)\n"
+	  "  --ephemeral E       broker: ephemeral readers (default 2)\n"
+	  "  --credit C          broker: records in flight per consumer (default 4096)\n"
+	  "  --rate N, -d S      broker: latency appends (default 50000/s for 5 s)\n"
+	  "  --rss-records R     broker: rss records (default 10 M; fewer if the\n"
+	  "                      disk is short)\n"
+	  "  --ingest R          index: synthetic records of the ingest figures\n"
+	  "                      (default: N, at most 300000)\n"
+	  "  --keep-tree         index: keep the tree (DIR/loafre-bench-index-tree-N)\n"
+	  "                      for the next run, which reuses it while its marker\n"
+	  "                      file says it is complete; else it is removed\n"
 	  "  -h, --help      show this help\n"
 	  "\n" EXIT_CODES,
 	  "hn:c:w:d:", bench_long, 1, 1 },
@@ -335,16 +652,32 @@ int cli_run(const struct cli_cmd *cmd, int argc, char **argv, const char *config
 		fprintf(stderr, "loafre: out of memory\n");
 		return CLI_FAIL;
 	}
-	optind = 1;
-	opterr = 0;
-	/* argv[0] is the command name. */
-	while ((opt = getopt_long(argc, argv, cmd->shortopts, cmd->longopts, NULL)) != -1) {
-		if (opt == 'h') {
+	if (cmd->flags & CMD_RAW_ARGS) {
+		/* The command parses its own arguments (find's expression). */
+		int i = 1;
+
+		if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 			cli_print_help(cmd, stdout);
 			r = CLI_OK;
 			goto out;
 		}
-		if (opt == 'c') {
+		while (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
+			c.config_arg = argv[i + 1];
+			i += 2;
+		}
+		optind = i;
+		goto parsed;
+	}
+	optind = 1;
+	opterr = 0;
+	/* argv[0] is the command name. */
+	while ((opt = getopt_long(argc, argv, cmd->shortopts, cmd->longopts, NULL)) != -1) {
+		if (opt == CLI_OPT_HELP || (opt == 'h' && !(cmd->flags & CMD_OWN_H))) {
+			cli_print_help(cmd, stdout);
+			r = CLI_OK;
+			goto out;
+		}
+		if (opt == CLI_OPT_CONFIG || (opt == 'c' && !(cmd->flags & CMD_OWN_C))) {
 			c.config_arg = optarg;
 			continue;
 		}
@@ -362,6 +695,7 @@ int cli_run(const struct cli_cmd *cmd, int argc, char **argv, const char *config
 		c.opts[c.n_opts].arg = optarg;
 		c.n_opts++;
 	}
+parsed:
 	c.args = argv + optind;
 	c.n_args = argc - optind;
 	if ((cmd->flags & CMD_NEEDS_MDT) && c.n_args < 1) {

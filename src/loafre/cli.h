@@ -4,7 +4,8 @@
  *
  * main.c parses the global options, finds the command in the table and
  * calls cli_run(): it parses the command's options (every command takes
- * -c FILE and -h/--help), then checks the command's preconditions in one
+ * -c FILE and -h/--help, unless its flags give -c or -h another meaning:
+ * CMD_OWN_C, CMD_OWN_H, CMD_RAW_ARGS), then checks the command's preconditions in one
  * place (configuration loaded, MDT argument resolved) before calling it.
  * Commands return an exit code: 0 success, 1 failure, 2 usage error.
  */
@@ -16,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loafre/consumer.h"
+#include "loafre/curve.h"
 #include "loafre/loafre.h"
 
 #define CLI_OK 0
@@ -25,6 +28,18 @@
 /* Command flags: preconditions cli_run checks before calling fn. */
 #define CMD_NEEDS_CONFIG 0x1 /* load the configuration */
 #define CMD_NEEDS_MDT 0x2    /* first argument is an MDT of a configured filesystem */
+#define CMD_RAW_ARGS 0x4     /* no option parsing: args = everything after the name
+			      * (leading "-c FILE" still taken; "--help" or "-h"
+			      * alone shows the help) — loafre find */
+#define CMD_OWN_H 0x8        /* -h is the command's own option (du -h); help is
+			      * --help only (longopt value CLI_OPT_HELP) */
+#define CMD_OWN_C 0x10       /* -c is the command's own option (du -c, locate -c);
+			      * the configuration is --config FILE (CLI_OPT_CONFIG)
+			      * or the global -c */
+
+/* getopt values of --help and --config for commands with CMD_OWN_H/_C. */
+#define CLI_OPT_HELP 0x1000
+#define CLI_OPT_CONFIG 0x1001
 
 struct cli_opt {
 	int opt;          /* getopt value */
@@ -88,5 +103,34 @@ int cmd_path2fid(struct cli *c);
 int cmd_stats(struct cli *c);
 int cmd_tail(struct cli *c);
 int cmd_groups(struct cli *c);
+int cmd_keygen(struct cli *c);
+int cmd_index(struct cli *c);
+int cmd_scan(struct cli *c);
+int cmd_find(struct cli *c);
+int cmd_du(struct cli *c);
+int cmd_locate(struct cli *c);
+int cmd_report(struct cli *c);
+int cmd_quota(struct cli *c);
+
+/* How a broker command connects (cmd_tail.c): the endpoint and, for a
+ * tcp:// one, the CurveZMQ keys. */
+struct cli_broker {
+	const char *endpoint;                      /* borrowed from the options or config */
+	char server_key[LOAFRE_CURVE_KEY_BUF];     /* the broker's public key; "": none */
+	char public_key[LOAFRE_CURVE_KEY_BUF];     /* this client's key pair */
+	char secret_key[LOAFRE_CURVE_KEY_BUF];
+};
+
+/* Picks the endpoint (endpoint_arg, else [client] broker, else the first
+ * [broker] endpoint, an ipc:// one if any) and, for tcp://, the CurveZMQ
+ * key files (server_key_arg / key_arg, else [client] curve_server_key /
+ * curve_key), loads them into b and points o's curve options at them.
+ * Prints the problem itself ("loafre CMD: ...") and returns CLI_OK,
+ * CLI_FAIL or CLI_USAGE. Call cli_broker_done(b) afterwards (wipes the
+ * secret key). */
+int cli_broker_setup(struct cli *c, const char *endpoint_arg, const char *server_key_arg,
+		     const char *key_arg, struct cli_broker *b,
+		     struct loafre_consumer_options *o);
+void cli_broker_done(struct cli_broker *b);
 
 #endif

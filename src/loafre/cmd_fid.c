@@ -2,9 +2,12 @@
 /*
  * cmd_fid.c — fid2path and path2fid (as lfs prints them) and stats.
  *
- * Local filesystems are resolved through their emulated MDT's state,
- * opened read-only (LOAFRE__LFS_READONLY: no journal, no writes; safe while
- * loafred runs); Lustre filesystems through liblustreapi (llapi_fid2path).
+ * A filesystem with an [index] whose database exists is answered from the
+ * index (src/loafre/idx_cli.h; --index forces it, --live never uses it).
+ * Otherwise local filesystems are resolved through their emulated MDT's
+ * state, opened read-only (LOAFRE__LFS_READONLY: no journal, no writes;
+ * safe while loafred runs); Lustre filesystems through liblustreapi
+ * (llapi_fid2path).
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "idx_cli.h"
 #include "localfs.h"
 #include "lustre_source.h"
 #include "util.h"
@@ -44,13 +48,62 @@ static int open_lfs(struct cli *c, const struct loafre_fs_config *fs, struct loa
 	return CLI_OK;
 }
 
+/* --index / --live: 1 index, -1 live, 0 default; CLI_USAGE on both. */
+static int index_choice(struct cli *c, const char *prog, int *ret)
+{
+	*ret = 0;
+	for (size_t i = 0; i < c->n_opts; i++) {
+		int v = c->opts[i].opt == 'X' ? 1 : c->opts[i].opt == 'L' ? -1 : 0;
+		if (v && *ret && *ret != v) {
+			fprintf(stderr, "%s: --index and --live exclude each other\n", prog);
+			return CLI_USAGE;
+		}
+		if (v)
+			*ret = v;
+	}
+	return CLI_OK;
+}
+
+/* fid2path from the filesystem's index: CLI_OK with path, or CLI_FAIL
+ * (printed). */
+static int index_fid2path(struct cli *c, const struct loafre_fs_config *fs,
+			  const struct loafre_fid *fid, const char *fidstr, char *path, size_t cap)
+{
+	struct idx_cli ic;
+	struct idx_db *db;
+	char rel[PATH_MAX];
+	int r, ret = CLI_FAIL;
+
+	idx_cli_init(&ic, c, "loafre fid2path", false);
+	if (idx_cli_open_fs(&ic, fs, &db) != CLI_OK)
+		goto out;
+	r = loafre__idx_path(db->x, fid, rel, sizeof(rel));
+	if (r == 0 && snprintf(path, cap, "%s%s%s", fs->path,
+			       rel[0] && strcmp(fs->path, "/") ? "/" : "", rel) >= (int)cap)
+		r = -ENAMETOOLONG;
+	if (r == -ENOENT || r == -ENAMETOOLONG)
+		fprintf(stderr, "loafre: cannot resolve FID %s on %s: %s\n", fidstr, fs->name,
+			strerror(-r));
+	else if (r < 0)
+		idx_cli_store_error(&ic, db, r);
+	else
+		ret = CLI_OK;
+out:
+	idx_cli_done(&ic);
+	return ret;
+}
+
 int cmd_fid2path(struct cli *c)
 {
 	const char *target = c->args[0], *fidarg = c->args[1];
 	const struct loafre_fs_config *fs;
 	struct loafre_fid fid;
 	char fidstr[LOAFRE_FID_STRLEN], path[PATH_MAX];
-	int r;
+	int r, mode;
+
+	r = index_choice(c, "loafre fid2path", &mode);
+	if (r != CLI_OK)
+		return r;
 
 	fs = strstr(target, "-MDT") ? loafre_config_find_mdt(c->config, target, NULL)
 				    : loafre_config_find_fs(c->config, target);
@@ -64,6 +117,19 @@ int cmd_fid2path(struct cli *c)
 		return CLI_USAGE;
 	}
 	loafre_fid_format(&fid, fidstr);
+	if (mode > 0 || (mode == 0 && loafre_config_find_index(c->config, fs->name))) {
+		struct idx_cli ic;
+		bool has;
+		idx_cli_init(&ic, c, "loafre fid2path", false);
+		has = mode > 0 || idx_cli_fs_has_index(&ic, fs);
+		idx_cli_done(&ic);
+		if (has) {
+			if (index_fid2path(c, fs, &fid, fidstr, path, sizeof(path)) != CLI_OK)
+				return CLI_FAIL;
+			printf("%s\n", path);
+			return CLI_OK;
+		}
+	}
 	if (fs->type == LOAFRE_FS_LUSTRE) {
 		char rel[PATH_MAX];
 		r = loafre__lustre_fid2path(fs->path, &fid, rel, sizeof(rel));
@@ -154,17 +220,49 @@ static const struct loafre_fs_config *fs_of_path(const struct loafre_config *cfg
 
 int cmd_path2fid(struct cli *c)
 {
-	int ret = CLI_OK;
+	struct idx_cli ic;
+	int ret, mode;
 
+	ret = index_choice(c, "loafre path2fid", &mode);
+	if (ret != CLI_OK)
+		return ret;
+	idx_cli_init(&ic, c, "loafre path2fid", false);
 	for (int i = 0; i < c->n_args; i++) {
 		const char *arg = c->args[i];
-		char *abs = absolute(arg);
+		char *abs;
 		const struct loafre_fs_config *fs;
 		struct loafre__lfs *l = NULL;
 		struct loafre_fid fid;
 		char fidstr[LOAFRE_FID_STRLEN];
 		int r;
 
+		if (mode >= 0) {
+			/* from the index: its answer when the path's filesystem has
+			 * one (--index: or an error); otherwise the state below */
+			struct idx_path p;
+			r = mode > 0 ? idx_cli_resolve(&ic, arg, &p)
+				     : idx_cli_resolve_quiet(&ic, arg, &p);
+			if (r == CLI_OK) {
+				loafre_fid_format(&p.fid, fidstr);
+				idx_path_free(&p);
+				if (c->n_args > 1)
+					printf("%s: %s\n", arg, fidstr);
+				else
+					printf("%s\n", fidstr);
+				continue;
+			}
+			if (r == IDX_CLI_MISSING || r == -ENOENT) {
+				fprintf(stderr, "loafre path2fid: cannot get FID of '%s': %s\n", arg,
+					strerror(ENOENT));
+				ret = CLI_FAIL;
+				continue;
+			}
+			if (mode > 0) {
+				ret = CLI_FAIL;
+				continue;
+			}
+		}
+		abs = absolute(arg);
 		if (!abs) {
 			fprintf(stderr, "loafre path2fid: cannot get FID of '%s': %s\n", arg,
 				strerror(errno));
@@ -200,6 +298,7 @@ int cmd_path2fid(struct cli *c)
 		else
 			printf("%s\n", fidstr);
 	}
+	idx_cli_done(&ic);
 	return ret;
 }
 

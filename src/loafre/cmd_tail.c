@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-3.0-or-later */
 /*
  * cmd_tail.c — the broker commands: `loafre tail` (a consumer printing
- * records) and `loafre groups` (the broker's groups, from RUN_DIR/stats).
+ * records) and `loafre groups` (the broker's groups, from RUN_DIR/stats),
+ * and how broker commands reach a broker (cli_broker_setup: endpoint and
+ * CurveZMQ keys).
  */
 #include <errno.h>
 #include <signal.h>
@@ -12,15 +14,80 @@
 #include "cli.h"
 #include "loafre/consumer.h"
 
-/* The broker endpoint: --broker, else the config's first [broker] endpoint
- * (which defaults to ipc://RUN_DIR/broker.sock). */
+/* ---- endpoint and keys (cli.h) ---------------------------------------------- */
+
+/* The broker endpoint: --broker, else [client] broker, else the config's
+ * first ipc:// [broker] endpoint, else its first one (the default is
+ * ipc://RUN_DIR/broker.sock). ipc:// is preferred on the broker's own node:
+ * it needs no keys (file permissions guard it). */
 static const char *broker_endpoint(struct cli *c, const char *arg)
 {
+	const struct loafre_broker_config *b = &c->config->broker;
+
 	if (arg)
 		return arg;
-	if (c->config->broker.n_endpoints > 0)
-		return c->config->broker.endpoints[0];
+	if (c->config->client.broker)
+		return c->config->client.broker;
+	for (size_t i = 0; i < b->n_endpoints; i++)
+		if (strncmp(b->endpoints[i], "ipc://", 6) == 0)
+			return b->endpoints[i];
+	if (b->n_endpoints > 0)
+		return b->endpoints[0];
 	return NULL;
+}
+
+void cli_broker_done(struct cli_broker *b)
+{
+	if (b)
+		explicit_bzero(b->secret_key, sizeof(b->secret_key));
+}
+
+int cli_broker_setup(struct cli *c, const char *endpoint_arg, const char *server_key_arg,
+		     const char *key_arg, struct cli_broker *b, struct loafre_consumer_options *o)
+{
+	const char *srv, *key;
+	char err[512];
+
+	memset(b, 0, sizeof(*b));
+	b->endpoint = broker_endpoint(c, endpoint_arg);
+	if (!b->endpoint) {
+		fprintf(stderr, "loafre %s: no broker endpoint (use --broker)\n", c->cmd->name);
+		return CLI_FAIL;
+	}
+	if (strncmp(b->endpoint, "tcp://", 6) != 0) {
+		if (server_key_arg || key_arg) {
+			fprintf(stderr,
+				"loafre %s: --server-key and --key are for tcp:// endpoints, not %s "
+				"(ipc:// relies on the socket's file permissions)\n",
+				c->cmd->name, b->endpoint);
+			return CLI_USAGE;
+		}
+		return CLI_OK;
+	}
+	srv = server_key_arg ? server_key_arg : c->config->client.curve_server_key;
+	key = key_arg ? key_arg : c->config->client.curve_key;
+	if (!srv && !key)
+		return CLI_OK; /* a broker with curve = no */
+	if (!srv || !key) {
+		fprintf(stderr,
+			"loafre %s: CurveZMQ needs both the broker's public key (--server-key or "
+			"[client] curve_server_key) and this client's key pair (--key or [client] "
+			"curve_key)\n",
+			c->cmd->name);
+		return CLI_USAGE;
+	}
+	if (loafre_curve_keyfile_load(srv, b->server_key, NULL, err, sizeof(err)) < 0) {
+		fprintf(stderr, "loafre %s: bad server key: %s\n", c->cmd->name, err);
+		return CLI_FAIL;
+	}
+	if (loafre_curve_keyfile_load(key, b->public_key, b->secret_key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "loafre %s: bad client key: %s\n", c->cmd->name, err);
+		return CLI_FAIL;
+	}
+	o->curve_server_key = b->server_key;
+	o->curve_public_key = b->public_key;
+	o->curve_secret_key = b->secret_key;
+	return CLI_OK;
 }
 
 /* ---- tail ----------------------------------------------------------------- */
@@ -86,7 +153,8 @@ int cmd_tail(struct cli *c)
 {
 	struct loafre_consumer_options o = { 0 };
 	struct loafre_consumer *cons = NULL;
-	const char *endpoint_arg = NULL, *endpoint;
+	struct cli_broker brk;
+	const char *endpoint_arg = NULL, *server_key_arg = NULL, *key_arg = NULL, *endpoint;
 	bool follow = false, json = false, ephemeral = false;
 	char err[512] = "";
 	int r, ret = CLI_FAIL;
@@ -108,6 +176,12 @@ int cmd_tail(struct cli *c)
 			break;
 		case 'B':
 			endpoint_arg = a;
+			break;
+		case 'P':
+			server_key_arg = a;
+			break;
+		case 'k':
+			key_arg = a;
 			break;
 		case 'S':
 			if (strcmp(a, "oldest") == 0)
@@ -132,14 +206,14 @@ int cmd_tail(struct cli *c)
 		fprintf(stderr, "loafre tail: --start needs --group\n");
 		return CLI_USAGE;
 	}
-	endpoint = broker_endpoint(c, endpoint_arg);
-	if (!endpoint) {
-		fprintf(stderr, "loafre tail: no broker endpoint (use --broker)\n");
-		return CLI_FAIL;
-	}
+	r = cli_broker_setup(c, endpoint_arg, server_key_arg, key_arg, &brk, &o);
+	if (r != CLI_OK)
+		return r;
+	endpoint = brk.endpoint;
 	o.err = err;
 	o.errlen = sizeof(err);
 	r = loafre_consumer_open(endpoint, &o, &cons);
+	cli_broker_done(&brk);
 	if (r < 0) {
 		fprintf(stderr, "loafre tail: cannot join %s%s at %s: %s\n",
 			o.group ? "group " : "as an ephemeral reader", o.group ? o.group : "",
@@ -195,13 +269,16 @@ int cmd_tail(struct cli *c)
 /* ---- groups --------------------------------------------------------------- */
 
 struct grp_pos {
-	char mdt[64];
-	uint64_t position;
+	char mdt[64];      /* MDT name */
+	uint64_t position; /* everything up to it is acked */
+	double lag_s;      /* age of the oldest record not yet acked, seconds */
 };
 
 struct grp {
 	char name[32];
-	uint64_t members, in_flight, redelivered;
+	uint64_t members, in_flight, redelivered; /* as the broker counts them */
+	uint64_t dropped, covered; /* records its modules dropped / collapsed */
+	int declared;              /* 1: from a [group] section */
 	struct grp_pos *pos;
 	size_t n_pos;
 };
@@ -240,9 +317,17 @@ static void grp_set_pos(struct grp *g, const char *mdt, size_t len, uint64_t v)
 	p[g->n_pos++].position = v;
 }
 
+static struct grp_pos *grp_pos_of(struct grp *g, const char *mdt, size_t len)
+{
+	for (size_t i = 0; i < g->n_pos; i++)
+		if (strlen(g->pos[i].mdt) == len && memcmp(g->pos[i].mdt, mdt, len) == 0)
+			return &g->pos[i];
+	return NULL;
+}
+
 /* Parses "broker.group.NAME.REST VALUE": REST is members, in_flight,
- * redelivered, or a position per MDT written either MDT.position or
- * position.MDT. */
+ * redelivered, dropped, covered, declared, or per MDT position.MDT or
+ * lag_seconds.MDT (after its position line). */
 static void grp_line(struct grp **gs, size_t *n, const char *line)
 {
 	static const char prefix[] = "broker.group.";
@@ -271,8 +356,19 @@ static void grp_line(struct grp **gs, size_t *n, const char *line)
 		g->in_flight += v;
 	else if (IS("redelivered"))
 		g->redelivered += v;
+	else if (IS("dropped"))
+		g->dropped = v;
+	else if (IS("covered"))
+		g->covered = v;
+	else if (IS("declared"))
+		g->declared = (int)v;
 	else if (rl > 9 && memcmp(rest, "position.", 9) == 0)
 		grp_set_pos(g, rest + 9, rl - 9, v);
+	else if (rl > 12 && memcmp(rest, "lag_seconds.", 12) == 0) {
+		struct grp_pos *gp = grp_pos_of(g, rest + 12, rl - 12);
+		if (gp)
+			gp->lag_s = strtod(sp + 1, NULL);
+	}
 	else if (rl > 9 && memcmp(sp - 9, ".position", 9) == 0)
 		grp_set_pos(g, rest, rl - 9, v);
 	else if (rl > 10 && memcmp(sp - 10, ".in_flight", 10) == 0)
@@ -328,45 +424,50 @@ int cmd_groups(struct cli *c)
 	if (json)
 		printf("[");
 	else
-		printf("%-16s %7s %-20s %12s %12s %9s %11s\n", "GROUP", "MEMBERS", "MDT",
-		       "POSITION", "LAG", "IN_FLIGHT", "REDELIVERED");
+		printf("%-16s %7s %-20s %12s %12s %9s %9s %11s %9s\n", "GROUP", "MEMBERS", "MDT",
+		       "POSITION", "LAG", "LAG_S", "IN_FLIGHT", "REDELIVERED", "DROPPED");
 	for (size_t i = 0; i < n; i++) {
 		struct grp *g = &gs[i];
 		if (json) {
-			printf("%s{\"group\":\"%s\",\"members\":%llu,\"in_flight\":%llu,"
-			       "\"redelivered\":%llu,\"mdts\":[",
-			       i ? "," : "", g->name, (unsigned long long)g->members,
-			       (unsigned long long)g->in_flight,
-			       (unsigned long long)g->redelivered);
+			printf("%s{\"group\":\"%s\",\"declared\":%s,\"members\":%llu,"
+			       "\"in_flight\":%llu,\"redelivered\":%llu,\"dropped\":%llu,"
+			       "\"covered\":%llu,\"mdts\":[",
+			       i ? "," : "", g->name, g->declared ? "true" : "false",
+			       (unsigned long long)g->members, (unsigned long long)g->in_flight,
+			       (unsigned long long)g->redelivered, (unsigned long long)g->dropped,
+			       (unsigned long long)g->covered);
 		}
 		for (size_t k = 0; k < g->n_pos || (k == 0 && !json); k++) {
 			const char *mdt = k < g->n_pos ? g->pos[k].mdt : "-";
 			uint64_t pos = k < g->n_pos ? g->pos[k].position : 0;
 			long long last = k < g->n_pos ? mdt_last(c, mdt) : -1;
 			long long lag = last < 0 ? -1 : (last > (long long)pos ? last - (long long)pos : 0);
-			char lagbuf[32];
+			double lag_s = k < g->n_pos && lag > 0 ? g->pos[k].lag_s : 0;
+			char lagbuf[32], lagsbuf[32];
 
 			if (json) {
 				printf("%s{\"mdt\":\"%s\",\"position\":%llu", k ? "," : "", mdt,
 				       (unsigned long long)pos);
 				if (lag >= 0)
-					printf(",\"lag\":%lld", lag);
+					printf(",\"lag\":%lld,\"lag_seconds\":%.3f", lag, lag_s);
 				printf("}");
 				continue;
 			}
+			snprintf(lagsbuf, sizeof(lagsbuf), "%.1f", lag_s);
 			if (lag >= 0)
 				snprintf(lagbuf, sizeof(lagbuf), "%lld", lag);
 			else
 				snprintf(lagbuf, sizeof(lagbuf), "-");
 			if (k == 0)
-				printf("%-16s %7llu %-20s %12llu %12s %9llu %11llu\n", g->name,
-				       (unsigned long long)g->members, mdt,
-				       (unsigned long long)pos, lagbuf,
+				printf("%-16s %7llu %-20s %12llu %12s %9s %9llu %11llu %9llu\n",
+				       g->name, (unsigned long long)g->members, mdt,
+				       (unsigned long long)pos, lagbuf, lagsbuf,
 				       (unsigned long long)g->in_flight,
-				       (unsigned long long)g->redelivered);
+				       (unsigned long long)g->redelivered,
+				       (unsigned long long)(g->dropped + g->covered));
 			else
-				printf("%-16s %7s %-20s %12llu %12s\n", "", "", mdt,
-				       (unsigned long long)pos, lagbuf);
+				printf("%-16s %7s %-20s %12llu %12s %9s\n", "", "", mdt,
+				       (unsigned long long)pos, lagbuf, lagsbuf);
 		}
 		if (json)
 			printf("]}");

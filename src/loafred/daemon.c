@@ -25,9 +25,15 @@
  * The consumer broker (lib/broker.h) runs in its own thread, started once
  * the filesystems are open (it opens its own handles on their journals)
  * and stopped before they close. SIGHUP restarts it when the [broker]
- * section or the set of MDTs/journals changed, and keeps it otherwise
+ * section, its CurveZMQ key files, a [group] section or the set of
+ * MDTs/journals changed, and keeps it otherwise
  * (members stay connected). A broker that cannot start is logged once;
  * loafred carries on without it (SIGHUP retries).
+ *
+ * Indexers ([index NAME] with in_daemon = yes, lib/indexer.h) run in
+ * threads of their own, as broker clients over its ipc:// endpoint,
+ * started after the broker and stopped before it; SIGHUP restarts them
+ * when their sections, the filesystems or the broker changed.
  */
 #include "daemon.h"
 
@@ -49,6 +55,8 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "broker_auth.h"
+#include "indexer.h"
 #include "loafre/loafre.h"
 #include "localfs.h"
 #include "lustre_source.h"
@@ -70,6 +78,9 @@ struct mdt_state {
 	int read_error;                /* lustre: last read error logged (not repeated) */
 	int clear_error;               /* lustre: last clear error logged */
 	uint64_t retry_ns;             /* lustre: next read attempt while no stream is open */
+	uint64_t rate_index;           /* `last` at the previous stats write */
+	uint64_t rate_ns;              /* time of the previous stats write (0: none) */
+	double read_rate;              /* records/s journaled between the last two writes */
 };
 
 struct fs_state {
@@ -109,6 +120,9 @@ struct daemon {
 	uint64_t next_second_ns;       /* next once-a-second work (stats, clears) */
 	struct loafre__broker *broker; /* NULL when not running */
 	char *broker_sig;              /* what the running broker was started with */
+	struct loafre__indexer **indexers; /* running [index] threads */
+	size_t n_indexers;             /* entries of indexers */
+	char *index_sig;               /* what they were started with */
 };
 
 static struct daemon *the_daemon; /* for dlog only */
@@ -515,6 +529,23 @@ static void write_stats(struct daemon *d)
 	if (!out)
 		return;
 	fprintf(out, "loafred.pid %ld\nloafred.filesystems %zu\n", (long)getpid(), d->n_fs);
+	/* Per MDT, whatever its source: current index and read rate (records
+	 * journaled per second since the previous write, about a second ago). */
+	for (size_t i = 0; i < d->n_fs; i++) {
+		for (size_t k = 0; k < d->fs[i].n_mdts; k++) {
+			struct mdt_state *m = &d->fs[i].mdts[k];
+			uint64_t now = loafre__mono_ns();
+			if (m->rate_ns && now > m->rate_ns)
+				m->read_rate = (double)(m->last >= m->rate_index
+								? m->last - m->rate_index
+								: 0) *
+					       1e9 / (double)(now - m->rate_ns);
+			m->rate_ns = now;
+			m->rate_index = m->last;
+			fprintf(out, "mdt.%s.index %llu\nmdt.%s.read_rate %.1f\n", m->mdt,
+				(unsigned long long)m->last, m->mdt, m->read_rate);
+		}
+	}
 	for (size_t i = 0; i < d->n_fs; i++) {
 		const struct fs_state *f = &d->fs[i];
 		if (f->type == LOAFRE_FS_LOCAL) {
@@ -560,6 +591,12 @@ static void write_stats(struct daemon *d)
 		loafre__broker_stats(d->broker, bs, sizeof(bs), &bl);
 		fwrite(bs, 1, bl, out);
 	}
+	for (size_t i = 0; i < d->n_indexers; i++) {
+		static char is[8192];
+		size_t il = 0;
+		loafre__indexer_stats(d->indexers[i], is, sizeof(is), &il);
+		fwrite(is, 1, il, out);
+	}
 	if (fclose(out) != 0) {
 		free(buf);
 		return;
@@ -586,6 +623,19 @@ static char *broker_signature(const struct loafre_config *c)
 		(unsigned long long)c->broker.ephemeral_window);
 	for (size_t i = 0; i < c->broker.n_endpoints; i++)
 		fprintf(out, " e:%s", c->broker.endpoints[i]);
+	{
+		/* the curve setting and its key files (a changed allowed list
+		 * is reloaded on SIGHUP) */
+		char as[1024];
+		if (loafre__broker_auth_signature(&c->broker, as, sizeof(as)) >= 0)
+			fprintf(out, " a:%s", as);
+	}
+	for (size_t i = 0; i < c->n_groups; i++) {
+		const struct loafre_group_config *g = &c->groups[i];
+		fprintf(out, " g:%s:%s:%u", g->name, g->start ? g->start : "", g->batch_ms);
+		for (size_t m = 0; m < g->n_modules; m++)
+			fprintf(out, ":%s", g->modules[m]);
+	}
 	for (size_t i = 0; i < c->n_fs; i++)
 		for (size_t k = 0; k < c->fs[i].n_mdts; k++)
 			fprintf(out, " m:%s=%s", c->fs[i].mdts[k], c->fs[i].mdt_journals[k]);
@@ -594,6 +644,88 @@ static char *broker_signature(const struct loafre_config *c)
 		return NULL;
 	}
 	return buf;
+}
+
+/* ---- indexers ------------------------------------------------------------------ */
+
+/* What the indexers depend on: every [index] section, the filesystems and
+ * the broker endpoints. */
+static char *index_signature(const struct loafre_config *c)
+{
+	char *buf = NULL, *b = broker_signature(c);
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	if (!out || !b) {
+		if (out)
+			fclose(out);
+		free(buf);
+		free(b);
+		return NULL;
+	}
+	fputs(b, out);
+	free(b);
+	for (size_t i = 0; i < c->n_indexes; i++) {
+		const struct loafre_index_config *x = &c->indexes[i];
+		const struct loafre_fs_config *fs = loafre_config_find_fs(c, x->fs);
+		fprintf(out, " i:%s:%s:%d:%s:%u:%d:%s:%s", x->name, x->fs, (int)x->backend,
+			x->database, x->fetch_threads, x->in_daemon, x->quota_hook ? x->quota_hook : "",
+			fs ? fs->path : "");
+	}
+	if (fclose(out) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void indexers_stop(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_indexers; i++)
+		loafre__indexer_close(d->indexers[i]);
+	free(d->indexers);
+	d->indexers = NULL;
+	d->n_indexers = 0;
+	free(d->index_sig);
+	d->index_sig = NULL;
+}
+
+/* Starts the [index] threads (in_daemon = yes), or restarts them if what
+ * they depend on changed. */
+static void indexers_sync(struct daemon *d)
+{
+	char *sig = index_signature(d->cfg);
+	char err[512];
+
+	if (sig && d->index_sig && strcmp(sig, d->index_sig) == 0) {
+		free(sig);
+		return;
+	}
+	indexers_stop(d);
+	d->index_sig = sig;
+	d->indexers = calloc(d->cfg->n_indexes ? d->cfg->n_indexes : 1, sizeof(*d->indexers));
+	if (!d->indexers) {
+		dlog(LOG_ERR, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < d->cfg->n_indexes; i++) {
+		const struct loafre_index_config *x = &d->cfg->indexes[i];
+		struct loafre__indexer_opts o = {.cfg = d->cfg, .ic = x, .log = dlog};
+		struct loafre__indexer *ix = NULL;
+		int r;
+
+		if (!x->in_daemon)
+			continue;
+		r = loafre__indexer_open(&o, &ix, err, sizeof(err));
+		if (r == 0 && (r = loafre__indexer_start(ix)) < 0)
+			snprintf(err, sizeof(err), "cannot start its thread: %s", strerror(-r));
+		if (r < 0) {
+			dlog(LOG_ERR, "index %s: not started: %s (retried on SIGHUP)", x->name, err);
+			loafre__indexer_close(ix);
+			continue;
+		}
+		d->indexers[d->n_indexers++] = ix;
+	}
 }
 
 static void broker_stop(struct daemon *d)
@@ -726,6 +858,7 @@ static void reload(struct daemon *d)
 	apply_logging(d);
 	sync_filesystems(d);
 	broker_sync(d);
+	indexers_sync(d);
 	if (arm_timer(d) < 0)
 		dlog(LOG_ERR, "cannot set the commit timer: %s", strerror(errno));
 	fs_list(d, list, sizeof(list));
@@ -998,6 +1131,7 @@ int loafred_run(const struct daemon_options *o)
 	dlog(LOG_INFO, "loafred %s started: %zu filesystem%s (%s)", loafre_version(), d.n_fs,
 	     d.n_fs == 1 ? "" : "s", list);
 	broker_sync(&d);
+	indexers_sync(&d);
 	d.next_gc_ns = loafre__mono_ns() + GC_INTERVAL_NS;
 	write_stats(&d);
 	d.next_second_ns = loafre__mono_ns() + 1000000000ull;
@@ -1032,6 +1166,7 @@ int loafred_run(const struct daemon_options *o)
 	}
 	ret = 0;
 out:
+	indexers_stop(&d); /* before the broker: their last acks reach it */
 	broker_stop(&d); /* before the journals close: final clears */
 	for (size_t i = 0; i < d.n_fs; i++)
 		fs_close(&d.fs[i]);

@@ -52,8 +52,8 @@ static void test_roundtrip_simple(void **state)
 	memset(&m, 0, sizeof(m));
 	m.cmd = LOAFRE__BP_ACK;
 	m.mdt = 7;
-	loafre__bp_ack_put(ranges, 0, 5, 9);
-	loafre__bp_ack_put(ranges, 1, 1, 1);
+	loafre__bp_ack_put(ranges, 0, 1, 1);
+	loafre__bp_ack_put(ranges, 1, 5, 9);
 	loafre__bp_ack_put(ranges, 2, UINT64_MAX - 1, UINT64_MAX);
 	m.payload = ranges;
 	m.n_ranges = 3;
@@ -62,9 +62,9 @@ static void test_roundtrip_simple(void **state)
 	assert_int_equal(o.n_ranges, 3);
 	uint64_t a, b;
 	loafre__bp_ack_get(&o, 0, &a, &b);
-	assert_true(a == 5 && b == 9);
-	loafre__bp_ack_get(&o, 1, &a, &b);
 	assert_true(a == 1 && b == 1);
+	loafre__bp_ack_get(&o, 1, &a, &b);
+	assert_true(a == 5 && b == 9);
 	loafre__bp_ack_get(&o, 2, &a, &b);
 	assert_true(a == UINT64_MAX - 1 && b == UINT64_MAX);
 
@@ -183,8 +183,19 @@ static void test_decode_errors(void **state)
 	assert_int_equal(decode_raw("ACK", four, 4, r16, 16, 3), -EBADMSG);
 	loafre__bp_ack_put(r16, 0, 5, 5);
 	assert_int_equal(decode_raw("ACK", four, 4, r16, 16, 3), 0);
+	/* ranges must be ascending and disjoint */
+	{
+		uint8_t two[32];
+		loafre__bp_ack_put(two, 0, 5, 9);
+		loafre__bp_ack_put(two, 1, 9, 12); /* overlaps */
+		assert_int_equal(decode_raw("ACK", four, 4, two, 32, 3), -EBADMSG);
+		loafre__bp_ack_put(two, 1, 1, 2); /* below */
+		assert_int_equal(decode_raw("ACK", four, 4, two, 32, 3), -EBADMSG);
+		loafre__bp_ack_put(two, 1, 10, 12);
+		assert_int_equal(decode_raw("ACK", four, 4, two, 32, 3), 0);
+	}
 	for (size_t i = 0; i < sizeof(big) / 16; i++)
-		loafre__bp_ack_put(big, i, 1, 2);
+		loafre__bp_ack_put(big, i, 2 * i + 1, 2 * i + 2);
 	assert_int_equal(decode_raw("ACK", four, 4, big, sizeof(big), 3), -EMSGSIZE);
 	assert_int_equal(decode_raw("ACK", four, 4, big, sizeof(big) - 16, 3), 0);
 	/* CREDIT */

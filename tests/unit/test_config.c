@@ -187,7 +187,7 @@ static void test_broker(void **state)
 	path = write_conf("broker1.conf",
 			  "[broker]\nendpoint = ipc:///x.sock tcp://127.0.0.1:5555\n"
 			  "endpoint = inproc://b\nmax_credit = 10\nheartbeat_ms = 50\n"
-			  "ephemeral_window = 7\n");
+			  "ephemeral_window = 7\ncurve = no\n");
 	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), 0);
 	assert_int_equal(c->broker.n_endpoints, 3);
 	assert_string_equal(c->broker.endpoints[0], "ipc:///x.sock");
@@ -196,6 +196,8 @@ static void test_broker(void **state)
 	assert_int_equal(c->broker.max_credit, 10);
 	assert_int_equal(c->broker.heartbeat_ms, 50);
 	assert_int_equal(c->broker.ephemeral_window, 7);
+	assert_false(c->broker.curve);
+	assert_null(c->broker.curve_secret_key);
 	loafre_config_free(c);
 	static const char *const bad[][2] = {
 		{"[broker]\nendpoint = http://x\n", "endpoint must be"},
@@ -216,6 +218,103 @@ static void test_broker(void **state)
 		if (!strstr(err, bad[i][1]))
 			fail_msg("'%s': got '%s'", bad[i][0], err);
 		assert_null(c);
+	}
+}
+
+static void test_curve(void **state)
+{
+	struct loafre_config *c = NULL;
+	char err[512], expect[PATH_MAX + 64];
+	const char *path;
+
+	(void)state;
+	/* Defaults: curve on, no keys, no [client]; fine without tcp://. */
+	path = write_conf("curve0.conf", "[broker]\nendpoint = ipc:///x.sock\n");
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), 0);
+	assert_true(c->broker.curve);
+	assert_null(c->broker.curve_secret_key);
+	assert_null(c->broker.curve_allowed_keys);
+	assert_null(c->client.broker);
+	assert_null(c->client.curve_server_key);
+	assert_null(c->client.curve_key);
+	assert_int_equal(c->client.line, 0);
+	loafre_config_free(c);
+
+	/* tcp:// with both keys (relative to the file's directory), and a
+	 * [client] section. */
+	path = write_conf("curve1.conf",
+			  "[broker]\nendpoint = ipc:///x.sock tcp://0.0.0.0:5555\n"
+			  "curve_secret_key = keys/broker.key\n"
+			  "curve_allowed_keys = /etc/loafre/clients.allowed\n"
+			  "[client]\nbroker = tcp://mds1:5555\n"
+			  "curve_server_key = keys/../keys/broker.pub\ncurve_key = me.key\n");
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), 0);
+	assert_true(c->broker.curve);
+	snprintf(expect, sizeof(expect), "%s/keys/broker.key", tmpdir);
+	assert_string_equal(c->broker.curve_secret_key, expect);
+	assert_string_equal(c->broker.curve_allowed_keys, "/etc/loafre/clients.allowed");
+	assert_string_equal(c->client.broker, "tcp://mds1:5555");
+	snprintf(expect, sizeof(expect), "%s/keys/broker.pub", tmpdir);
+	assert_string_equal(c->client.curve_server_key, expect);
+	snprintf(expect, sizeof(expect), "%s/me.key", tmpdir);
+	assert_string_equal(c->client.curve_key, expect);
+	assert_int_equal(c->client.line, 5);
+	loafre_config_free(c);
+
+	/* curve = no: a tcp:// endpoint without keys (insecure, allowed). */
+	path = write_conf("curve2.conf", "[broker]\ncurve = no\nendpoint = tcp://127.0.0.1:1\n");
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), 0);
+	assert_false(c->broker.curve);
+	loafre_config_free(c);
+
+	/* A [client] section alone (a node without loafred). */
+	path = write_conf("curve3.conf", "[client]\nbroker = ipc:///r/broker.sock\n");
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->client.broker, "ipc:///r/broker.sock");
+	assert_null(c->client.curve_key);
+	loafre_config_free(c);
+
+	static const struct {
+		const char *text;
+		unsigned line;
+		const char *needle;
+	} bad[] = {
+		{ "[broker]\nendpoint = ipc:///x.sock\n\nendpoint = tcp://127.0.0.1:5555\n", 4,
+		  "a tcp:// endpoint needs CurveZMQ keys" },
+		{ "[broker]\nendpoint = tcp://127.0.0.1:5555\n", 2, "curve = no (insecure" },
+		{ "[broker]\nendpoint = tcp://127.0.0.1:5555\ncurve = yes\n", 3,
+		  "curve = yes needs curve_secret_key" },
+		{ "[broker]\ncurve = yes\n", 2, "curve = yes needs curve_secret_key" },
+		{ "[broker]\nendpoint = tcp://h:1\ncurve_secret_key = b.key\n", 3,
+		  "curve_secret_key needs curve_allowed_keys" },
+		{ "[broker]\n\ncurve_allowed_keys = a\n", 3,
+		  "curve_allowed_keys needs curve_secret_key" },
+		{ "[broker]\ncurve = maybe\n", 2, "curve must be yes or no" },
+		{ "[broker]\ncurve = no\ncurve = yes\n", 3, "duplicate key 'curve'" },
+		{ "[broker]\ncurve_secret_key =\n", 2, "curve_secret_key is empty" },
+		{ "[broker]\ncurve_secret_key = a\ncurve_secret_key = b\n", 3, "duplicate key" },
+		{ "[client]\nbroker = http://x\n", 2, "broker must be one endpoint" },
+		{ "[client]\nbroker = ipc:///a ipc:///b\n", 2, "broker must be one endpoint" },
+		{ "[client]\nbroker = ipc:///a\nbroker = ipc:///b\n", 3, "duplicate key 'broker'" },
+		{ "[client]\ncurve_key = me.key\n", 1,
+		  "curve_server_key and curve_key go together" },
+		{ "\n[client]\ncurve_server_key = b.pub\n", 2, "go together" },
+		{ "[client]\ncurve_key =\n", 2, "curve_key is empty" },
+		{ "[client]\nendpoint = ipc:///a\n", 2, "unknown key 'endpoint' in section [client]" },
+		{ "[client]\n[client]\n", 2, "duplicate section [client] (first on line 1)" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r;
+
+		c = (struct loafre_config *)0x1;
+		path = write_conf("curve_bad.conf", bad[i].text);
+		r = loafre_config_load(path, &c, err, sizeof(err));
+		if (r != -EINVAL || !strstr(err, bad[i].needle))
+			fail_msg("case %zu: r=%d err='%s' (want '%s')", i, r, err, bad[i].needle);
+		snprintf(expect, sizeof(expect), "%s:%u: ", path, bad[i].line);
+		if (strncmp(err, expect, strlen(expect)) != 0)
+			fail_msg("case %zu: '%s' does not start with '%s'", i, err, expect);
+		assert_ptr_equal(c, (struct loafre_config *)0x1);
 	}
 }
 
@@ -260,6 +359,55 @@ struct bad_case {
 	const char *needle; /* expected part of the message */
 };
 
+static void test_groups_indexes(void **state)
+{
+	struct loafre_config *c = NULL;
+	char err[512];
+	const char *path;
+
+	(void)state;
+	path = write_conf("groups.conf",
+			  "[filesystem demo]\npath = /srv/demo\njournal = /var/lib/demo\n"
+			  "[group idx]\nstart = demo-MDT0000:5\nbatch_ms = 250\n"
+			  "module = types = CREAT MKDIR\nmodule = subtree = /srv/demo/a/../b\n"
+			  "module = cancel\nmodule = fields = none\n"
+			  "[group plain]\n"
+			  "[index demo]\nquota_hook = /bin/true\n"
+			  "[index pg]\nfilesystem = demo\nbackend = postgresql\n"
+			  "database = host=/run/postgresql dbname=loafre\nfetch_threads = 8\n"
+			  "in_daemon = no\n");
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->n_groups, 2);
+	assert_string_equal(c->groups[0].name, "idx");
+	assert_string_equal(c->groups[0].start, "demo-MDT0000:5");
+	assert_int_equal(c->groups[0].batch_ms, 250);
+	assert_int_equal(c->groups[0].n_modules, 4);
+	assert_string_equal(c->groups[0].modules[0], "types = CREAT MKDIR");
+	assert_string_equal(c->groups[0].modules[1], "subtree = /srv/demo/b"); /* normalized */
+	assert_string_equal(c->groups[0].modules[2], "cancel");
+	assert_string_equal(c->groups[1].name, "plain");
+	assert_null(c->groups[1].start);
+	assert_int_equal(c->groups[1].n_modules, 0);
+	assert_int_equal(c->n_indexes, 2);
+	assert_string_equal(c->indexes[0].fs, "demo");
+	assert_int_equal(c->indexes[0].backend, LOAFRE_INDEX_SQLITE);
+	assert_string_equal(c->indexes[0].database, "/var/lib/demo/index.db");
+	assert_string_equal(c->indexes[0].group, "idx-demo");
+	assert_string_equal(c->indexes[0].quota_hook, "/bin/true");
+	assert_true(c->indexes[0].in_daemon);
+	assert_int_equal(c->indexes[0].fetch_threads, 4);
+	assert_int_equal(c->indexes[1].backend, LOAFRE_INDEX_POSTGRESQL);
+	assert_string_equal(c->indexes[1].database, "host=/run/postgresql dbname=loafre");
+	assert_false(c->indexes[1].in_daemon);
+	assert_int_equal(c->indexes[1].fetch_threads, 8);
+	assert_ptr_equal(loafre_config_find_index(c, "demo"), &c->indexes[0]);
+	assert_null(loafre_config_find_index(c, "other"));
+	assert_ptr_equal(loafre_config_fs_of_path(c, "/srv/demo/x/y"), &c->fs[0]);
+	assert_ptr_equal(loafre_config_fs_of_path(c, "/srv/demo"), &c->fs[0]);
+	assert_null(loafre_config_fs_of_path(c, "/srv/demox"));
+	loafre_config_free(c);
+}
+
 static void test_errors(void **state)
 {
 	static const struct bad_case cases[] = {
@@ -297,6 +445,32 @@ static void test_errors(void **state)
 		{ "path = /a\n", 1, "outside of any section" },
 		{ "[loafred]\nthis is not ini\n", 2, "syntax error" },
 		{ "[loafred\n", 1, "without ']'" },
+		/* [group NAME] */
+		{ "[group 9bad]\n", 1, "invalid group name '9bad'" },
+		{ "[group waytoolongname16]\n", 1, "invalid group name" },
+		{ "[group g]\n[group g]\n", 2, "duplicate section [group g] (first on line 1)" },
+		{ "[group g]\nstart = sometime\n", 2, "start must be oldest, newest or MDT:INDEX" },
+		{ "[group g]\nbatch_ms = 60001\n", 2, "batch_ms must be" },
+		{ "[group g]\nmodule = types = CREAT BOGUS\n", 2, "bad module 'types = CREAT BOGUS'" },
+		{ "[group g]\nmodule = frobnicate\n", 2, "bad module 'frobnicate'" },
+		{ "[group g]\nmodule = fields = jobid colour\n", 2, "bad module 'fields = jobid colour'" },
+		{ "[group g]\nmodule = subtree = not-a-fid\n", 2, "bad module 'subtree = not-a-fid'" },
+		{ "[filesystem x]\npath = /a\njournal = /j\n[group g]\nmodule = subtree = /b/c\n", 4,
+		  "[group g]: subtree /b/c is not under the path of any [filesystem]" },
+		{ "[group g]\nfilter = x\n", 2, "unknown key 'filter' in section [group g]" },
+		/* [index NAME] */
+		{ "[index toolongindex]\n", 1, "invalid index name 'toolongindex'" },
+		{ "[index i]\n", 1, "[index i]: unknown filesystem 'i'" },
+		{ "[filesystem x]\npath = /a\njournal = /j\n[index i]\nfilesystem = y\n", 4,
+		  "[index i]: unknown filesystem 'y'" },
+		{ "[filesystem x]\npath = /a\njournal = /j\n[index x]\nbackend = mysql\n", 5,
+		  "backend must be sqlite or postgresql" },
+		{ "[filesystem x]\npath = /a\njournal = /j\n[index x]\nbackend = postgresql\n", 4,
+		  "needs database (a conninfo" },
+		{ "[filesystem x]\npath = /a\njournal = /j\n[index x]\nfetch_threads = 0\n", 5,
+		  "fetch_threads must be 1 to 64" },
+		{ "[filesystem x]\npath = /a\njournal = /j\n[index x]\n[index y]\nfilesystem = x\n", 5,
+		  "[index y]: database /j/index.db is already [index x]'s" },
 	};
 	char err[512], expect[PATH_MAX + 32];
 
@@ -405,7 +579,9 @@ int main(void)
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_broker),
+		cmocka_unit_test(test_curve),
 		cmocka_unit_test(test_relative_paths),
+		cmocka_unit_test(test_groups_indexes),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_path_lookup),
