@@ -68,7 +68,8 @@ struct loafre__indexer {
 	enum loafre_fs_type type;
 	char *path;                  /* the tree / client mount */
 	enum loafre_index_backend backend;
-	char *database;
+	char *database;              /* path or conninfo (may hold a password: never logged) */
+	char *db_label;              /* how messages name it: the path, or "its PostgreSQL database" */
 	char *group;                 /* "idx-NAME" */
 	unsigned fetch_threads, scan_threads;
 	char *quota_hook;            /* or NULL */
@@ -130,6 +131,7 @@ static void ix_free(struct loafre__indexer *ix)
 	free(ix->fsname);
 	free(ix->path);
 	free(ix->database);
+	free(ix->db_label);
 	free(ix->group);
 	free(ix->quota_hook);
 	free(ix->events);
@@ -197,6 +199,10 @@ int loafre__indexer_open(const struct loafre__indexer_opts *o, struct loafre__in
 	ix->fsname = dup_or_null(fs->name, &oom);
 	ix->path = dup_or_null(fs->path, &oom);
 	ix->database = dup_or_null(o->ic->database, &oom);
+	ix->db_label = dup_or_null(o->ic->backend == LOAFRE_INDEX_POSTGRESQL
+					   ? "its PostgreSQL database ([index] database)"
+					   : o->ic->database,
+				   &oom);
 	ix->group = dup_or_null(o->ic->group, &oom);
 	ix->quota_hook = dup_or_null(o->ic->quota_hook, &oom);
 	ix->endpoint = dup_or_null(o->endpoint ? o->endpoint : default_endpoint(o->cfg), &oom);
@@ -697,7 +703,7 @@ int loafre__indexer_run(struct loafre__indexer *ix, volatile sig_atomic_t *stop)
 								     : LOAFRE__IDX_SQLITE,
 			     ix->database, ix->fsname, LOAFRE__IDX_CREATE, &ix->x, err, sizeof(err));
 	if (r < 0) {
-		ix->log(LOG_ERR, "index %s: cannot open database '%s': %s", ix->name, ix->database,
+		ix->log(LOG_ERR, "index %s: cannot open %s: %s", ix->name, ix->db_label,
 			err);
 		set_state(ix, "failed");
 		return r;
@@ -734,7 +740,7 @@ int loafre__indexer_run(struct loafre__indexer *ix, volatile sig_atomic_t *stop)
 			ix->positions[k] = pos;
 	}
 	set_state(ix, "running");
-	ix->log(LOG_INFO, "index %s: keeping %s current in %s", ix->name, ix->path, ix->database);
+	ix->log(LOG_INFO, "index %s: keeping %s current in %s", ix->name, ix->path, ix->db_label);
 	while (!stopping(ix, stop)) {
 		struct loafre_batch *b = NULL;
 		uint64_t now;

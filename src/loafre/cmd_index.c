@@ -176,6 +176,13 @@ static int ensure_group(const struct loafre_fs_config *fs, const char *group,
 	return 0;
 }
 
+/* How messages name an index's database: a conninfo may hold a password. */
+static const char *db_label(const struct loafre_index_config *ic)
+{
+	return ic->backend == LOAFRE_INDEX_POSTGRESQL ? "(PostgreSQL, [index] database)"
+						      : ic->database;
+}
+
 int cmd_scan(struct cli *c)
 {
 	const struct loafre_index_config *ic = find_index(c, c->args[0]);
@@ -226,7 +233,7 @@ int cmd_scan(struct cli *c)
 								    : LOAFRE__IDX_SQLITE,
 			     ic->database, fs->name, LOAFRE__IDX_CREATE, &x, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "loafre scan: cannot open index '%s': %s\n", ic->database, err);
+		fprintf(stderr, "loafre scan: cannot open index '%s': %s\n", db_label(ic), err);
 		goto out;
 	}
 	/* Tell a running indexer to wait, then hand over (docs/index.md). */
@@ -234,7 +241,7 @@ int cmd_scan(struct cli *c)
 	if ((r = loafre__idx_begin(x)) < 0 || (r = loafre__idx_set_meta(x, "scan", meta)) < 0 ||
 	    (r = loafre__idx_commit(x)) < 0) {
 		loafre__idx_rollback(x);
-		fprintf(stderr, "loafre scan: cannot write index '%s': %s\n", ic->database,
+		fprintf(stderr, "loafre scan: cannot write index '%s': %s\n", db_label(ic),
 			r == -EIO ? loafre__idx_errmsg(x) : strerror(-r));
 		goto out;
 	}
@@ -262,7 +269,7 @@ int cmd_scan(struct cli *c)
 	if ((r = loafre__idx_begin(x)) < 0 || (r = loafre__idx_set_meta(x, "scan", meta)) < 0 ||
 	    (r = loafre__idx_commit(x)) < 0) {
 		loafre__idx_rollback(x);
-		fprintf(stderr, "loafre scan: cannot write index '%s': %s\n", ic->database,
+		fprintf(stderr, "loafre scan: cannot write index '%s': %s\n", db_label(ic),
 			r == -EIO ? loafre__idx_errmsg(x) : strerror(-r));
 		goto out;
 	}

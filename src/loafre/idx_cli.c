@@ -193,9 +193,16 @@ void idx_cli_done(struct idx_cli *ic)
 	ic->dbs = NULL;
 }
 
+/* How messages name an index's database: a conninfo may hold a password. */
+static const char *db_label(const struct loafre_index_config *x)
+{
+	return x->backend == LOAFRE_INDEX_POSTGRESQL ? "(PostgreSQL, [index] database)"
+						     : x->database;
+}
+
 void idx_cli_store_error(const struct idx_cli *ic, const struct idx_db *db, int r)
 {
-	const char *where = db->ic->database;
+	const char *where = db_label(db->ic);
 
 	if (r == -EBUSY)
 		fprintf(stderr,
@@ -234,7 +241,7 @@ static int check_loaded(struct idx_cli *ic, struct idx_db *db, bool quiet)
 		say(quiet,
 			"%s: index '%s' has not been loaded yet: start loafred or run 'loafre scan "
 			"%s'\n",
-			ic->prog, db->ic->database, db->ic->name);
+			ic->prog, db_label(db->ic), db->ic->name);
 		return CLI_FAIL;
 	}
 	if (r < 0) {
@@ -257,13 +264,13 @@ static int check_loaded(struct idx_cli *ic, struct idx_db *db, bool quiet)
 		say(quiet,
 			"%s: index '%s' is being loaded by a scan (pid %ld); try again when it "
 			"has finished\n",
-			ic->prog, db->ic->database, pid);
+			ic->prog, db_label(db->ic), pid);
 		return CLI_FAIL;
 	}
 	say(quiet,
 		"%s: index '%s' has not been loaded yet (its scan was interrupted): start "
 		"loafred or run 'loafre scan %s'\n",
-		ic->prog, db->ic->database, db->ic->name);
+		ic->prog, db_label(db->ic), db->ic->name);
 	return CLI_FAIL;
 }
 
@@ -318,11 +325,11 @@ static int open_fs(struct idx_cli *ic, const struct loafre_fs_config *fs, struct
 			say(quiet,
 				"%s: index '%s' is locked by another process (waited 5 s); try "
 				"again\n",
-				ic->prog, xc->database);
+				ic->prog, db_label(xc));
 		else if (err[0])
 			say(quiet, "%s: %s\n", ic->prog, err);
 		else
-			say(quiet, "%s: cannot open index '%s': %s\n", ic->prog, xc->database,
+			say(quiet, "%s: cannot open index '%s': %s\n", ic->prog, db_label(xc),
 			    strerror(-r));
 		goto fail;
 	}
