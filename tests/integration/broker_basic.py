@@ -11,10 +11,9 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from source_lib import LOAFRE, Env, Failed, need_binaries  # noqa: E402
+from source_lib import LOAFRE, Failed, need_binaries, run_env_test  # noqa: E402
 
 
 def tail(env, *args, timeout=120):
@@ -63,81 +62,69 @@ def groups_json(env):
     return json.loads(p.stdout)
 
 
+def body(env):
+    env.start()
+    # Both groups exist before the records: a group only holds back
+    # what was not yet purged when it was created (records every
+    # existing reader cleared are gone, as on a Lustre MDT).
+    for g in ("g1", "g2"):
+        got = indices(tail(env, "--group", g, "--start", "oldest"))
+        if got:
+            raise Failed("%s got %d records from an empty journal" % (g, len(got)))
+    make_ops(env, 200, "a")
+    recs = env.quiesce(quiet=1.0, at_least=200)
+    want = indices(recs)
+    if len(want) < 200:
+        raise Failed("only %d records journaled for 200 operations" % len(want))
+    print("journaled %d records (%d..%d)" % (len(want), want[0], want[-1]))
+
+    g1 = indices(tail(env, "--group", "g1"))
+    check_exact("g1", g1, want)
+    print("ok: g1 received %d records exactly once, in order" % len(g1))
+
+    g2 = indices(tail(env, "--group", "g2"))
+    check_exact("g2", g2, want)
+    print("ok: g2 received every record too")
+
+    # g1's position appears in `loafre groups` (stats are rewritten
+    # every second; clears are batched).
+    t0 = time.monotonic()
+    g = None
+    while time.monotonic() - t0 < 10:
+        g = {x["group"]: x for x in groups_json(env)}.get("g1")
+        if g and any(m.get("mdt") == env.mdt and m.get("position") == want[-1]
+                     for m in g.get("mdts", [])):
+            break
+        time.sleep(0.25)
+    else:
+        raise Failed("loafre groups never showed g1 at position %d on %s: %s\n%s" % (
+            want[-1], env.mdt, g, env.lf("groups").stdout))
+    print("ok: loafre groups shows g1 at %d:\n%s" % (want[-1], env.lf("groups").stdout))
+
+    # An ephemeral reader started now sees only what comes next.
+    eph = subprocess.Popen([LOAFRE, "-c", env.conf, "tail", "--ephemeral", "-f", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    make_ops(env, 30, "b")
+    later = indices(env.quiesce(quiet=1.0, at_least=30))
+    time.sleep(1.0)
+    eph.send_signal(signal.SIGTERM)
+    out, err = eph.communicate(timeout=20)
+    if eph.returncode != 0:
+        raise Failed("ephemeral tail exited %d: %s" % (eph.returncode, err))
+    e = indices([json.loads(l) for l in out.splitlines() if l.strip()])
+    check_exact("ephemeral", e, later)
+    print("ok: the ephemeral reader saw exactly the %d later records" % len(e))
+
+    # g1 resumes at its persisted position: only the later records.
+    g1b = indices(tail(env, "--group", "g1"))
+    check_exact("g1 (resumed)", g1b, later)
+    print("ok: g1 resumed after its position")
+
+
 def main():
     need_binaries()
-    env = Env(prefix="loafre-broker.")
-    ok = False
-    try:
-        env.start()
-        # Both groups exist before the records: a group only holds back
-        # what was not yet purged when it was created (records every
-        # existing reader cleared are gone, as on a Lustre MDT).
-        for g in ("g1", "g2"):
-            got = indices(tail(env, "--group", g, "--start", "oldest"))
-            if got:
-                raise Failed("%s got %d records from an empty journal" % (g, len(got)))
-        make_ops(env, 200, "a")
-        recs = env.quiesce(quiet=1.0, at_least=200)
-        want = indices(recs)
-        if len(want) < 200:
-            raise Failed("only %d records journaled for 200 operations" % len(want))
-        print("journaled %d records (%d..%d)" % (len(want), want[0], want[-1]))
-
-        g1 = indices(tail(env, "--group", "g1"))
-        check_exact("g1", g1, want)
-        print("ok: g1 received %d records exactly once, in order" % len(g1))
-
-        g2 = indices(tail(env, "--group", "g2"))
-        check_exact("g2", g2, want)
-        print("ok: g2 received every record too")
-
-        # g1's position appears in `loafre groups` (stats are rewritten
-        # every second; clears are batched).
-        t0 = time.monotonic()
-        g = None
-        while time.monotonic() - t0 < 10:
-            g = {x["group"]: x for x in groups_json(env)}.get("g1")
-            if g and any(m.get("mdt") == env.mdt and m.get("position") == want[-1]
-                         for m in g.get("mdts", [])):
-                break
-            time.sleep(0.25)
-        else:
-            raise Failed("loafre groups never showed g1 at position %d on %s: %s\n%s" % (
-                want[-1], env.mdt, g, env.lf("groups").stdout))
-        print("ok: loafre groups shows g1 at %d:\n%s" % (want[-1], env.lf("groups").stdout))
-
-        # An ephemeral reader started now sees only what comes next.
-        eph = subprocess.Popen([LOAFRE, "-c", env.conf, "tail", "--ephemeral", "-f", "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
-        make_ops(env, 30, "b")
-        later = indices(env.quiesce(quiet=1.0, at_least=30))
-        time.sleep(1.0)
-        eph.send_signal(signal.SIGTERM)
-        out, err = eph.communicate(timeout=20)
-        if eph.returncode != 0:
-            raise Failed("ephemeral tail exited %d: %s" % (eph.returncode, err))
-        e = indices([json.loads(l) for l in out.splitlines() if l.strip()])
-        check_exact("ephemeral", e, later)
-        print("ok: the ephemeral reader saw exactly the %d later records" % len(e))
-
-        # g1 resumes at its persisted position: only the later records.
-        g1b = indices(tail(env, "--group", "g1"))
-        check_exact("g1 (resumed)", g1b, later)
-        print("ok: g1 resumed after its position")
-        ok = True
-    except Failed as e:
-        print("FAIL: %s" % e)
-    except Exception:
-        traceback.print_exc()
-        print("FAIL: unexpected exception")
-    finally:
-        try:
-            env.stop()
-        except Exception:
-            pass
-        env.cleanup(keep=not ok)
-    return 0 if ok else 1
+    return run_env_test(body, prefix="loafre-broker.")
 
 
 if __name__ == "__main__":

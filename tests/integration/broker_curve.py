@@ -19,10 +19,9 @@ import re
 import socket
 import subprocess
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from source_lib import LOAFRE, Env, Failed, need_binaries  # noqa: E402
+from source_lib import LOAFRE, Failed, need_binaries, run_env_test  # noqa: E402
 
 TAIL_TIMEOUT = 120  # a refused client must fail well before this
 
@@ -94,101 +93,89 @@ def check_exact(name, got, want):
                                                              want[:10]))
 
 
+def body(env):
+    os.mkdir(os.path.join(env.base, "keys"))
+    broker, _ = keygen(env, "broker")
+    alice, alice_pub = keygen(env, "alice")
+    mallory, mallory_pub = keygen(env, "mallory")
+    allowed = os.path.join(env.base, "keys", "clients.allowed")
+    with open(allowed, "w") as f:
+        f.write("# clients allowed on tcp://\n%s alice\n" % alice_pub)
+    os.chmod(allowed, 0o644)
+    port = free_port()
+    tcp = "tcp://127.0.0.1:%d" % port
+    ipc = "ipc://%s/broker.sock" % env.run_dir
+    with open(env.conf, "a") as f:
+        f.write("\n[broker]\nendpoint = %s %s\ncurve_secret_key = %s.key\n"
+                "curve_allowed_keys = %s\n" % (ipc, tcp, broker, allowed))
+    # A client node's configuration: only [client], relative paths.
+    client_conf = os.path.join(env.base, "client.conf")
+    with open(client_conf, "w") as f:
+        f.write("[client]\nbroker = %s\ncurve_server_key = keys/broker.pub\n"
+                "curve_key = keys/alice.key\n" % tcp)
+    env.start()
+    print("loafred serves %s and %s" % (ipc, tcp))
+
+    # Groups exist before the records (created over ipc://, no keys).
+    for g in ("gt", "gi"):
+        got = tail_ok(env, env.conf, "--group", g, "--start", "oldest")
+        if got:
+            raise Failed("%s got %d records from an empty journal" % (g, len(got)))
+    make_ops(env, 40, "a")
+    want = [r["index"] for r in env.quiesce(quiet=1.0, at_least=40)]
+    if len(want) < 40:
+        raise Failed("only %d records journaled for 40 creations" % len(want))
+
+    keys_alice = ["--broker", tcp, "--server-key", broker + ".pub", "--key", alice + ".key"]
+    # Refused: a key not in the allowed list, no keys, a wrong server key.
+    tail_refused(env, env.conf, "a client key not allowed", "broker refused this client's key",
+                 "--group", "gt", "--broker", tcp, "--server-key", broker + ".pub",
+                 "--key", mallory + ".key")
+    tail_refused(env, env.conf, "a client without keys", "CurveZMQ",
+                 "--group", "gt", "--broker", tcp)
+    tail_refused(env, env.conf, "a wrong server key", "server key",
+                 "--group", "gt", "--broker", tcp, "--server-key", alice + ".pub",
+                 "--key", alice + ".key")
+    # Bad key files are reported before connecting.
+    os.chmod(alice + ".key", 0o644)
+    tail_refused(env, env.conf, "a group-readable client key", "chmod 600", *keys_alice)
+    os.chmod(alice + ".key", 0o600)
+    tail_refused(env, env.conf, "a .pub as the client key", "no secret-key",
+                 "--broker", tcp, "--server-key", broker + ".pub", "--key", alice + ".pub")
+
+    # The broker logged the refusal of mallory's key.
+    needle = "client key %s... from 127.0.0.1 not allowed" % mallory_pub[:8]
+    if needle not in env.log_text():
+        raise Failed("loafred's log lacks '%s':\n%s" % (needle, env.log_text()[-3000:]))
+    print("ok: loafred logged '%s'" % needle)
+
+    # The allowed client gets every record over tcp://, after the refusals.
+    check_exact("gt over tcp (allowed key)", tail_ok(env, env.conf, "--group", "gt",
+                                                      *keys_alice), want)
+    print("ok: the allowed client received %d records over %s" % (len(want), tcp))
+    # ipc:// needs no keys.
+    check_exact("gi over ipc", tail_ok(env, env.conf, "--group", "gi"), want)
+    print("ok: ipc:// still serves a client without keys")
+
+    # More records; the allowed client through its [client] section.
+    make_ops(env, 10, "b")
+    later = [r["index"] for r in env.quiesce(quiet=1.0, at_least=10)]
+    check_exact("gt over tcp ([client] section)", tail_ok(env, client_conf, "--group", "gt"),
+                later)
+    print("ok: [client] broker/curve_server_key/curve_key work (%d records)" % len(later))
+    # Keys are for tcp:// only.
+    p = run(env.conf, ["tail", "--broker", ipc, "--key", alice + ".key",
+                       "--server-key", broker + ".pub"])
+    if p.returncode != 2 or "tcp://" not in p.stderr:
+        raise Failed("keys with an ipc:// endpoint: exit %d, %r (want a usage error)"
+                     % (p.returncode, p.stderr))
+    if env.proc.poll() is not None:
+        raise Failed("loafred exited (%s)" % env.proc.returncode)
+
+
 def main():
     need_binaries()
-    env = Env(prefix="loafre-curve.")
-    ok = False
-    try:
-        os.mkdir(os.path.join(env.base, "keys"))
-        broker, _ = keygen(env, "broker")
-        alice, alice_pub = keygen(env, "alice")
-        mallory, mallory_pub = keygen(env, "mallory")
-        allowed = os.path.join(env.base, "keys", "clients.allowed")
-        with open(allowed, "w") as f:
-            f.write("# clients allowed on tcp://\n%s alice\n" % alice_pub)
-        os.chmod(allowed, 0o644)
-        port = free_port()
-        tcp = "tcp://127.0.0.1:%d" % port
-        ipc = "ipc://%s/broker.sock" % env.run_dir
-        with open(env.conf, "a") as f:
-            f.write("\n[broker]\nendpoint = %s %s\ncurve_secret_key = %s.key\n"
-                    "curve_allowed_keys = %s\n" % (ipc, tcp, broker, allowed))
-        # A client node's configuration: only [client], relative paths.
-        client_conf = os.path.join(env.base, "client.conf")
-        with open(client_conf, "w") as f:
-            f.write("[client]\nbroker = %s\ncurve_server_key = keys/broker.pub\n"
-                    "curve_key = keys/alice.key\n" % tcp)
-        env.start()
-        print("loafred serves %s and %s" % (ipc, tcp))
-
-        # Groups exist before the records (created over ipc://, no keys).
-        for g in ("gt", "gi"):
-            got = tail_ok(env, env.conf, "--group", g, "--start", "oldest")
-            if got:
-                raise Failed("%s got %d records from an empty journal" % (g, len(got)))
-        make_ops(env, 40, "a")
-        want = [r["index"] for r in env.quiesce(quiet=1.0, at_least=40)]
-        if len(want) < 40:
-            raise Failed("only %d records journaled for 40 creations" % len(want))
-
-        keys_alice = ["--broker", tcp, "--server-key", broker + ".pub", "--key", alice + ".key"]
-        # Refused: a key not in the allowed list, no keys, a wrong server key.
-        tail_refused(env, env.conf, "a client key not allowed", "broker refused this client's key",
-                     "--group", "gt", "--broker", tcp, "--server-key", broker + ".pub",
-                     "--key", mallory + ".key")
-        tail_refused(env, env.conf, "a client without keys", "CurveZMQ",
-                     "--group", "gt", "--broker", tcp)
-        tail_refused(env, env.conf, "a wrong server key", "server key",
-                     "--group", "gt", "--broker", tcp, "--server-key", alice + ".pub",
-                     "--key", alice + ".key")
-        # Bad key files are reported before connecting.
-        os.chmod(alice + ".key", 0o644)
-        tail_refused(env, env.conf, "a group-readable client key", "chmod 600", *keys_alice)
-        os.chmod(alice + ".key", 0o600)
-        tail_refused(env, env.conf, "a .pub as the client key", "no secret-key",
-                     "--broker", tcp, "--server-key", broker + ".pub", "--key", alice + ".pub")
-
-        # The broker logged the refusal of mallory's key.
-        needle = "client key %s... from 127.0.0.1 not allowed" % mallory_pub[:8]
-        if needle not in env.log_text():
-            raise Failed("loafred's log lacks '%s':\n%s" % (needle, env.log_text()[-3000:]))
-        print("ok: loafred logged '%s'" % needle)
-
-        # The allowed client gets every record over tcp://, after the refusals.
-        check_exact("gt over tcp (allowed key)", tail_ok(env, env.conf, "--group", "gt",
-                                                          *keys_alice), want)
-        print("ok: the allowed client received %d records over %s" % (len(want), tcp))
-        # ipc:// needs no keys.
-        check_exact("gi over ipc", tail_ok(env, env.conf, "--group", "gi"), want)
-        print("ok: ipc:// still serves a client without keys")
-
-        # More records; the allowed client through its [client] section.
-        make_ops(env, 10, "b")
-        later = [r["index"] for r in env.quiesce(quiet=1.0, at_least=10)]
-        check_exact("gt over tcp ([client] section)", tail_ok(env, client_conf, "--group", "gt"),
-                    later)
-        print("ok: [client] broker/curve_server_key/curve_key work (%d records)" % len(later))
-        # Keys are for tcp:// only.
-        p = run(env.conf, ["tail", "--broker", ipc, "--key", alice + ".key",
-                           "--server-key", broker + ".pub"])
-        if p.returncode != 2 or "tcp://" not in p.stderr:
-            raise Failed("keys with an ipc:// endpoint: exit %d, %r (want a usage error)"
-                         % (p.returncode, p.stderr))
-        if env.proc.poll() is not None:
-            raise Failed("loafred exited (%s)" % env.proc.returncode)
-        ok = True
-    except Failed as e:
-        print("FAIL: %s" % e)
-    except Exception:
-        traceback.print_exc()
-        print("FAIL: unexpected exception")
-    finally:
-        try:
-            env.stop()
-        except Exception:
-            pass
-        env.cleanup(keep=not ok)
-    return 0 if ok else 1
+    return run_env_test(body, prefix="loafre-curve.")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 LOAFRE = os.environ.get("LOAFRE", "")
 LOAFRED = os.environ.get("LOAFRED", "")
@@ -425,3 +426,26 @@ def compare_tree(model, root, limit=20):
     if len(diffs) > limit:
         diffs = diffs[:limit] + ["... %d more" % (len(diffs) - limit)]
     return diffs
+
+
+def run_env_test(body, **env_args):
+    """Runs body(env) on a fresh Env(**env_args): prints a FAIL line for a
+    Failed or any other exception, always stops loafred, keeps the
+    directory when the test failed. Returns the exit status."""
+    env = Env(**env_args)
+    ok = False
+    try:
+        body(env)
+        ok = True
+    except Failed as e:
+        print("FAIL: %s" % e)
+    except Exception:
+        traceback.print_exc()
+        print("FAIL: unexpected exception")
+    finally:
+        try:
+            env.stop()
+        except Exception:
+            pass
+        env.cleanup(keep=not ok)
+    return 0 if ok else 1
