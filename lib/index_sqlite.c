@@ -5,8 +5,15 @@
  * lib/index_backend.h).
  *
  * FILE. One SQLite database per filesystem, WAL mode (SQLite's own WAL is
- * the recovery: a crash loses at most the transactions after the last
- * synced commit, synchronous=NORMAL), page size 4096.
+ * the recovery), synchronous=NORMAL: commits are not synced, checkpoints
+ * are; a commit survives a crash of the process, while an OS crash or a
+ * power loss may take the last commits back, whole (the changelog
+ * positions with their changes: the store stays consistent, at an older
+ * position); a store lost altogether is rebuilt by a scan. Page size
+ * 4096. A writing handle checkpoints every 16384 WAL pages (64 MiB: a page
+ * rewritten by many commits is copied back once), keeps up to 256 MiB of
+ * pages in its cache (readers 64 MiB; both read through mmap) and its
+ * temporary B-trees in memory.
  *   PRAGMA application_id = 0x6c6f6978 ("loix"): a loafre index store.
  *   PRAGMA user_version   = 1: the format below. Another value: -EPROTO,
  *   and the file is not touched (no pragma is written before the check).
@@ -79,6 +86,18 @@
  * UNIQUE one costs a second seek per insert): lib/index_store.c looks a
  * FID or a (parent, name) up before it inserts one, and loafre__idx_check
  * verifies that no FID and no (parent, name) occurs twice.
+ *
+ * BULK LOADS (loafre__idx_bulk_begin .. bulk_end): entry_us is dropped at
+ * the start and built at the end (a sort instead of one random insert per
+ * entry); while it is missing this handle plans no USER-SIZE query, and a
+ * handle opened for writing creates it again (a load abandoned by a crash).
+ *
+ * WRITES. An attribute update leaves entry_us alone when uid and size did
+ * not change (entry_update_from); a jobid equal to the stored one dirties
+ * nothing; a deletion is one DELETE ... RETURNING that says which other
+ * rows (xlinks, dirsum, quota) exist; a rollup is an UPDATE of its row, an
+ * INSERT only for a new directory; link_get reads xlink_link only when the
+ * xlink table has rows. changed() is PRAGMA data_version.
  *
  * QUERIES. select() picks one plan: NAME (the glob's literal, see
  * loafre__idx_glob_literal, searched in the chunks, candidates checked with
@@ -282,6 +301,9 @@ struct chunk {
 	size_t n, cap;              /* refs used, allocated */
 	char *names;                /* NUL name NUL name NUL ... */
 	size_t nlen, ncap;          /* bytes used, allocated */
+	uint32_t *offs;             /* when offs_ok: offset of name i in names */
+	size_t ocap;                /* offs allocated */
+	bool offs_ok;               /* offs[0, n) are computed (by the first deletion) */
 	bool dirty;                 /* differs from its row */
 	struct chunk *next;         /* hash chain */
 };
@@ -534,6 +556,7 @@ static void chunk_free(struct chunk *c)
 		return;
 	free(c->refs);
 	free(c->names);
+	free(c->offs);
 	free(c);
 }
 
@@ -726,6 +749,10 @@ static int name_add(struct sq *s, int64_t id, bool xlink, const char *name)
 		r = grow((void **)&c->names, &c->ncap, c->nlen + len + 1, 1);
 	if (r < 0)
 		return r;
+	if (c->offs_ok && grow((void **)&c->offs, &c->ocap, c->n + 1, sizeof(*c->offs)) < 0)
+		c->offs_ok = false; /* computed again when needed */
+	if (c->offs_ok)
+		c->offs[c->n] = (uint32_t)c->nlen;
 	c->refs[c->n++] = (uint16_t)(id & (CHUNK_REFS - 1));
 	memcpy(c->names + c->nlen, name, len + 1);
 	c->nlen += len + 1;
@@ -749,13 +776,24 @@ static int name_del(struct sq *s, int64_t id, bool xlink)
 		;
 	if (i == c->n)
 		return 0;
-	p = c->names + 1;
-	for (size_t k = 0; k < i; k++)
-		p += strlen(p) + 1;
+	if (!c->offs_ok) { /* once per chunk and transaction: the names' offsets */
+		r = grow((void **)&c->offs, &c->ocap, c->n, sizeof(*c->offs));
+		if (r < 0)
+			return r;
+		p = c->names + 1;
+		for (size_t k = 0; k < c->n; k++) {
+			c->offs[k] = (uint32_t)(p - c->names);
+			p += strlen(p) + 1;
+		}
+		c->offs_ok = true;
+	}
+	p = c->names + c->offs[i];
 	len = strlen(p) + 1;
 	memmove(p, p + len, (size_t)(c->names + c->nlen - (p + len)));
 	c->nlen -= len;
 	memmove(c->refs + i, c->refs + i + 1, (c->n - i - 1) * sizeof(*c->refs));
+	for (size_t k = i + 1; k < c->n; k++)
+		c->offs[k - 1] = c->offs[k] - (uint32_t)len;
 	c->n--;
 	c->dirty = true;
 	return 0;
@@ -968,14 +1006,14 @@ static int sq_open(const char *where, const char *fsname, int flags, void **ret_
 	if (r < 0)
 		goto fail;
 	/* cache: 64 MiB of private pages; reads through mmap share the OS
-	 * page cache between processes (a CLI command starts warm) */
+	 * page cache between processes (a CLI command starts warm). A writer:
+	 * 256 MiB (the pages its commits dirty stay), a checkpoint every
+	 * 16384 WAL pages (see FILE above) */
 	r = exec(s, "PRAGMA cache_size=-65536; PRAGMA mmap_size=2147418112;");
 	if (r == 0 && !ro)
 		r = exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 			    " PRAGMA journal_size_limit=67108864; PRAGMA wal_autocheckpoint=16384;"
-			    " PRAGMA temp_store=MEMORY;");
-	if (r == 0 && !ro && getenv("XXX_PRAGMA"))
-		r = exec(s, getenv("XXX_PRAGMA"));
+			    " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-262144;");
 	if (r < 0) {
 		snprintf(err, errlen, "cannot set up index store '%s': %s", where, s->errmsg);
 		goto fail;

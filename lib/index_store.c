@@ -30,9 +30,9 @@
  * ancestor, merged per directory, in one dirsum_add batch: a directory
  * rename is O(depth), and a batch of N creations in the same few
  * directories costs O(N + directories × depth). A bulk load
- * (loafre__idx_bulk_begin .. bulk_end) pends nothing: bulk_end computes
- * every rollup from the rows in one pass (loafre__idx_check's arithmetic)
- * and rewrites the dirsum rows.
+ * (loafre__idx_bulk_begin .. bulk_end) keeps its pending deltas across its
+ * commits (which write no rollup) and flushes them once, at bulk_end (the
+ * invariant holds throughout: the stored part does not change meanwhile).
  *
  * Transactions: a mutation validates before it writes; a validation error
  * (-ENOENT, -EEXIST, -EINVAL, -ENOTDIR, -ENOTEMPTY) leaves the transaction
@@ -60,8 +60,8 @@
  * pass, files before directories. An upsert whose attributes equal the
  * cached ones writes nothing.
  *
- * New FIDs without a lookup: for a few f_seq values (direct-mapped) the
- * store knows the largest f_oid of its entries (backend seq_max, then
+ * New FIDs without a lookup: for up to 1024 f_seq values the store knows
+ * the largest f_oid of its entries (backend seq_max, then
  * every insert); a FID above it is new, so creating it costs no query
  * (Lustre allocates f_oid upwards within a sequence). Kept and dropped
  * with the row cache.
@@ -93,7 +93,8 @@
 
 #define RC_MIN 4096u          /* rows of the row cache allocated first */
 #define RC_MAX (1u << 18)     /* rows kept at most (about 40 MB) */
-#define SM_SLOTS 64u          /* f_seq slots of the new-FID test (a power of two) */
+#define SM_SLOTS 1024u        /* f_seq slots of the new-FID test (a power of two) */
+#define SM_PROBES 8u          /* slots probed for one f_seq */
 
 /* Open-addressing map int64 id (> 0) → delta, for pending rollups and the
  * flush's per-directory sums. */
@@ -125,11 +126,12 @@ struct seqmax {
 };
 
 /* The FIDs of a bulk load (see the head comment): layers of Bloom filters,
- * each twice the previous one, 10 bits and 7 probes per FID (about 1 %
- * false positives). */
-#define BLOOM_LAYERS 32
+ * each twice the previous one (the first: 2^BLOOM_BITS0 bits), 10 bits and
+ * 7 probes per FID (under 1 % false positives per layer). */
+#define BLOOM_LAYERS 24
+#define BLOOM_BITS0 20
 struct bloom {
-	uint64_t *bits[BLOOM_LAYERS]; /* layer i: 2^(16 + i) bits */
+	uint64_t *bits[BLOOM_LAYERS]; /* layer i: 2^(BLOOM_BITS0 + i) bits */
 	unsigned nlayers;            /* layers allocated */
 	size_t n;                    /* FIDs in the last layer */
 };
@@ -146,10 +148,16 @@ struct crow {
 	bool ref;                    /* used since the clock hand last passed it */
 };
 
+/* A slot of the row cache's hash tables. */
+struct rslot {
+	uint32_t row;                /* row index + 1; 0: empty */
+	uint32_t tag;                /* high half of the key's hash (a mismatch
+				      * costs no visit to the row) */
+};
+
 struct rcache {
 	struct crow *rows;           /* `cap` rows; [0, used) ever handed out */
-	uint32_t *by_fid, *by_id;    /* open addressing, mask + 1 slots each:
-				      * row index + 1, 0 = empty */
+	struct rslot *by_fid, *by_id; /* open addressing, mask + 1 slots each */
 	uint32_t *freel;             /* indices of freed rows (a stack) */
 	size_t cap, used, nfree;     /* rows allocated, handed out, freed */
 	size_t mask;                 /* table slots - 1 (2 × cap slots) */
@@ -184,9 +192,10 @@ struct loafre__idx {
 	struct rcache rc;            /* row cache (see the head comment) */
 	struct wbuf wb;              /* write-behind entry (txn only) */
 	struct plink pl;             /* write-behind link change (txn only) */
-	struct seqmax sm[SM_SLOTS];  /* f_seq → largest f_oid, direct-mapped */
+	struct seqmax *sm;           /* f_seq → largest f_oid, SM_SLOTS slots, or NULL */
 	struct bloom bf;             /* bulk: the FIDs that may be in the store */
-	bool bf_on;                  /* bulk: bf holds every FID of the store */
+	struct bloom lbf;            /* bulk: the links (parent, name) that may be */
+	bool bf_on;                  /* bulk: bf and lbf hold every FID and link */
 	uint64_t sm_queries;         /* seq_max calls made */
 	uint64_t sm_saved;           /* lookups they saved */
 };
@@ -426,14 +435,19 @@ done:
 
 /* ---- row cache ------------------------------------------------------------- */
 
-static size_t rc_home_fid(const struct rcache *c, uint32_t v)
+static size_t rc_hash_fid(const struct rcache *c, uint32_t v)
 {
 	return hash_fid(&c->rows[v - 1].fid);
 }
 
-static size_t rc_home_id(const struct rcache *c, uint32_t v)
+static size_t rc_hash_id(const struct rcache *c, uint32_t v)
 {
 	return hash_id(c->rows[v - 1].id);
+}
+
+static uint32_t tag_of(size_t h)
+{
+	return (uint32_t)((uint64_t)h >> 32);
 }
 
 static void rc_free(struct rcache *c)
@@ -457,58 +471,64 @@ static void rc_clear(struct rcache *c)
 /* Index of the row of fid / id, or -1. */
 static ptrdiff_t rc_find_fid(const struct rcache *c, const struct loafre_fid *fid)
 {
+	size_t h = hash_fid(fid);
+	uint32_t tag = tag_of(h);
+
 	if (!c->n)
 		return -1;
-	for (size_t i = hash_fid(fid) & c->mask;; i = (i + 1) & c->mask) {
-		uint32_t v = c->by_fid[i];
+	for (size_t i = h & c->mask;; i = (i + 1) & c->mask) {
+		const struct rslot *sl = &c->by_fid[i];
 
-		if (!v)
+		if (!sl->row)
 			return -1;
-		if (loafre_fid_equal(&c->rows[v - 1].fid, fid))
-			return (ptrdiff_t)v - 1;
+		if (sl->tag == tag && loafre_fid_equal(&c->rows[sl->row - 1].fid, fid))
+			return (ptrdiff_t)sl->row - 1;
 	}
 }
 
 static ptrdiff_t rc_find_id(const struct rcache *c, int64_t id)
 {
+	size_t h = hash_id(id);
+	uint32_t tag = tag_of(h);
+
 	if (!c->n)
 		return -1;
-	for (size_t i = hash_id(id) & c->mask;; i = (i + 1) & c->mask) {
-		uint32_t v = c->by_id[i];
+	for (size_t i = h & c->mask;; i = (i + 1) & c->mask) {
+		const struct rslot *sl = &c->by_id[i];
 
-		if (!v)
+		if (!sl->row)
 			return -1;
-		if (c->rows[v - 1].id == id)
-			return (ptrdiff_t)v - 1;
+		if (sl->tag == tag && c->rows[sl->row - 1].id == id)
+			return (ptrdiff_t)sl->row - 1;
 	}
 }
 
-static void tab_add(const struct rcache *c, uint32_t *tab, size_t home, uint32_t v)
+static void tab_add(const struct rcache *c, struct rslot *tab, size_t h, uint32_t v)
 {
 	size_t i;
 
-	for (i = home & c->mask; tab[i]; i = (i + 1) & c->mask)
+	for (i = h & c->mask; tab[i].row; i = (i + 1) & c->mask)
 		;
-	tab[i] = v;
+	tab[i] = (struct rslot){v, tag_of(h)};
 }
 
 /* Removes value v from tab (backward-shift deletion). */
-static void tab_del(const struct rcache *c, uint32_t *tab, size_t home,
-		    size_t (*home_of)(const struct rcache *c, uint32_t v), uint32_t v)
+static void tab_del(const struct rcache *c, struct rslot *tab, size_t h,
+		    size_t (*hash_of)(const struct rcache *c, uint32_t v), uint32_t v)
 {
 	size_t i, j;
 
-	for (i = home & c->mask; tab[i] != v; i = (i + 1) & c->mask)
-		if (!tab[i])
+	for (i = h & c->mask; tab[i].row != v; i = (i + 1) & c->mask)
+		if (!tab[i].row)
 			return;
-	tab[i] = 0;
-	for (j = (i + 1) & c->mask; tab[j]; j = (j + 1) & c->mask) {
-		size_t h = home_of(c, tab[j]) & c->mask;
+	tab[i].row = 0;
+	for (j = (i + 1) & c->mask; tab[j].row; j = (j + 1) & c->mask) {
+		size_t home = hash_of(c, tab[j].row) & c->mask;
 
-		/* j may move to i when h is not in (i, j] cyclically */
-		if ((j > i && (h <= i || h > j)) || (j < i && h <= i && h > j)) {
+		/* j may move to i when home is not in (i, j] cyclically */
+		if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
 			tab[i] = tab[j];
-			tab[j] = 0;
+			tab[j].row = 0;
 			i = j;
 		}
 	}
@@ -518,8 +538,8 @@ static void rc_del_at(struct rcache *c, size_t i)
 {
 	uint32_t v = (uint32_t)i + 1;
 
-	tab_del(c, c->by_fid, hash_fid(&c->rows[i].fid), rc_home_fid, v);
-	tab_del(c, c->by_id, hash_id(c->rows[i].id), rc_home_id, v);
+	tab_del(c, c->by_fid, hash_fid(&c->rows[i].fid), rc_hash_fid, v);
+	tab_del(c, c->by_id, hash_id(c->rows[i].id), rc_hash_id, v);
 	c->rows[i].id = 0;
 	c->freel[c->nfree++] = (uint32_t)i;
 	c->n--;
@@ -543,7 +563,8 @@ static bool rc_room(struct rcache *c)
 	if (c->cap < RC_MAX) {
 		size_t cap = c->cap ? c->cap * 2 : RC_MIN, mask = 2 * cap - 1;
 		struct crow *rows = realloc(c->rows, cap * sizeof(*rows));
-		uint32_t *fl, *bf, *bi;
+		uint32_t *fl;
+		struct rslot *bf, *bi;
 
 		if (!rows)
 			return false;
@@ -622,48 +643,61 @@ static void bloom_free(struct bloom *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static void bloom_hashes(const struct loafre_fid *fid, uint64_t *h1, uint64_t *h2)
+/* The two hashes of the probes (h1 + k h2) from one 64-bit mix. */
+static void bloom_split(uint64_t h, uint64_t *h1, uint64_t *h2)
 {
-	uint64_t h = fid->f_seq * 0x9E3779B97F4A7C15ull ^ ((uint64_t)fid->f_oid << 32 | fid->f_ver);
-
 	h ^= h >> 29;
 	h *= 0xBF58476D1CE4E5B9ull;
 	h ^= h >> 32;
 	*h1 = h;
-	*h2 = (h * 0x94D049BB133111EBull) | 1;
+	*h2 = (h >> 32 | h << 32) * 0x94D049BB133111EBull | 1; /* from the high half: the
+							     * probes use low bits */
+}
+
+static void fid_hashes(const struct loafre_fid *fid, uint64_t *h1, uint64_t *h2)
+{
+	bloom_split(fid->f_seq * 0x9E3779B97F4A7C15ull ^ ((uint64_t)fid->f_oid << 32 | fid->f_ver), h1,
+		    h2);
+}
+
+/* (parent, name) of a link: FNV-1a over the name, mixed with the parent. */
+static void link_hashes(int64_t parent, const char *name, uint64_t *h1, uint64_t *h2)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	bloom_split(h ^ (uint64_t)parent * 0x9E3779B97F4A7C15ull, h1, h2);
 }
 
 /* false: not enough memory (the filter is then unusable). */
-static bool bloom_add(struct bloom *b, const struct loafre_fid *fid)
+static bool bloom_add(struct bloom *b, uint64_t h1, uint64_t h2)
 {
-	uint64_t h1, h2, nbits;
+	uint64_t nbits;
 	unsigned l;
 
-	if (!b->nlayers || b->n >= ((size_t)1 << (16 + b->nlayers - 1)) / 10) {
+	if (!b->nlayers || b->n >= ((size_t)1 << (BLOOM_BITS0 + b->nlayers - 1)) / 10) {
 		if (b->nlayers == BLOOM_LAYERS)
 			return false;
-		b->bits[b->nlayers] = calloc((size_t)1 << (16 + b->nlayers - 6), sizeof(uint64_t));
+		b->bits[b->nlayers] = calloc((size_t)1 << (BLOOM_BITS0 + b->nlayers - 6),
+					     sizeof(uint64_t));
 		if (!b->bits[b->nlayers])
 			return false;
 		b->nlayers++;
 		b->n = 0;
 	}
 	l = b->nlayers - 1;
-	nbits = (uint64_t)1 << (16 + l);
-	bloom_hashes(fid, &h1, &h2);
+	nbits = (uint64_t)1 << (BLOOM_BITS0 + l);
 	for (int k = 0; k < 7; k++, h1 += h2)
 		b->bits[l][(h1 & (nbits - 1)) >> 6] |= 1ull << (h1 & 63);
 	b->n++;
 	return true;
 }
 
-static bool bloom_maybe(const struct bloom *b, const struct loafre_fid *fid)
+static bool bloom_maybe(const struct bloom *b, uint64_t h1, uint64_t h2)
 {
-	uint64_t h1, h2;
-
-	bloom_hashes(fid, &h1, &h2);
 	for (unsigned l = 0; l < b->nlayers; l++) {
-		uint64_t nbits = (uint64_t)1 << (16 + l), h = h1;
+		uint64_t nbits = (uint64_t)1 << (BLOOM_BITS0 + l), h = h1;
 		int k;
 
 		for (k = 0; k < 7; k++, h += h2)
@@ -673,6 +707,53 @@ static bool bloom_maybe(const struct bloom *b, const struct loafre_fid *fid)
 			return true;
 	}
 	return false;
+}
+
+static void bf_drop(struct loafre__idx *x)
+{
+	x->bf_on = false;
+	bloom_free(&x->bf);
+	bloom_free(&x->lbf);
+}
+
+/* A FID / a link joins the store (no memory: the filters go). */
+static void bf_fid(struct loafre__idx *x, const struct loafre_fid *fid)
+{
+	uint64_t h1, h2;
+
+	fid_hashes(fid, &h1, &h2);
+	if (x->bf_on && !bloom_add(&x->bf, h1, h2))
+		bf_drop(x);
+}
+
+static void bf_link(struct loafre__idx *x, int64_t parent, const char *name)
+{
+	uint64_t h1, h2;
+
+	link_hashes(parent, name, &h1, &h2);
+	if (x->bf_on && !bloom_add(&x->lbf, h1, h2))
+		bf_drop(x);
+}
+
+/* Certainly not in the store. */
+static bool bf_no_fid(const struct loafre__idx *x, const struct loafre_fid *fid)
+{
+	uint64_t h1, h2;
+
+	if (!x->bf_on)
+		return false;
+	fid_hashes(fid, &h1, &h2);
+	return !bloom_maybe(&x->bf, h1, h2);
+}
+
+static bool bf_no_link(const struct loafre__idx *x, int64_t parent, const char *name)
+{
+	uint64_t h1, h2;
+
+	if (!x->bf_on)
+		return false;
+	link_hashes(parent, name, &h1, &h2);
+	return !bloom_maybe(&x->lbf, h1, h2);
 }
 
 static void crow_of_row(struct crow *c, const struct loafre__idx_row *row)
@@ -742,7 +823,8 @@ void loafre__idx_close(struct loafre__idx *x)
 	x->ops->close(x->be);
 	dmap_free(&x->pending);
 	rc_free(&x->rc);
-	bloom_free(&x->bf);
+	bf_drop(x);
+	free(x->sm);
 	free(x->wb.symlink);
 	free(x);
 }
@@ -775,13 +857,13 @@ static void txn_reset(struct loafre__idx *x, bool keep)
 	x->pl.active = false;
 	x->in_txn = false;
 	x->failed = 0;
-	dmap_reset(&x->pending);
+	if (!keep || !x->bulk)
+		dmap_reset(&x->pending); /* a bulk load keeps its deltas to its end */
 	if (!keep) {
 		rc_clear(&x->rc);
 		sm_clear(x);
 		x->bulk = false;
-		x->bf_on = false;
-		bloom_free(&x->bf);
+		bf_drop(x);
 	}
 }
 
@@ -809,6 +891,7 @@ int loafre__idx_begin(struct loafre__idx *x)
 	if (changed) {
 		rc_clear(&x->rc);
 		sm_clear(x);
+		bf_drop(x); /* another writer's FIDs and links are not in them */
 	}
 	txn_reset(x, true);
 	x->in_txn = true;
@@ -831,7 +914,7 @@ int loafre__idx_commit(struct loafre__idx *x)
 		r = pl_flush(x);
 	if (r == 0)
 		r = wb_flush(x);
-	if (r == 0)
+	if (r == 0 && !x->bulk)
 		r = flush(x);
 	if (r < 0) {
 		x->ops->rollback(x->be);
@@ -927,7 +1010,7 @@ static int row_by_fid(struct loafre__idx *x, const struct loafre_fid *fid, struc
 		*ret = x->rc.rows[i];
 		return 0;
 	}
-	if (x->in_txn && ((x->bf_on && !bloom_maybe(&x->bf, fid)) || sm_new(x, fid)))
+	if (x->in_txn && (bf_no_fid(x, fid) || sm_new(x, fid)))
 		return -ENOENT;
 	r = pl_flush(x);
 	if (r == 0)
@@ -1007,6 +1090,8 @@ static int set_link(struct loafre__idx *x, int64_t id, int64_t parent, const cha
 
 	if (r < 0)
 		return r;
+	if (parent)
+		bf_link(x, parent, name);
 	p->active = true;
 	p->id = id;
 	p->parent = parent;
@@ -1028,11 +1113,18 @@ static int link_get(struct loafre__idx *x, int64_t parent, const char *name, int
 		*ret_xid = 0;
 		return 0;
 	}
+	if (bf_no_link(x, parent, name))
+		return -ENOENT;
 	r = x->ops->link_get(x->be, parent, name, &child, &xid);
+	if (r == 0 && p->active && child == p->id && xid == 0) {
+		/* that primary link is going; an xlink may have the name
+		 * already: ask again, the change written */
+		r = pl_flush(x);
+		if (r == 0)
+			r = x->ops->link_get(x->be, parent, name, &child, &xid);
+	}
 	if (r < 0)
 		return r;
-	if (p->active && child == p->id && xid == 0)
-		return -ENOENT; /* that primary link is going */
 	*ret_child = child;
 	*ret_xid = xid;
 	return 0;
@@ -1040,12 +1132,28 @@ static int link_get(struct loafre__idx *x, int64_t parent, const char *name, int
 
 static void sm_clear(struct loafre__idx *x)
 {
-	memset(x->sm, 0, sizeof(x->sm));
+	if (x->sm)
+		memset(x->sm, 0, SM_SLOTS * sizeof(*x->sm));
 }
 
+/* The slot of seq: its own, else a free one, else (all SM_PROBES taken)
+ * the first, replaced. NULL: no memory. */
 static struct seqmax *sm_slot(struct loafre__idx *x, uint64_t seq)
 {
-	return &x->sm[hash_id((int64_t)seq) & (SM_SLOTS - 1)];
+	size_t h = hash_id((int64_t)seq);
+	struct seqmax *free_slot = NULL;
+
+	if (!x->sm && !(x->sm = calloc(SM_SLOTS, sizeof(*x->sm))))
+		return NULL;
+	for (unsigned i = 0; i < SM_PROBES; i++) {
+		struct seqmax *m = &x->sm[(h + i) & (SM_SLOTS - 1)];
+
+		if (m->used && m->seq == seq)
+			return m;
+		if (!m->used && !free_slot)
+			free_slot = m;
+	}
+	return free_slot ? free_slot : &x->sm[h & (SM_SLOTS - 1)];
 }
 
 /* Is fid certainly absent from the store (f_oid above its sequence's
@@ -1061,6 +1169,8 @@ static bool sm_new(struct loafre__idx *x, const struct loafre_fid *fid)
 		return false; /* FIDs of few entries per sequence (loafre's local
 			       * FIDs: the inode's generation): no use */
 	m = sm_slot(x, fid->f_seq);
+	if (!m)
+		return false;
 	if (!m->used || m->seq != fid->f_seq) {
 		x->sm_queries++;
 		r = x->ops->seq_max(x->be, fid->f_seq, &oid);
@@ -1077,9 +1187,9 @@ static bool sm_new(struct loafre__idx *x, const struct loafre_fid *fid)
 /* An entry was inserted: its sequence's largest f_oid may grow. */
 static void sm_note(struct loafre__idx *x, const struct loafre_fid *fid)
 {
-	struct seqmax *m = sm_slot(x, fid->f_seq);
+	struct seqmax *m = x->sm ? sm_slot(x, fid->f_seq) : NULL;
 
-	if (m->used && m->seq == fid->f_seq && (!m->has || fid->f_oid > m->oid)) {
+	if (m && m->used && m->seq == fid->f_seq && (!m->has || fid->f_oid > m->oid)) {
 		m->has = true;
 		m->oid = fid->f_oid;
 	}
@@ -1089,7 +1199,7 @@ static int pend(struct loafre__idx *x, int64_t dir, int64_t blocks, int64_t byte
 {
 	struct dmap_slot *s;
 
-	if (dir <= 0 || x->bulk || (blocks == 0 && bytes == 0 && inodes == 0))
+	if (dir <= 0 || (blocks == 0 && bytes == 0 && inodes == 0))
 		return 0;
 	s = dmap_get(&x->pending, dir);
 	if (!s)
@@ -1105,13 +1215,8 @@ static int pend(struct loafre__idx *x, int64_t dir, int64_t blocks, int64_t byte
  * move with the structure). */
 static int contribution(struct loafre__idx *x, const struct crow *row, struct loafre__idx_sum *ret)
 {
-	if (is_dir(row->a.mode)) {
-		if (x->bulk) { /* no rollups until bulk_end */
-			memset(ret, 0, sizeof(*ret));
-			return 0;
-		}
+	if (is_dir(row->a.mode))
 		return x->ops->dirsum_get(x->be, row->id, ret);
-	}
 	ret->blocks = row->a.blocks;
 	ret->bytes = row->a.size;
 	ret->inodes = 1;
@@ -1142,10 +1247,9 @@ static int wb_flush(struct loafre__idx *x)
 
 		if (!x->bulk || is_dir(w->a.mode)) /* a load's files are not met again */
 			rc_put(&x->rc, &c);
-		if (x->bf_on && !bloom_add(&x->bf, &w->fid)) {
-			x->bf_on = false; /* no memory: lookups as usual */
-			bloom_free(&x->bf);
-		}
+		bf_fid(x, &w->fid);
+		if (w->linked)
+			bf_link(x, w->parent, w->name);
 		sm_note(x, &w->fid);
 		if (is_dir(w->a.mode))
 			r = pend(x, id, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
@@ -1593,8 +1697,10 @@ static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const
 	}
 	if (crow.parent) { /* a further link of a non-directory */
 		r = x->ops->xlink_insert(x->be, prow.id, name, crow.id);
-		if (r == 0)
+		if (r == 0) {
 			rc_add_xlinks(x, crow.id, +1);
+			bf_link(x, prow.id, name);
+		}
 		return poison(x, r);
 	}
 	r = set_link(x, crow.id, prow.id, name);
@@ -1917,8 +2023,7 @@ int loafre__idx_clear(struct loafre__idx *x)
 	rc_clear(&x->rc);
 	sm_clear(x);
 	x->bulk = false;
-	x->bf_on = false;
-	bloom_free(&x->bf);
+	bf_drop(x);
 	r = x->ops->clear(x->be);
 	if (r < 0)
 		return poison(x, r);
@@ -1961,9 +2066,23 @@ int loafre__idx_exists(struct loafre__idx *x, const struct loafre_fid *fid, uint
 
 /* ---- bulk load ------------------------------------------------------------------ */
 
+/* bulk_begin: the FIDs and links the store has. */
 static int bloom_row_cb(void *ctx, const struct loafre__idx_row *row)
 {
-	return bloom_add(ctx, &row->e.fid) ? 0 : -ENOMEM;
+	struct loafre__idx *x = ctx;
+
+	bf_fid(x, &row->e.fid);
+	if (row->parent)
+		bf_link(x, row->parent, row->name);
+	return x->bf_on ? 0 : -ENOMEM;
+}
+
+static int bloom_xlink_cb(void *ctx, const struct loafre__idx_xlink *l)
+{
+	struct loafre__idx *x = ctx;
+
+	bf_link(x, l->parent, l->name);
+	return x->bf_on ? 0 : -ENOMEM;
 }
 
 int loafre__idx_bulk_begin(struct loafre__idx *x)
@@ -1981,14 +2100,15 @@ int loafre__idx_bulk_begin(struct loafre__idx *x)
 		r = x->ops->bulk_begin(x->be);
 	if (r < 0)
 		return poison(x, r);
-	dmap_reset(&x->pending); /* bulk_end recomputes every rollup */
 	x->bulk = true;
 	/* the FIDs the store has (after a clear: the root's, at most) */
-	bloom_free(&x->bf);
-	r = x->ops->scan_entries(x->be, bloom_row_cb, &x->bf);
-	x->bf_on = r == 0;
-	if (r < 0)
-		bloom_free(&x->bf);
+	bf_drop(x);
+	x->bf_on = true;
+	r = x->ops->scan_entries(x->be, bloom_row_cb, x);
+	if (r == 0)
+		r = x->ops->scan_xlinks(x->be, bloom_xlink_cb, x);
+	if (r < 0 || !x->bf_on)
+		bf_drop(x);
 	return r == -ENOMEM ? 0 : poison(x, r);
 }
 
@@ -2001,6 +2121,28 @@ int loafre__idx_bulk_add(struct loafre__idx *x, const struct loafre_fid *parent,
 		return r;
 	r = do_upsert(x, fid, a, mdt, true);
 	return r < 0 ? r : do_link(x, parent, name, fid);
+}
+
+int loafre__idx_bulk_end(struct loafre__idx *x)
+{
+	int r = mut_enter(x);
+
+	if (r < 0)
+		return r;
+	if (!x->bulk)
+		return -EINVAL;
+	r = pl_flush(x);
+	if (r == 0)
+		r = wb_flush(x);
+	if (r == 0)
+		r = flush(x); /* every rollup change of the load, merged */
+	if (r == 0 && x->ops->bulk_end)
+		r = x->ops->bulk_end(x->be);
+	if (r < 0)
+		return poison(x, r);
+	x->bulk = false;
+	bf_drop(x);
+	return 0;
 }
 
 
@@ -2837,198 +2979,3 @@ out:
 	return r;
 }
 
-/* ---- bulk load: the rollups at the end -------------------------------------------- */
-
-/* A directory (or a parent named by a row) while bulk_end recomputes. */
-struct bk_dir {
-	int64_t id;                     /* 0: empty slot */
-	int64_t parent;                 /* its link's directory, 0: none */
-	bool dir;                       /* an entry that is a directory */
-	bool has_row;                   /* it has a dirsum row: `stored` */
-	int32_t depth;                  /* levels above it; -1: not computed */
-	struct loafre__idx_sum calc;    /* its own part, then its rollup */
-	struct loafre__idx_sum stored;  /* its dirsum row */
-};
-
-struct bk_state {
-	struct bk_dir *d;               /* open addressing by id */
-	size_t mask, n;                 /* slots - 1, used */
-	bool bad;                       /* a row names a parent that is not a directory */
-};
-
-static struct bk_dir *bk_slot(struct bk_state *b, int64_t id)
-{
-	size_t n0 = b->n;
-	struct bk_dir *d = ck_slot((void **)&b->d, &b->mask, &b->n, sizeof(*b->d), id, true);
-
-	if (d && b->n != n0)
-		d->depth = -1;
-	return d;
-}
-
-static int bk_entry_cb(void *ctx, const struct loafre__idx_row *row)
-{
-	struct bk_state *b = ctx;
-	struct bk_dir *d;
-
-	if (is_dir(row->e.a.mode)) {
-		d = bk_slot(b, row->id);
-		if (!d)
-			return -ENOMEM;
-		d->dir = true;
-		d->parent = row->parent;
-		sum_add(&d->calc, row->e.a.blocks, row->e.a.size, 1);
-	} else if (row->parent) {
-		d = bk_slot(b, row->parent);
-		if (!d)
-			return -ENOMEM;
-		sum_add(&d->calc, row->e.a.blocks, row->e.a.size, 1);
-	}
-	return 0;
-}
-
-static int bk_sum_cb(void *ctx, int64_t id, const struct loafre__idx_sum *s)
-{
-	struct bk_dir *d = bk_slot(ctx, id);
-
-	if (!d)
-		return -ENOMEM;
-	d->has_row = true;
-	d->stored = *s;
-	return 0;
-}
-
-/* Depth of directory d (parents above it), memoized along the way. */
-static int bk_depth(struct bk_state *b, struct bk_dir *d, int64_t *path)
-{
-	size_t n = 0;
-	int32_t base;
-
-	while (d->depth < 0) {
-		struct bk_dir *p;
-
-		if (n > LOAFRE__IDX_DEPTH_MAX)
-			return -ELOOP;
-		path[n++] = d->id;
-		p = d->parent ? ck_slot((void **)&b->d, &b->mask, &b->n, sizeof(*b->d), d->parent, false)
-			      : NULL;
-		if (!p || !p->dir) {
-			if (d->parent)
-				b->bad = true;
-			d->depth = 0; /* the top of a chain: its path is computed below */
-			n--;
-			break;
-		}
-		d = p;
-	}
-	base = d->depth;
-	while (n) {
-		struct bk_dir *q = ck_slot((void **)&b->d, &b->mask, &b->n, sizeof(*b->d), path[--n], false);
-
-		q->depth = ++base;
-	}
-	return 0;
-}
-
-static int cmp_bk_depth(const void *a, const void *b)
-{
-	const struct bk_dir *p = *(const struct bk_dir *const *)a, *q = *(const struct bk_dir *const *)b;
-
-	return (q->depth > p->depth) - (q->depth < p->depth); /* deepest first */
-}
-
-int loafre__idx_bulk_end(struct loafre__idx *x)
-{
-	struct bk_state b = {0};
-	struct bk_dir **order = NULL;
-	struct loafre__idx_delta *batch = NULL;
-	int64_t *path = NULL;
-	size_t nd = 0, nb = 0;
-	int r = mut_enter(x);
-
-	if (r < 0)
-		return r;
-	if (!x->bulk)
-		return -EINVAL;
-	r = wb_flush(x);
-	if (r == 0)
-		r = pl_flush(x);
-	if (r == 0)
-		r = x->ops->scan_entries(x->be, bk_entry_cb, &b);
-	if (r == 0)
-		r = x->ops->scan_dirsums(x->be, bk_sum_cb, &b);
-	if (r < 0)
-		goto out;
-	order = malloc((b.n ? b.n : 1) * sizeof(*order));
-	batch = malloc((b.n ? b.n : 1) * sizeof(*batch));
-	path = malloc((LOAFRE__IDX_DEPTH_MAX + 2) * sizeof(*path));
-	if (!order || !batch || !path) {
-		r = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; b.d && i <= b.mask; i++) {
-		if (!b.d[i].id)
-			continue;
-		if (!b.d[i].dir) {
-			if (b.d[i].calc.inodes)
-				b.bad = true; /* files under a non-directory */
-			continue;
-		}
-		r = bk_depth(&b, &b.d[i], path);
-		if (r < 0)
-			goto out;
-		order[nd++] = &b.d[i];
-	}
-	if (b.bad) {
-		r = -EIO; /* a link to a non-directory: loafre__idx_check says where */
-		goto out;
-	}
-	/* deepest first: each directory's rollup is complete when it is added
-	 * to its parent's */
-	qsort(order, nd, sizeof(*order), cmp_bk_depth);
-	for (size_t i = 0; i < nd; i++) {
-		struct bk_dir *p = order[i]->parent
-					   ? ck_slot((void **)&b.d, &b.mask, &b.n, sizeof(*b.d),
-						     order[i]->parent, false)
-					   : NULL;
-
-		if (p)
-			sum_add(&p->calc, order[i]->calc.blocks, order[i]->calc.bytes,
-				order[i]->calc.inodes);
-	}
-	for (size_t i = 0; b.d && i <= b.mask; i++) {
-		const struct bk_dir *d = &b.d[i];
-
-		if (!d->id)
-			continue;
-		if (!d->dir) {
-			if (d->has_row) {
-				r = x->ops->dirsum_delete(x->be, d->id);
-				if (r < 0)
-					goto out;
-			}
-			continue;
-		}
-		if (memcmp(&d->calc, &d->stored, sizeof(d->calc)) != 0)
-			batch[nb++] = (struct loafre__idx_delta){
-				d->id, (int64_t)(d->calc.blocks - d->stored.blocks),
-				(int64_t)(d->calc.bytes - d->stored.bytes),
-				(int64_t)(d->calc.inodes - d->stored.inodes)};
-	}
-	qsort(batch, nb, sizeof(*batch), cmp_delta);
-	r = x->ops->dirsum_add(x->be, batch, nb);
-	if (r == 0 && x->ops->bulk_end)
-		r = x->ops->bulk_end(x->be);
-	if (r == 0) {
-		dmap_reset(&x->pending);
-		x->bulk = false;
-		x->bf_on = false;
-		bloom_free(&x->bf);
-	}
-out:
-	free(b.d);
-	free(order);
-	free(batch);
-	free(path);
-	return poison(x, r);
-}

@@ -50,6 +50,10 @@
  * Limits: names 1-255 bytes without '/' (not "." or ".."), jobid 255
  * bytes, symlink target 4095 bytes, MDT names 127 bytes (-EINVAL beyond).
  *
+ * Memory: a handle that writes keeps up to 2^18 entry rows in memory (the
+ * row cache of lib/index_store.c, about 44 MB when full) and, with SQLite,
+ * up to 256 MiB of database pages (readers: 64 MiB).
+ *
  * Ownership: a store is owned by its opener (loafre__idx_close; NULL ok).
  * Strings passed in are copied; strings handed to callbacks are valid only
  * during the callback; strings in a struct loafre__idx_entry returned by
@@ -196,15 +200,18 @@ int loafre__idx_clear(struct loafre__idx *x);
  * bulk_begin (inside a transaction; -EINVAL when one is open already)
  * starts it; the load may span several transactions (commit and begin
  * again: it stays open). Until bulk_end, every mutation keeps its
- * semantics and errors, but rollups are not maintained (dirsum and
- * top_dirs answer stale sums, loafre__idx_check reports them, commits
- * write none) and the backend may defer some of its indexes (SQLite:
- * entry_us; queries by owner and size then scan). bulk_end (inside a
- * transaction) computes every rollup from the rows in one pass (O(entries)
- * time, O(directories) memory), writes them and builds what the backend
- * deferred. A rollback, a failed commit or clear abandons the load: the
- * store keeps what was committed, without rollups (an interrupted scan:
- * clear and load again). */
+ * semantics and errors, but the commits write no rollup: the changes are
+ * kept in memory (one delta per directory touched) and written once by
+ * bulk_end, merged. Meanwhile dirsum and top_dirs outside the load's
+ * transaction answer stale sums and loafre__idx_check reports them (inside
+ * it, a query reading rollups writes the pending ones first); the backend
+ * may defer some of its indexes (SQLite: entry_us, built by bulk_end;
+ * another handle's queries by owner and size fail meanwhile). New FIDs and
+ * names cost no lookup during a load (Bloom filters of what the store
+ * holds: about 20 bits per entry). A rollback, a failed commit or clear
+ * abandons the load: the store keeps what was committed, without those
+ * rollups (an interrupted scan: clear and load again; opening the store
+ * for writing builds a deferred index again). */
 int loafre__idx_bulk_begin(struct loafre__idx *x);
 /* upsert(fid, a, mdt), then link(parent, name, fid): the first error of
  * the two (the scan's step per entry; also outside a bulk load). */

@@ -600,6 +600,196 @@ static void test_transactions(void **state)
 	assert_int_equal(loafre__idx_lookup(f->x, &nine, &e), -ENOENT);
 }
 
+/* update: only an entry the store has; unlink_if: only the link to the
+ * given entry; exists: inside and outside a transaction. */
+static void test_update_unlink_if_exists(void **state)
+{
+	struct fx *f = *state;
+	struct loafre_fid one = F(1), four = F(4), five = F(5), nine = F(9), got;
+	struct loafre__idx_attr a = attr(REGM, 3000, 1000);
+	struct loafre__idx_entry e;
+	uint32_t mode = 0;
+
+	small_tree(f->x);
+	assert_int_equal(loafre__idx_exists(f->x, &four, &mode), 0);
+	assert_int_equal(mode, REGM);
+	assert_int_equal(loafre__idx_exists(f->x, &nine, NULL), -ENOENT);
+	assert_int_equal(loafre__idx_update(f->x, &four, &a, 0), -EINVAL); /* no transaction */
+
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	/* update of an unknown FID: -ENOENT, nothing written, still usable */
+	assert_int_equal(loafre__idx_update(f->x, &nine, &a, 0), -ENOENT);
+	assert_int_equal(loafre__idx_exists(f->x, &nine, NULL), -ENOENT);
+	assert_int_equal(loafre__idx_update(f->x, &four, &a, 0), 0);
+	assert_int_equal(sum_of(f->x, 3).bytes, 4096 + 3000);
+	/* the same attributes again: nothing changes */
+	assert_int_equal(loafre__idx_update(f->x, &four, &a, 0), 0);
+	assert_int_equal(loafre__idx_upsert(f->x, &four, &a, 0), 0);
+	assert_int_equal(sum_of(f->x, 3).bytes, 4096 + 3000);
+	/* a new entry waiting to be written exists already */
+	mk(f->x, 9, REGM, 7);
+	assert_int_equal(loafre__idx_exists(f->x, &nine, &mode), 0);
+	assert_int_equal(mode, REGM);
+	assert_int_equal(loafre__idx_update(f->x, &nine, &a, 0), 0);
+	ln(f->x, 1, "nine", 9);
+	assert_int_equal(loafre__idx_lookup(f->x, &nine, &e), 0);
+	assert_int_equal(e.a.size, 3000);
+	/* unlink_if: a name leading elsewhere, an absent name, then the right one */
+	assert_int_equal(loafre__idx_unlink_if(f->x, &one, "g", &four), -ENOENT);
+	assert_int_equal(loafre__idx_lookup_name(f->x, &one, "g", &got), 0);
+	assert_true(loafre_fid_equal(&got, &five));
+	assert_int_equal(loafre__idx_unlink_if(f->x, &one, "nope", &five), -ENOENT);
+	assert_int_equal(loafre__idx_unlink_if(f->x, &one, "g", NULL), -EINVAL);
+	assert_int_equal(loafre__idx_unlink_if(f->x, &one, "g", &five), 0);
+	assert_int_equal(loafre__idx_lookup_name(f->x, &one, "g", &got), -ENOENT);
+	assert_int_equal(sum_of(f->x, 1).inodes, 5); /* 5 left, 9 came */
+	/* a rename through unlink_if + link, then the old name reused */
+	{
+		struct loafre_fid two = F(2);
+
+		assert_int_equal(loafre__idx_unlink_if(f->x, &one, "nine", &nine), 0);
+		ln(f->x, 2, "nine2", 9);
+		mk(f->x, 10, REGM, 1);
+		ln(f->x, 1, "nine", 10);
+		assert_int_equal(loafre__idx_lookup_name(f->x, &two, "nine2", &got), 0);
+		assert_true(loafre_fid_equal(&got, &nine));
+	}
+	assert_int_equal(loafre__idx_commit(f->x), 0);
+	path_is(f->x, 9, "a/nine2");
+	path_is(f->x, 10, "nine");
+	assert_int_equal(loafre__idx_exists(f->x, &five, &mode), 0); /* an orphan: still there */
+	check_ok(f->x);
+	assert_int_equal(sum_of(f->x, 1).inodes, 6);
+	assert_int_equal(sum_of(f->x, 2).bytes, 4096 + 4096 + 3000 + 3000);
+}
+
+/* The bulk load's rules: one at a time, in a transaction; rollback and
+ * clear abandon it; hard links and entries met twice keep the semantics of
+ * upsert + link; queries by owner and size work after it. */
+static int count_cb(void *ctx, const struct loafre_fid *parent, const char *name,
+		    const struct loafre__idx_entry *e)
+{
+	(void)parent;
+	(void)name;
+	(void)e;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_bulk_rules(void **state)
+{
+	struct fx *f = *state;
+	struct loafre_fid root = F(1), d = F(2), h = F(3), sub = F(4), one = F(1), got;
+	struct loafre__idx_attr da = attr(DIRM, 4096, 1000), fa = attr(REGM, 2u << 20, 1001);
+	struct loafre__idx_filter flt = {.has_uid = true, .uid = 1001, .size_min = 1u << 20};
+	int n = 0;
+
+	assert_int_equal(loafre__idx_bulk_begin(f->x), -EINVAL); /* no transaction */
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	assert_int_equal(loafre__idx_bulk_end(f->x), -EINVAL); /* none open */
+	assert_int_equal(loafre__idx_clear(f->x), 0);
+	mk(f->x, 1, DIRM, 4096);
+	assert_int_equal(loafre__idx_set_root(f->x, &root), 0);
+	assert_int_equal(loafre__idx_bulk_begin(f->x), 0);
+	assert_int_equal(loafre__idx_bulk_add(f->x, &one, "d", &d, &da, 0), 0);
+	assert_int_equal(loafre__idx_bulk_add(f->x, &d, "h", &h, &fa, 0), 0);
+	/* the same file under another name: a hard link (an xlink) */
+	assert_int_equal(loafre__idx_bulk_add(f->x, &one, "h2", &h, &fa, 0), 0);
+	/* the same link again: nothing new */
+	assert_int_equal(loafre__idx_bulk_add(f->x, &d, "h", &h, &fa, 0), 0);
+	/* errors of link: a parent that is not a directory, under itself */
+	assert_int_equal(loafre__idx_bulk_add(f->x, &h, "x", &sub, &da, 0), -ENOTDIR);
+	assert_int_equal(loafre__idx_bulk_add(f->x, &d, "self", &d, &da, 0), -EINVAL);
+	assert_int_equal(loafre__idx_commit(f->x), 0);
+	/* between transactions the load stays open; a directory met twice moves */
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	assert_int_equal(loafre__idx_bulk_add(f->x, &d, "sub", &sub, &da, 0), 0);
+	assert_int_equal(loafre__idx_bulk_add(f->x, &one, "sub", &sub, &da, 0), 0);
+	assert_int_equal(loafre__idx_bulk_end(f->x), 0);
+	assert_int_equal(loafre__idx_commit(f->x), 0);
+	check_ok(f->x);
+	path_is(f->x, 4, "sub");
+	path_is(f->x, 3, "d/h");
+	assert_int_equal(sum_of(f->x, 1).inodes, 4);
+	assert_int_equal(sum_of(f->x, 2).bytes, 4096 + (2u << 20));
+	assert_int_equal(loafre__idx_select(f->x, &flt, count_cb, &n), 0);
+	assert_int_equal(n, 2); /* d/h and h2 */
+	assert_int_equal(loafre__idx_lookup_name(f->x, &one, "h2", &got), 0);
+	assert_true(loafre_fid_equal(&got, &h));
+
+	/* a rollback abandons the load: what was committed stays, without rollups */
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	assert_int_equal(loafre__idx_bulk_begin(f->x), 0);
+	mk(f->x, 5, REGM, 5);
+	ln(f->x, 1, "five", 5);
+	assert_int_equal(loafre__idx_commit(f->x), 0);
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	assert_int_equal(loafre__idx_rollback(f->x), 0);
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	assert_int_equal(loafre__idx_bulk_end(f->x), -EINVAL);
+	assert_int_equal(loafre__idx_commit(f->x), 0);
+	{
+		char err[256];
+
+		assert_int_equal(loafre__idx_check(f->x, err, sizeof(err)), -EBADMSG);
+	}
+	/* clear abandons one too, and a new load rebuilds everything */
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	assert_int_equal(loafre__idx_bulk_begin(f->x), 0);
+	assert_int_equal(loafre__idx_clear(f->x), 0);
+	assert_int_equal(loafre__idx_bulk_end(f->x), -EINVAL);
+	mk(f->x, 1, DIRM, 4096);
+	assert_int_equal(loafre__idx_set_root(f->x, &root), 0);
+	assert_int_equal(loafre__idx_bulk_begin(f->x), 0);
+	assert_int_equal(loafre__idx_bulk_add(f->x, &one, "d", &d, &da, 0), 0);
+	assert_int_equal(loafre__idx_bulk_end(f->x), 0);
+	assert_int_equal(loafre__idx_commit(f->x), 0);
+	check_ok(f->x);
+	assert_int_equal(sum_of(f->x, 1).inodes, 2);
+	n = 0;
+	assert_int_equal(loafre__idx_select(f->x, &flt, count_cb, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+/* Another handle writes between two transactions of this one: what this
+ * handle keeps in memory (rows, new-FID knowledge) must not be trusted. */
+static void test_other_writer(void **state)
+{
+	struct fx *f = *state;
+	struct loafre__idx *y = NULL;
+	struct loafre_fid four = F(4), one = F(1), three = F(3), nine = F(9);
+	struct loafre__idx_attr a10 = attr(REGM, 10, 1000), a20 = attr(REGM, 20, 1000);
+	struct loafre__idx_entry e;
+	char err[256];
+
+	small_tree(f->x);
+	assert_int_equal(loafre__idx_open(tgt.be, f->where, "t", 0, &y, err, sizeof(err)), 0);
+	/* this handle learns entry 4 (size 10) */
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	assert_int_equal(loafre__idx_update(f->x, &four, &a10, 0), 0);
+	assert_int_equal(loafre__idx_commit(f->x), 0);
+	/* the other one changes it, moves it and creates entry 9 */
+	assert_int_equal(loafre__idx_begin(y), 0);
+	assert_int_equal(loafre__idx_update(y, &four, &a20, 0), 0);
+	assert_int_equal(loafre__idx_unlink_if(y, &three, "f", &four), 0);
+	ln(y, 1, "f4", 4);
+	mk(y, 9, REGM, 9);
+	ln(y, 1, "nine", 9);
+	assert_int_equal(loafre__idx_commit(y), 0);
+	/* size 10 again: written (the other handle's 20 is in the store) */
+	assert_int_equal(loafre__idx_begin(f->x), 0);
+	assert_int_equal(loafre__idx_update(f->x, &four, &a10, 0), 0);
+	assert_int_equal(loafre__idx_unlink_if(f->x, &one, "f4", &four), 0);
+	assert_int_equal(loafre__idx_exists(f->x, &nine, NULL), 0);
+	mk(f->x, 9, REGM, 9); /* an update of the other's entry, not a second one */
+	assert_int_equal(loafre__idx_commit(f->x), 0);
+	assert_int_equal(loafre__idx_lookup(f->x, &four, &e), 0);
+	assert_int_equal(e.a.size, 10);
+	check_ok(f->x);
+	assert_int_equal(sum_of(f->x, 1).inodes, 5); /* 4 is an orphan now, 9 came */
+	loafre__idx_close(y);
+}
+
 static void test_readonly_and_busy(void **state)
 {
 	struct fx *f = *state;
@@ -1093,7 +1283,9 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Everything the store says against the model. */
-static void m_compare(struct loafre__idx *x, const struct model *m)
+/* The store against the model; `sums`: the rollups too (not during a bulk
+ * load: they are written at its end). */
+static void m_compare_ex(struct loafre__idx *x, const struct model *m, bool sums)
 {
 	for (int n = 1; n < ME; n++) {
 		struct loafre_fid fid = F((uint32_t)n);
@@ -1107,7 +1299,7 @@ static void m_compare(struct loafre__idx *x, const struct model *m)
 		assert_int_equal(r, 0);
 		assert_int_equal(e.a.size, m->e[n].size);
 		assert_int_equal((e.a.mode & S_IFMT) == S_IFDIR, m->e[n].dir);
-		{
+		if (sums) {
 			struct loafre__idx_sum s = {0}, want = m_sum(m, n);
 
 			assert_int_equal(loafre__idx_dirsum(x, &fid, &s), 0);
@@ -1166,7 +1358,13 @@ static void m_compare(struct loafre__idx *x, const struct model *m)
 				assert_string_equal(c.s[i], want.s[i]);
 		}
 	}
-	check_ok(x);
+	if (sums)
+		check_ok(x);
+}
+
+static void m_compare(struct loafre__idx *x, const struct model *m)
+{
+	m_compare_ex(x, m, true);
 }
 
 struct rng {
@@ -1205,12 +1403,53 @@ static int rnd_ent(struct rng *r, const struct model *m)
 }
 
 /* One random mutation applied to both. */
-static void step(struct loafre__idx *x, struct model *m, struct rng *r)
+/* exists() of every entry against the model (inside a transaction: through
+ * the row cache and the write-behind entry). */
+static void m_exists(struct loafre__idx *x, const struct model *m)
+{
+	for (int n = 1; n < ME; n++) {
+		struct loafre_fid fid = F((uint32_t)n);
+		uint32_t mode = 0;
+
+		assert_int_equal(loafre__idx_exists(x, &fid, &mode), m->e[n].used ? 0 : -ENOENT);
+		if (m->e[n].used)
+			assert_int_equal(S_ISDIR(mode), m->e[n].dir);
+	}
+}
+
+/* One random mutation. `bulk`: creations through loafre__idx_bulk_add. */
+static void step_ex(struct loafre__idx *x, struct model *m, struct rng *r, bool bulk)
 {
 	uint32_t op = rnd(r, 100);
 	const char *name = names[rnd(r, LOAFRE__ARRAY_SIZE(names))];
 	int n, p, want, got;
 
+	if (bulk && op < 35) { /* bulk_add: upsert + link in one call */
+		struct loafre_fid fid, pf;
+		struct loafre__idx_attr a;
+
+		for (n = 2; n < ME && m->e[n].used; n++)
+			;
+		if (n == ME)
+			return;
+		if (rnd(r, 4) == 0) { /* an entry met again (a hard link, a moved directory) */
+			n = rnd_ent(r, m);
+			if (n < 0)
+				return;
+		} else {
+			m->e[n] = (struct m_ent){true, rnd(r, 4) == 0, 0, 0, 1000 + rnd(r, 3)};
+			m->e[n].size = m->e[n].dir ? 4096 : rnd(r, 100000);
+			m->e[n].blocks = m->e[n].dir ? 8 : (m->e[n].size + 511) / 512;
+		}
+		fid = F((uint32_t)n);
+		a = attr(m->e[n].dir ? DIRM : REGM, m->e[n].size, m->e[n].uid);
+		a.blocks = m->e[n].blocks;
+		p = rnd_dir(r, m);
+		pf = F((uint32_t)p);
+		want = m_link(m, p, name, n);
+		assert_int_equal(loafre__idx_bulk_add(x, &pf, name, &fid, &a, 0), want);
+		return;
+	}
 	if (op < 35) { /* create */
 		for (n = 2; n < ME && m->e[n].used; n++)
 			;
@@ -1267,9 +1506,23 @@ static void step(struct loafre__idx *x, struct model *m, struct rng *r)
 		if (!m->l[i].used)
 			return;
 		{
-			struct loafre_fid pf = F((uint32_t)m->l[i].parent);
+			struct loafre_fid pf = F((uint32_t)m->l[i].parent), cf = F((uint32_t)m->l[i].child);
+			struct loafre_fid other = F((uint32_t)(m->l[i].child == 2 ? 3 : 2));
 
-			assert_int_equal(loafre__idx_unlink(x, &pf, m->l[i].name), 0);
+			switch (rnd(r, 3)) {
+			case 0:
+				assert_int_equal(loafre__idx_unlink(x, &pf, m->l[i].name), 0);
+				break;
+			case 1: /* the name leads elsewhere: nothing changes */
+				assert_int_equal(loafre__idx_unlink_if(x, &pf, m->l[i].name, &other),
+						 -ENOENT);
+				if (rnd(r, 2))
+					return;
+				/* fall through */
+			default:
+				assert_int_equal(loafre__idx_unlink_if(x, &pf, m->l[i].name, &cf), 0);
+				break;
+			}
 			m_unlink_i(m, i);
 		}
 	} else if (op < 80) { /* delete */
@@ -1283,23 +1536,39 @@ static void step(struct loafre__idx *x, struct model *m, struct rng *r)
 			m_delete(m, n);
 		}
 	} else { /* attribute change */
+		bool same = rnd(r, 4) == 0, update = rnd(r, 2);
+
 		n = rnd_ent(r, m);
 		if (n < 0)
 			return;
-		if (!m->e[n].dir) {
+		if (!m->e[n].dir && !same) {
 			m->e[n].size = rnd(r, 1000000);
 			m->e[n].blocks = (m->e[n].size + 511) / 512;
 		}
-		m->e[n].uid = 1000 + rnd(r, 3);
+		if (!same)
+			m->e[n].uid = 1000 + rnd(r, 3);
 		{
-			struct loafre_fid fid = F((uint32_t)n);
+			struct loafre_fid fid = F((uint32_t)n), gone;
 			struct loafre__idx_attr a = attr(m->e[n].dir ? DIRM : REGM, m->e[n].size,
 							 m->e[n].uid);
 
 			a.blocks = m->e[n].blocks;
-			assert_int_equal(loafre__idx_upsert(x, &fid, &a, 0), 0);
+			assert_int_equal(update ? loafre__idx_update(x, &fid, &a, 0)
+						: loafre__idx_upsert(x, &fid, &a, 0),
+					 0);
+			for (int k = 2; k < ME; k++)
+				if (!m->e[k].used) { /* update never creates */
+					gone = F((uint32_t)k);
+					assert_int_equal(loafre__idx_update(x, &gone, &a, 0), -ENOENT);
+					break;
+				}
 		}
 	}
+}
+
+static void step(struct loafre__idx *x, struct model *m, struct rng *r)
+{
+	step_ex(x, m, r, false);
 }
 
 static void model_init(struct loafre__idx *x, struct model *m)
@@ -1352,6 +1621,97 @@ static void test_random_model(void **state)
 			}
 			m_compare(f->x, &m);
 		}
+	}
+}
+
+/* Rounds of random mutations through two handles of one store, each
+ * compared by the other: the row cache of a handle must not outlive
+ * another handle's writes (loafre__idx_begin asks the backend). */
+static void test_random_two_handles(void **state)
+{
+	struct fx *f = *state;
+	struct loafre__idx *y = NULL;
+	static struct model m, saved;
+	char err[256];
+
+	assert_int_equal(loafre__idx_open(tgt.be, f->where, "t", 0, &y, err, sizeof(err)), 0);
+	model_init(f->x, &m);
+	for (uint64_t seed = 1; seed <= 3; seed++) {
+		struct rng r = {0xD1B54A32D192ED03ull * seed};
+
+		for (int round = 0; round < 40; round++) {
+			struct loafre__idx *h = rnd(&r, 2) ? f->x : y, *other = h == f->x ? y : f->x;
+			int ops = 1 + (int)rnd(&r, 20);
+			bool rollback = rnd(&r, 8) == 0;
+
+			saved = m;
+			assert_int_equal(loafre__idx_begin(h), 0);
+			for (int k = 0; k < ops; k++) {
+				step(h, &m, &r);
+				if (rnd(&r, 8) == 0)
+					m_exists(h, &m);
+			}
+			if (rollback) {
+				assert_int_equal(loafre__idx_rollback(h), 0);
+				m = saved;
+			} else {
+				assert_int_equal(loafre__idx_commit(h), 0);
+			}
+			m_compare(other, &m);
+		}
+		check_ok(f->x);
+	}
+	loafre__idx_close(y);
+}
+
+/* Bulk loads of random mutations (creations through bulk_add, entries met
+ * again, moves, unlinks, deletes, attribute changes) spanning several
+ * transactions: between them the entries and links match the model
+ * (rollups are not written yet); after bulk_end the rollups too. */
+static void test_random_bulk(void **state)
+{
+	struct fx *f = *state;
+	static struct model m;
+
+	for (uint64_t seed = 1; seed <= 5; seed++) {
+		struct rng r = {0x9E3779B97F4A7C15ull * (seed + 100)};
+		int rounds = 1 + (int)rnd(&r, 12);
+
+		assert_int_equal(loafre__idx_begin(f->x), 0);
+		assert_int_equal(loafre__idx_clear(f->x), 0);
+		assert_int_equal(loafre__idx_commit(f->x), 0);
+		model_init(f->x, &m);
+		assert_int_equal(loafre__idx_begin(f->x), 0);
+		assert_int_equal(loafre__idx_bulk_begin(f->x), 0);
+		assert_int_equal(loafre__idx_bulk_begin(f->x), -EINVAL);
+		for (int round = 0; round < rounds; round++) {
+			int ops = 1 + (int)rnd(&r, 60);
+
+			if (round) {
+				assert_int_equal(loafre__idx_begin(f->x), 0);
+				assert_int_equal(loafre__idx_bulk_begin(f->x), -EINVAL); /* still open */
+			}
+			for (int k = 0; k < ops; k++) {
+				step_ex(f->x, &m, &r, rnd(&r, 4) != 0);
+				if (rnd(&r, 16) == 0)
+					m_exists(f->x, &m);
+				if (rnd(&r, 20) == 0) { /* rollups read inside: flushed first */
+					int d = rnd_dir(&r, &m);
+					struct loafre__idx_sum s = sum_of(f->x, (uint32_t)d), w = m_sum(&m, d);
+
+					assert_memory_equal(&s, &w, sizeof(s));
+				}
+			}
+			if (round + 1 < rounds) {
+				assert_int_equal(loafre__idx_commit(f->x), 0);
+				m_compare_ex(f->x, &m, false);
+			}
+		}
+		assert_int_equal(loafre__idx_bulk_end(f->x), 0);
+		assert_int_equal(loafre__idx_bulk_end(f->x), -EINVAL);
+		assert_int_equal(loafre__idx_commit(f->x), 0);
+		m_compare(f->x, &m);
+		check_ok(f->x);
 	}
 }
 
@@ -1834,7 +2194,9 @@ static void test_check_detects(void **state)
 		T(test_hard_links_primary), T(test_dir_moves), T(test_replace_and_noop),           \
 		T(test_delete_subtree), T(test_type_change), T(test_transactions),                 \
 		T(test_readonly_and_busy), T(test_meta_quota_clear), T(test_quotas),               \
-		T(test_nested_walk), T(test_random_model), T(test_select), T(test_names),          \
+		T(test_nested_walk), T(test_random_model), T(test_random_two_handles),             \
+		T(test_random_bulk), T(test_update_unlink_if_exists), T(test_bulk_rules),          \
+		T(test_other_writer), T(test_select), T(test_names),                               \
 		T(test_reports), T(test_multilinks)
 
 #ifndef LOAFRE_TEST_NO_MAIN
