@@ -53,6 +53,13 @@
  * Per-FID knowledge during a batch (present in the store / absent /
  * deleted / upserted) is cached; deleting a non-empty directory (which
  * deletes its subtree) invalidates the cache (an epoch counter).
+ *
+ * Store calls per record (lib/index_store.h): a refresh is
+ * loafre__idx_update (-ENOENT: not in the store, nothing written), "unlink
+ * if it still names X" is loafre__idx_unlink_if, existence tests are
+ * loafre__idx_exists (usually answered from the store's memory). A name
+ * that cannot be a link name (empty, longer than NAME_MAX, with '/' or
+ * NUL, "." or "..") makes a link a conflict and an unlink nothing.
  */
 #include "index_apply.h"
 

@@ -66,10 +66,13 @@
  * (Lustre allocates f_oid upwards within a sequence). Kept and dropped
  * with the row cache.
  *
- * A bulk load's new FIDs without a lookup: from bulk_begin (which reads
- * the FIDs the store has) to bulk_end, a Bloom filter holds every FID
- * inserted; one it has not seen is new (no query), one it may have seen is
- * looked up (about 1 % of new FIDs). 10 bits per entry.
+ * A bulk load's new FIDs and names without a lookup: from bulk_begin
+ * (which reads the FIDs and links the store has) to bulk_end, Bloom
+ * filters hold every FID and every link (parent, name) added; one they
+ * have not seen is new (no query), one they may have seen is looked up
+ * (about 1 % of new ones per filter layer). 10 bits per FID and per link,
+ * up to twice that as the layers double. Dropped with the load, and when
+ * another handle wrote in between (begin: changed()).
  *
  * Write-behind of one primary-link change: removing an entry's primary
  * link (unlink, rename's first half) is kept in memory; a further change
@@ -1243,7 +1246,7 @@ static int wb_flush(struct loafre__idx *x)
 				 w->linked ? w->name : NULL, w->has_jobid ? w->jobid : NULL, &id);
 	if (r == 0) {
 		struct crow c = {.fid = w->fid, .id = id, .parent = w->linked ? w->parent : 0,
-				 .a = w->a, .mdt = w->mdt, .symlink = w->a.symlink != NULL};
+				 .a = w->a, .mdt = w->mdt, .symlink = S_ISLNK(w->a.mode)};
 
 		if (!x->bulk || is_dir(w->a.mode)) /* a load's files are not met again */
 			rc_put(&x->rc, &c);
@@ -1401,7 +1404,8 @@ static int stop_cb(void *ctx, const char *name, const struct loafre__idx_row *ro
 }
 
 /* Does writing a over the cached row change nothing? (A symlink's target
- * is not cached: a symlink is always written.) */
+ * is not cached: a symlink is always written. Only a symlink has a target:
+ * do_upsert drops one given with another type.) */
 static bool same_attrs(const struct crow *c, const struct loafre__idx_attr *a, uint32_t mdt)
 {
 	const struct loafre__idx_attr *o = &c->a;
@@ -1432,15 +1436,17 @@ static int write_attrs(struct loafre__idx *x, const struct crow *row,
 		c->a = *a;
 		c->a.symlink = NULL;
 		c->mdt = mdt;
-		c->symlink = a->symlink != NULL || S_ISLNK(a->mode);
+		c->symlink = S_ISLNK(a->mode);
 	}
 	return 0;
 }
 
 /* upsert (create) or update (!create: -ENOENT for an unknown FID). */
 static int do_upsert(struct loafre__idx *x, const struct loafre_fid *fid,
-		     const struct loafre__idx_attr *a, uint32_t mdt, bool create)
+		     const struct loafre__idx_attr *a_in, uint32_t mdt, bool create)
 {
+	struct loafre__idx_attr na;
+	const struct loafre__idx_attr *a = a_in;
 	struct crow row;
 	int64_t db, dB;
 	int r;
@@ -1448,6 +1454,11 @@ static int do_upsert(struct loafre__idx *x, const struct loafre_fid *fid,
 	if (!fid || !a || loafre_fid_is_zero(fid) ||
 	    (a->symlink && strlen(a->symlink) > LOAFRE__IDX_SYMLINK_MAX))
 		return -EINVAL;
+	if (a->symlink && !S_ISLNK(a->mode)) { /* a target only for a symlink */
+		na = *a;
+		na.symlink = NULL;
+		a = &na;
+	}
 	if (wb_is(x, fid))
 		return wb_start(x, fid, a, mdt);
 	r = wb_flush(x);

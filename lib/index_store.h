@@ -94,7 +94,8 @@ struct loafre__idx_attr {
 	uint64_t ino;        /* st_ino (printed by find -ls / %i) */
 	uint64_t dev;        /* st_dev (find %D) */
 	int64_t atime_ns, mtime_ns, ctime_ns; /* since the epoch, nanoseconds */
-	const char *symlink; /* the target of a symlink (NUL-terminated), else NULL */
+	const char *symlink; /* the target of a symlink (NUL-terminated), else NULL
+			      * (ignored by upsert for another type) */
 };
 
 /* An entry as a query returns it. Strings borrowed (see ownership). */
@@ -208,7 +209,7 @@ int loafre__idx_clear(struct loafre__idx *x);
  * may defer some of its indexes (SQLite: entry_us, built by bulk_end;
  * another handle's queries by owner and size fail meanwhile). New FIDs and
  * names cost no lookup during a load (Bloom filters of what the store
- * holds: about 20 bits per entry). A rollback, a failed commit or clear
+ * holds: 20 to 40 bits per entry). A rollback, a failed commit or clear
  * abandons the load: the store keeps what was committed, without those
  * rollups (an interrupted scan: clear and load again; opening the store
  * for writing builds a deferred index again). */
