@@ -3,6 +3,7 @@
  * broker_fid.c — FIDs to paths for the broker's subtree module (see
  * broker_fid.h). No format of its own: local FIDs follow lib/localfs_fid.c.
  */
+#include "util.h"
 #include "broker_fid.h"
 
 #include <errno.h>
@@ -75,7 +76,7 @@ static int local_path(struct loafre__fidres *r, const struct loafre_fid *fid, ch
 	err = loafre__lfs_handle_from_fid(fid, &h.fh, HANDLE_MAX);
 	if (err < 0)
 		return -ENOENT;
-	fd = open_by_handle_at(r->root_fd, &h.fh, O_PATH | O_CLOEXEC);
+	fd = loafre__open_by_handle(r->root_fd, &h.fh, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ESTALE ? -ENOENT : -errno;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);

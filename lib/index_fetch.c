@@ -25,6 +25,7 @@
  * has left the batch. Workers block every signal (the process' signal
  * handling stays with its main thread).
  */
+#include "util.h"
 #include "index_fetch.h"
 
 #include <errno.h>
@@ -221,7 +222,7 @@ static int fetch_local(struct loafre__fetch *f, const struct loafre_fid *fid, co
 		return fetch_by_path(f, fid, hint, res);
 	if (loafre__lfs_handle_from_fid(fid, &h.fh, HANDLE_MAX) < 0)
 		return hint ? fetch_by_path(f, fid, hint, res) : -EOPNOTSUPP;
-	fd = open_by_handle_at(f->root_fd, &h.fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = loafre__open_by_handle(f->root_fd, &h.fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return is_gone_errno(errno) ? -ENOENT : -errno;
 	r = fill(fd, "", res);
@@ -418,7 +419,7 @@ int loafre__fetch_open(enum loafre_fs_type type, const char *path, unsigned thre
 		/* open_by_handle_at needs CAP_DAC_READ_SEARCH: find out now rather
 		 * than take every object for gone */
 		if (loafre__lfs_handle_from_fid(&f->root_fid, &h.fh, HANDLE_MAX) == 0) {
-			fd = open_by_handle_at(f->root_fd, &h.fh, O_PATH | O_CLOEXEC);
+			fd = loafre__open_by_handle(f->root_fd, &h.fh, O_PATH | O_CLOEXEC);
 			if (fd < 0) {
 				r = -errno;
 				goto fail;
@@ -549,7 +550,7 @@ static int local_relpath(struct loafre__fetch *f, const struct loafre_fid *fid, 
 
 	if (loafre__lfs_handle_from_fid(fid, &h.fh, HANDLE_MAX) < 0)
 		return -ENOENT;
-	fd = open_by_handle_at(f->root_fd, &h.fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = loafre__open_by_handle(f->root_fd, &h.fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return is_gone_errno(errno) ? -ENOENT : -errno;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);

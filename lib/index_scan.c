@@ -364,7 +364,7 @@ static int open_dir(struct scan *s, const struct dir_item *d)
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		fd = open_by_handle_at(s->root_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		fd = loafre__open_by_handle(s->root_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		return fd;
 	}
 }

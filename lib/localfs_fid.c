@@ -139,7 +139,7 @@ int loafre__lfs_open_fid(struct loafre__lfs *l, const struct loafre_fid *fid, in
 		return fd < 0 ? -errno : fd;
 	}
 	if (loafre__lfs_handle_from_fid(fid, &u.fh, MAX_HANDLE_SZ) == 0) {
-		fd = open_by_handle_at(l->root_fd, &u.fh, oflags | O_CLOEXEC);
+		fd = loafre__open_by_handle(l->root_fd, &u.fh, oflags | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;
 	}
 	/* Hashed FID: through the path the recorded tree gives, checked. */

@@ -186,6 +186,17 @@ uint64_t loafre__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+int loafre__open_by_handle(int mount_fd, struct file_handle *fh, int flags)
+{
+	int fd;
+
+	for (int tries = 0;; tries++) {
+		fd = open_by_handle_at(mount_fd, fh, flags);
+		if (fd >= 0 || errno != ENOMEM || tries == 3)
+			return fd;
+	}
+}
+
 uint64_t loafre__mono_ns(void)
 {
 	struct timespec ts;

@@ -72,4 +72,11 @@ uint64_t loafre__mono_ns(void);
 /* Parses an unsigned decimal (or 0x hex) number of exactly len bytes. */
 int loafre__parse_u64(const char *s, size_t len, uint64_t *ret);
 
+struct file_handle;
+/* open_by_handle_at(2) with the kernel's spurious ENOMEM retried: Linux 6.x
+ * answers ENOMEM, not ESTALE, while another process reuses the inode number
+ * of a deleted object; a second look gives the true answer. Returns the fd
+ * or -1 with errno set, like the system call. */
+int loafre__open_by_handle(int mount_fd, struct file_handle *fh, int flags);
+
 #endif
