@@ -25,6 +25,7 @@
  *    "dir":"/srv/demo/projects","state":"over"|"under",
  *    "bytes":N,"bytes_limit":N,"inodes":N,"inodes_limit":N}
  */
+#include "json.h"
 #include "indexer.h"
 
 #include <errno.h>
@@ -50,7 +51,7 @@
 #include "util.h"
 
 #define CREDIT 8192u
-#define MERGE_MAX 50000u        /* records applied in one transaction, at most */
+#define MERGE_MAX LOAFRE__APPLY_MERGE_MAX /* records applied in one transaction, at most */
 #define RETRY_FIRST_MS 1000u
 #define RETRY_MAX_MS 30000u
 #define QUOTA_INTERVAL_MS 1000u
@@ -446,21 +447,11 @@ static void quota_check(struct loafre__indexer *ix)
 			(unsigned long long)s.inodes, (unsigned long long)q->inodes_limit);
 		{
 			char esc[8192];
-			size_t e = 0;
-			for (const char *p = dir; *p && e + 7 < sizeof(esc); p++) {
-				unsigned char ch = (unsigned char)*p;
-				if (ch == '"' || ch == '\\') {
-					esc[e++] = '\\';
-					esc[e++] = (char)ch;
-				} else if (ch < 0x20) {
-					e += (size_t)snprintf(esc + e, sizeof(esc) - e, "\\u%04x", ch);
-				} else {
-					esc[e++] = (char)ch;
-				}
-			}
-			esc[e] = '\0';
+
+			if (loafre__json_quote(dir, strlen(dir), esc, sizeof(esc), NULL) < 0)
+				snprintf(esc, sizeof(esc), "null");
 			snprintf(json, sizeof(json),
-				 "{\"time\":\"%s\",\"type\":\"quota\",\"index\":\"%s\",\"dir\":\"%s\","
+				 "{\"time\":\"%s\",\"type\":\"quota\",\"index\":\"%s\",\"dir\":%s,"
 				 "\"state\":\"%s\",\"bytes\":%llu,\"bytes_limit\":%llu,"
 				 "\"inodes\":%llu,\"inodes_limit\":%llu}\n",
 				 ts, ix->name, esc, over ? "over" : "under",

@@ -142,6 +142,7 @@
  * no surrogates, <= U+10FFFF) copied, every other byte as \u00XX.
  */
 #include "loafre/text.h"
+#include "json.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -1146,6 +1147,38 @@ static void jw_jstr(struct jw *w, const char *key, const char *s, size_t n)
 		i += l;
 	}
 	jw_mem(w, "\"", 1);
+}
+
+int loafre__json_quote(const char *s, size_t n, char *buf, size_t cap, size_t *ret_len)
+{
+	struct jw w = {buf, buf + cap, false};
+
+	if (cap == 0)
+		return -ENOSPC;
+	w.end = buf + cap - 1; /* room for the NUL */
+	jw_jstr(&w, "", s, n);
+	if (w.full)
+		return -ENOSPC;
+	*w.p = '\0';
+	if (ret_len)
+		*ret_len = (size_t)(w.p - buf);
+	return 0;
+}
+
+int loafre__json_fquote(FILE *f, const char *s)
+{
+	size_t n = strlen(s), cap = 6 * n + 3, len;
+	char small[1024], *buf = cap <= sizeof(small) ? small : malloc(cap);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	r = loafre__json_quote(s, n, buf, cap, &len);
+	if (r == 0 && fwrite(buf, 1, len, f) != len)
+		r = -EIO;
+	if (buf != small)
+		free(buf);
+	return r;
 }
 
 int loafre_json_format(const struct loafre_rec *rec, char *buf, size_t cap)

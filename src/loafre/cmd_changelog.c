@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "cli.h"
 
 /* ---- changelog -------------------------------------------------------- */
@@ -330,17 +331,7 @@ out:
 
 static void json_string(FILE *out, const char *s)
 {
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch < 0x20 || ch >= 0x7f)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fputc(ch, out);
-	}
-	fputc('"', out);
+	(void)loafre__json_fquote(out, s); /* a write error shows at fflush */
 }
 
 static int users_json(struct loafre_journal *j, time_t now)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-3.0-or-later */
 /* idx_cli.c — what the index query commands share (see idx_cli.h). */
+#include "json.h"
 #include "idx_cli.h"
 
 #include <errno.h>
@@ -672,18 +673,7 @@ int idx_parse_count(const char *s, size_t *ret)
 
 void idx_json_str(FILE *f, const char *s)
 {
-	putc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			putc('\\', f);
-			putc(*p, f);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			fprintf(f, "\\u%04x", *p);
-		} else {
-			putc(*p, f);
-		}
-	}
-	putc('"', f);
+	(void)loafre__json_fquote(f, s); /* a write error shows at fclose/fflush */
 }
 
 void idx_json_time(FILE *f, int64_t ns)

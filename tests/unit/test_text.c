@@ -26,6 +26,7 @@
 
 #include "loafre/record.h"
 #include "loafre/text.h"
+#include "json.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -759,6 +760,29 @@ static void test_ambiguity_rules(void **state)
 	assert_string_equal(again, line);
 }
 
+/* loafre__json_quote: the escaping rule of the header of lib/text.c, and
+ * -ENOSPC instead of a truncated string. */
+static void test_json_quote(void **state)
+{
+	char buf[64], small[8];
+	size_t len = 0;
+	/* quote, backslash, tab, a control byte, DEL, valid UTF-8 (é), a lone
+	 * continuation byte, an overlong encoding of '/' */
+	const char in[] = "a\"b\\c\td\x01" "e\x7f\xc3\xa9\x80\xc0\xaf";
+
+	(void)state;
+	assert_int_equal(loafre__json_quote(in, sizeof(in) - 1, buf, sizeof(buf), &len), 0);
+	assert_string_equal(buf, "\"a\\\"b\\\\c\\td\\u0001e\\u007f\xc3\xa9\\u0080\\u00c0\\u00af\"");
+	assert_int_equal(len, strlen(buf));
+	assert_int_equal(loafre__json_quote("", 0, buf, sizeof(buf), &len), 0);
+	assert_string_equal(buf, "\"\"");
+	assert_int_equal(loafre__json_quote("abcdefgh", 8, small, sizeof(small), &len), -ENOSPC);
+	/* exactly fitting: 6 bytes + 2 quotes + NUL = 9 > 8; 5 bytes fit */
+	assert_int_equal(loafre__json_quote("abcde", 5, small, sizeof(small), &len), 0);
+	assert_string_equal(small, "\"abcde\"");
+	assert_int_equal(loafre__json_quote("abcdef", 6, small, sizeof(small), &len), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -766,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_bad_lines),        cmocka_unit_test(test_format_literals),
 		cmocka_unit_test(test_format_buffer_size), cmocka_unit_test(test_utc_independence),
 		cmocka_unit_test(test_json),             cmocka_unit_test(test_nid),
+		cmocka_unit_test(test_json_quote),
 		cmocka_unit_test(test_random_roundtrip), cmocka_unit_test(test_ambiguity_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
