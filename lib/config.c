@@ -7,10 +7,20 @@
  * section headers itself, so that empty sections are validated too and a
  * section's line is known. Any error stops the parse: the reader then
  * reports end of file. Validation of whole sections happens at the end.
+ *
+ * After the file, the files of [loafred] rules_dir are read the same way
+ * (load_rules_dir): NAME.rule and NAME.exclude, in name order, each holding
+ * exactly its own [rule NAME] / [exclude NAME] section (messages name that
+ * file), then the NAME.state files: lines "enabled = yes|no" (blank lines
+ * and #/; comments allowed, at most 4096 bytes), each overriding the
+ * `enabled` of a rule of the main file. Other names and hidden files are
+ * ignored; at most 100000 files. loafre__config_load_with (lib/rule.h)
+ * replaces or removes rules_dir files for `loafre rule`'s checks.
  */
 #include "util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -24,6 +34,8 @@
 #include "loafre/config.h"
 #include "loafre/modules.h"
 #include "broker_proto.h"
+#include "cron.h"
+#include "rule.h"
 
 #define DEFAULT_RUN_DIR "/run/loafre"
 #define DEFAULT_COMMIT_INTERVAL_MS 10u
@@ -57,7 +69,27 @@ enum {
 	K_I_THREADS = 1u << 24,
 	K_I_DAEMON = 1u << 25,
 	K_I_HOOK = 1u << 26,
+	K_RULES_DIR = 1u << 27,
 };
+
+/* Keys of a [rule NAME] section that may be given once. */
+enum {
+	KR_FS = 1u << 0,
+	KR_EVENTS = 1u << 1,
+	KR_MIN_SIZE = 1u << 2,
+	KR_MAX_SIZE = 1u << 3,
+	KR_MIN_AGE = 1u << 4,
+	KR_MAX_AGE = 1u << 5,
+	KR_DELAY = 1u << 6,
+	KR_SCHEDULE = 1u << 7,
+	KR_ENABLED = 1u << 8,
+	KR_WORKERS = 1u << 9,
+	KR_ACTION0 = 1u << 10, /* KR_ACTION0 << LOAFRE_ACT_* */
+};
+
+#define RULES_DIR_DEFAULT "rules.d"
+#define RULES_DIR_MAX_FILES 100000
+#define STATE_FILE_MAX 4096
 
 /* Keys of [broker]'s CurveZMQ settings and of [client] (their own masks). */
 enum {
@@ -95,6 +127,13 @@ struct parse_state {
 	unsigned fs_keys;
 	unsigned daemon_keys;
 	unsigned *keys_of_fs; /* per filesystem: keys seen */
+	struct loafre_rule_config *rule; /* current [rule] section, or NULL */
+	unsigned rule_keys;   /* its once-only keys seen (KR_*) */
+	struct loafre_exclude_config *excl; /* current [exclude] section, or NULL */
+	int sub_kind;         /* 0: the main file; 1: rules_dir NAME.rule;
+	                       * 2: rules_dir NAME.exclude */
+	const char *sub_name; /* NAME of the rules_dir file being read */
+	unsigned sub_sections; /* sections seen in that file */
 	int err;            /* first error (negative errno), 0 if none */
 	char *msg;
 	size_t msglen;
@@ -317,6 +356,42 @@ static void fs_config_clear(struct loafre_fs_config *fs)
 	free(fs->changelog_user);
 }
 
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void rule_config_clear(struct loafre_rule_config *r)
+{
+	free(r->name);
+	free(r->group);
+	free(r->fs);
+	free_strv(r->sources, r->n_sources);
+	for (size_t i = 0; i < r->n_dests; i++) {
+		struct loafre_rule_dest *d = &r->dests[i];
+		free(d->spec);
+		free(d->user);
+		free(d->host);
+		free(d->path);
+		loafre__idmap_clear(&d->uid_map);
+		loafre__idmap_clear(&d->gid_map);
+	}
+	free(r->dests);
+	free_strv(r->match_prefixes, r->n_match_prefixes);
+	free_strv(r->match_globs, r->n_match_globs);
+	free_strv(r->match_regexes, r->n_match_regexes);
+	free(r->owners);
+	free(r->gids);
+	free_strv(r->excludes, r->n_excludes);
+	free(r->schedule);
+	for (unsigned a = 0; a < LOAFRE_ACT_N; a++)
+		free(r->actions[a]);
+	free(r->state_file);
+	free(r->file);
+}
+
 void loafre_config_free(struct loafre_config *c)
 {
 	if (!c)
@@ -352,7 +427,40 @@ void loafre_config_free(struct loafre_config *c)
 		free(x->quota_hook);
 	}
 	free(c->indexes);
+	free(c->rules_dir);
+	for (size_t i = 0; i < c->n_rules; i++)
+		rule_config_clear(&c->rules[i]);
+	free(c->rules);
+	for (size_t i = 0; i < c->n_excludes; i++) {
+		struct loafre_exclude_config *x = &c->excludes[i];
+		free(x->name);
+		free_strv(x->paths, x->n_paths);
+		free_strv(x->globs, x->n_globs);
+		free_strv(x->regexes, x->n_regexes);
+		free(x->file);
+	}
+	free(c->excludes);
 	free(c);
+}
+
+const struct loafre_rule_config *loafre_config_find_rule(const struct loafre_config *c,
+							 const char *name)
+{
+	for (size_t i = 0; c && name && i < c->n_rules; i++)
+		if (strcmp(c->rules[i].name, name) == 0)
+			return &c->rules[i];
+	errno = ENOENT;
+	return NULL;
+}
+
+const struct loafre_exclude_config *loafre_config_find_exclude(const struct loafre_config *c,
+							       const char *name)
+{
+	for (size_t i = 0; c && name && i < c->n_excludes; i++)
+		if (strcmp(c->excludes[i].name, name) == 0)
+			return &c->excludes[i];
+	errno = ENOENT;
+	return NULL;
 }
 
 const char *loafre_config_mdt_journal(const struct loafre_fs_config *fs, const char *mdt)
@@ -526,6 +634,95 @@ static void begin_index(struct parse_state *st, const char *iname)
 	}
 }
 
+static void begin_rule(struct parse_state *st, const char *rname)
+{
+	struct loafre_config *c = st->c;
+	struct loafre_rule_config *nr, *r;
+
+	if (!loafre__rule_name_ok(rname, LOAFRE_RULE_NAME_MAX)) {
+		set_err(st, -EINVAL, st->line,
+			"invalid rule name '%s' (1-%d characters of A-Z a-z 0-9 _ -, first a letter or digit)",
+			rname, LOAFRE_RULE_NAME_MAX);
+		return;
+	}
+	if (st->sub_kind && (st->sub_kind != 1 || strcmp(rname, st->sub_name) != 0 ||
+			     st->sub_sections++)) {
+		set_err(st, -EINVAL, st->line,
+			"a rules_dir file %s.%s holds only its section [%s %s]", st->sub_name,
+			st->sub_kind == 1 ? "rule" : "exclude", st->sub_kind == 1 ? "rule" : "exclude",
+			st->sub_name);
+		return;
+	}
+	for (size_t i = 0; i < c->n_rules; i++) {
+		if (strcmp(c->rules[i].name, rname) == 0) {
+			set_err(st, -EINVAL, st->line, "[rule %s] is defined twice (also in %s:%u)",
+				rname, c->rules[i].file, c->rules[i].line);
+			return;
+		}
+	}
+	nr = realloc(c->rules, (c->n_rules + 1) * sizeof(*nr));
+	if (!nr) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return;
+	}
+	c->rules = nr;
+	r = st->rule = &c->rules[c->n_rules++];
+	memset(r, 0, sizeof(*r));
+	st->rule_keys = 0;
+	r->line = st->line;
+	r->enabled = r->enabled_in_file = true;
+	r->workers = 2;
+	r->events = LOAFRE_CL_MASK_ALL;
+	r->in_rules_dir = st->sub_kind != 0;
+	r->name = strdup(rname);
+	r->file = strdup(st->path);
+	if (!r->name || !r->file || asprintf(&r->group, "rep-%s", rname) < 0) {
+		r->group = NULL;
+		set_err(st, -ENOMEM, st->line, "out of memory");
+	}
+}
+
+static void begin_exclude(struct parse_state *st, const char *xname)
+{
+	struct loafre_config *c = st->c;
+	struct loafre_exclude_config *nx, *x;
+
+	if (!loafre__rule_name_ok(xname, 64)) {
+		set_err(st, -EINVAL, st->line,
+			"invalid exclude name '%s' (1-64 characters of A-Z a-z 0-9 _ -, first a letter or digit)",
+			xname);
+		return;
+	}
+	if (st->sub_kind && (st->sub_kind != 2 || strcmp(xname, st->sub_name) != 0 ||
+			     st->sub_sections++)) {
+		set_err(st, -EINVAL, st->line,
+			"a rules_dir file %s.%s holds only its section [%s %s]", st->sub_name,
+			st->sub_kind == 1 ? "rule" : "exclude", st->sub_kind == 1 ? "rule" : "exclude",
+			st->sub_name);
+		return;
+	}
+	for (size_t i = 0; i < c->n_excludes; i++) {
+		if (strcmp(c->excludes[i].name, xname) == 0) {
+			set_err(st, -EINVAL, st->line, "[exclude %s] is defined twice (also in %s:%u)",
+				xname, c->excludes[i].file, c->excludes[i].line);
+			return;
+		}
+	}
+	nx = realloc(c->excludes, (c->n_excludes + 1) * sizeof(*nx));
+	if (!nx) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return;
+	}
+	c->excludes = nx;
+	x = st->excl = &c->excludes[c->n_excludes++];
+	memset(x, 0, sizeof(*x));
+	x->line = st->line;
+	x->name = strdup(xname);
+	x->file = strdup(st->path);
+	if (!x->name || !x->file)
+		set_err(st, -ENOMEM, st->line, "out of memory");
+}
+
 static void begin_section(struct parse_state *st, char *header)
 {
 	char *end = strchr(header, ']');
@@ -544,6 +741,23 @@ static void begin_section(struct parse_state *st, char *header)
 	st->fs = NULL;
 	st->grp = NULL;
 	st->idx = NULL;
+	st->rule = NULL;
+	st->excl = NULL;
+	if (strncmp(name, "rule", 4) == 0 && (!name[4] || isspace((unsigned char)name[4]))) {
+		begin_rule(st, trim(name + 4));
+		return;
+	}
+	if (strncmp(name, "exclude", 7) == 0 && (!name[7] || isspace((unsigned char)name[7]))) {
+		begin_exclude(st, trim(name + 7));
+		return;
+	}
+	if (st->sub_kind) {
+		set_err(st, -EINVAL, st->line,
+			"a rules_dir file %s.%s holds only its section [%s %s]", st->sub_name,
+			st->sub_kind == 1 ? "rule" : "exclude", st->sub_kind == 1 ? "rule" : "exclude",
+			st->sub_name);
+		return;
+	}
 	if (strncmp(name, "index", 5) == 0 && (!name[5] || isspace((unsigned char)name[5]))) {
 		begin_index(st, trim(name + 5));
 		return;
@@ -623,7 +837,7 @@ static void begin_section(struct parse_state *st, char *header)
 			set_err(st, -ENOMEM, st->line, "out of memory");
 		return;
 	}
-	set_err(st, -EINVAL, st->line, "unknown section [%s] (expected [loafred], [broker], [client], [filesystem NAME], [group NAME] or [index NAME])",
+	set_err(st, -EINVAL, st->line, "unknown section [%s] (expected [loafred], [broker], [client], [filesystem NAME], [group NAME], [index NAME], [rule NAME] or [exclude NAME])",
 		name);
 }
 
@@ -664,7 +878,7 @@ static char *read_line(char *str, int num, void *stream)
 		if (st->err)
 			return NULL;
 	} else if (t[0] && t[0] != ';' && t[0] != '#' && !st->in_daemon && !st->in_broker && !st->in_client && !st->fs &&
-		   !st->grp && !st->idx) {
+		   !st->grp && !st->idx && !st->rule && !st->excl) {
 		set_err(st, -EINVAL, st->line, "setting outside of any section");
 		return NULL;
 	}
@@ -754,6 +968,14 @@ static int daemon_key(struct parse_state *st, const char *name, const char *valu
 			return 0;
 		}
 		c->commit_interval_ms = (unsigned)v;
+	} else if (strcmp(name, "rules_dir") == 0) {
+		if (!mark_key(st, k, K_RULES_DIR, name))
+			return 0;
+		if (!*value) {
+			set_err(st, -EINVAL, st->line, "rules_dir is empty");
+			return 0;
+		}
+		return set_str(st, &c->rules_dir, resolve_path(st, value));
 	} else {
 		set_err(st, -EINVAL, st->line, "unknown key '%s' in section [loafred]", name);
 		return 0;
@@ -1299,6 +1521,436 @@ static int index_key(struct parse_state *st, const char *name, const char *value
 	return 0;
 }
 
+/* ---- [rule NAME] and [exclude NAME] --------------------------------------- */
+
+#define RULE_LIST_MAX 1024 /* entries of any list of a rule or exclude */
+
+/* Appends str (owned; NULL: out of memory) to v[n]. */
+static int push_str(struct parse_state *st, char ***v, size_t *n, char *str, const char *what)
+{
+	char **nv;
+
+	if (!str) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return 0;
+	}
+	if (*n >= RULE_LIST_MAX) {
+		free(str);
+		set_err(st, -EINVAL, st->line, "too many %s (at most %d)", what, RULE_LIST_MAX);
+		return 0;
+	}
+	nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv) {
+		free(str);
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return 0;
+	}
+	*v = nv;
+	nv[(*n)++] = str;
+	return 1;
+}
+
+/* A path relative to the filesystem's root, written with a leading '/':
+ * normalized copy, or NULL with the error set. */
+static char *root_path(struct parse_state *st, const char *sect, const char *key, const char *v)
+{
+	const char *p = v;
+	char *n;
+
+	if (v[0] != '/') {
+		set_err(st, -EINVAL, st->line,
+			"%s: %s '%s' must start with / (paths are relative to the filesystem's root)",
+			sect, key, v);
+		return NULL;
+	}
+	if (strlen(v) >= PATH_MAX) {
+		set_err(st, -EINVAL, st->line, "%s: %s is too long", sect, key);
+		return NULL;
+	}
+	while ((p = strstr(p, "..")) != NULL) {
+		if ((p == v || p[-1] == '/') && (p[2] == '\0' || p[2] == '/')) {
+			set_err(st, -EINVAL, st->line, "%s: %s '%s' must not contain '..'", sect,
+				key, v);
+			return NULL;
+		}
+		p += 2;
+	}
+	n = normalize_path(v);
+	if (!n)
+		set_err(st, -ENOMEM, st->line, "out of memory");
+	return n;
+}
+
+/* Splits a value into words (quotes allowed); NULL with the error set. */
+static char **split_value(struct parse_state *st, const char *sect, const char *key,
+			  const char *value, size_t *ret_n)
+{
+	char **w = NULL, why[256];
+	int r = loafre__split_words(value, &w, ret_n, why, sizeof(why));
+
+	if (r == -ENOMEM)
+		set_err(st, r, st->line, "out of memory");
+	else if (r < 0)
+		set_err(st, -EINVAL, st->line, "%s: %s: %s", sect, key,
+			why[0] ? why : "cannot split into words");
+	return r < 0 ? NULL : w;
+}
+
+static int add_dest(struct parse_state *st, struct loafre_rule_config *r, const char *sect,
+		    const char *value)
+{
+	struct loafre_rule_dest d = {0}, *nd;
+	size_t n = 0;
+	char **w = split_value(st, sect, "destination", value, &n), why[256];
+	const char *t, *slash, *colon;
+	int ok = 0;
+
+	if (!w)
+		return 0;
+	t = w[0];
+	d.spec = strdup(t);
+	if (!d.spec)
+		goto nomem;
+	slash = strchr(t, '/');
+	colon = strchr(t, ':');
+	if (colon && (!slash || colon < slash)) {
+		const char *at = memchr(t, '@', (size_t)(colon - t));
+		const char *host = at ? at + 1 : t;
+		if (host == colon || (at && at == t) || colon[1] != '/') {
+			set_err(st, -EINVAL, st->line,
+				"%s: destination '%s' must be an absolute path or [user@]host:/path",
+				sect, t);
+			goto out;
+		}
+		if (at && !(d.user = strndup(t, (size_t)(at - t))))
+			goto nomem;
+		if (!(d.host = strndup(host, (size_t)(colon - host))))
+			goto nomem;
+		t = colon + 1;
+	} else if (t[0] != '/') {
+		set_err(st, -EINVAL, st->line,
+			"%s: destination '%s' must be an absolute path or [user@]host:/path", sect, t);
+		goto out;
+	}
+	if (!(d.path = normalize_path(t)))
+		goto nomem;
+	for (size_t i = 1; i < n; i++) {
+		bool is_gid = strncmp(w[i], "gid_map=", 8) == 0;
+		struct loafre_idmap *m = is_gid ? &d.gid_map : &d.uid_map;
+		int e;
+
+		if (!is_gid && strncmp(w[i], "uid_map=", 8) != 0) {
+			set_err(st, -EINVAL, st->line,
+				"%s: destination: unknown option '%s' (uid_map=S:D,... or gid_map=S:D,...)",
+				sect, w[i]);
+			goto out;
+		}
+		if (m->text || m->n_pairs || m->has_default) {
+			set_err(st, -EINVAL, st->line, "%s: destination: %.7s given twice", sect, w[i]);
+			goto out;
+		}
+		e = loafre__idmap_parse(w[i] + 8, is_gid, m, why, sizeof(why));
+		if (e == -ENOMEM)
+			goto nomem;
+		if (e < 0) {
+			set_err(st, -EINVAL, st->line, "%s: destination: %.7s: %s", sect, w[i], why);
+			goto out;
+		}
+		if (!(m->text = strdup(w[i] + 8)))
+			goto nomem;
+	}
+	if (r->n_dests >= 64) {
+		set_err(st, -EINVAL, st->line, "%s: too many destinations (at most 64)", sect);
+		goto out;
+	}
+	nd = realloc(r->dests, (r->n_dests + 1) * sizeof(*nd));
+	if (!nd)
+		goto nomem;
+	r->dests = nd;
+	nd[r->n_dests++] = d;
+	memset(&d, 0, sizeof(d));
+	ok = 1;
+	goto out;
+nomem:
+	set_err(st, -ENOMEM, st->line, "out of memory");
+out:
+	free(d.spec);
+	free(d.user);
+	free(d.host);
+	free(d.path);
+	loafre__idmap_clear(&d.uid_map);
+	loafre__idmap_clear(&d.gid_map);
+	loafre__argv_free(w);
+	return ok;
+}
+
+static int add_ids(struct parse_state *st, const char *sect, const char *key, const char *value,
+		   bool is_group, uint32_t **v, size_t *n)
+{
+	size_t nw = 0;
+	char **w = split_value(st, sect, key, value, &nw);
+	int ok = 1;
+
+	if (!w)
+		return 0;
+	for (size_t i = 0; ok && i < nw; i++) {
+		uint32_t id;
+		uint32_t *nv;
+		if (loafre__resolve_id(w[i], is_group, &id) < 0) {
+			set_err(st, -EINVAL, st->line, "%s: %s: unknown %s '%s'", sect, key,
+				is_group ? "group" : "user", w[i]);
+			ok = 0;
+		} else if (*n >= RULE_LIST_MAX) {
+			set_err(st, -EINVAL, st->line, "%s: too many %s ids", sect, key);
+			ok = 0;
+		} else if (!(nv = realloc(*v, (*n + 1) * sizeof(*nv)))) {
+			set_err(st, -ENOMEM, st->line, "out of memory");
+			ok = 0;
+		} else {
+			*v = nv;
+			nv[(*n)++] = id;
+		}
+	}
+	loafre__argv_free(w);
+	return ok;
+}
+
+static int rule_key(struct parse_state *st, const char *name, const char *value)
+{
+	struct loafre_rule_config *r = st->rule;
+	unsigned *k = &st->rule_keys;
+	char sect[64], why[256];
+	uint64_t v;
+
+	snprintf(sect, sizeof(sect), "[rule %s]", r->name);
+	if (strcmp(name, "filesystem") == 0) {
+		if (!mark_key(st, k, KR_FS, name))
+			return 0;
+		return set_str(st, &r->fs, strdup(value));
+	}
+	if (strcmp(name, "source") == 0 || strcmp(name, "match_prefix") == 0) {
+		bool src = name[0] == 's';
+		size_t n = 0;
+		char **w = split_value(st, sect, name, value, &n);
+		int ok = 1;
+		if (!w)
+			return 0;
+		for (size_t i = 0; ok && i < n; i++) {
+			char *p = root_path(st, sect, name, w[i]);
+			ok = p && (src ? push_str(st, &r->sources, &r->n_sources, p, "sources")
+				       : push_str(st, &r->match_prefixes, &r->n_match_prefixes, p,
+						  "match_prefix paths"));
+		}
+		loafre__argv_free(w);
+		return ok;
+	}
+	if (strcmp(name, "destination") == 0)
+		return add_dest(st, r, sect, value);
+	if (strcmp(name, "match_glob") == 0) {
+		if (!*value || strlen(value) >= PATH_MAX) {
+			set_err(st, -EINVAL, st->line, "%s: match_glob is empty or too long", sect);
+			return 0;
+		}
+		return push_str(st, &r->match_globs, &r->n_match_globs, strdup(value), "match_globs");
+	}
+	if (strcmp(name, "match_regex") == 0) {
+		if (loafre__regex_check(value, why, sizeof(why)) < 0) {
+			set_err(st, -EINVAL, st->line, "%s: match_regex '%s': %s", sect, value, why);
+			return 0;
+		}
+		return push_str(st, &r->match_regexes, &r->n_match_regexes, strdup(value),
+				"match_regexes");
+	}
+	if (strcmp(name, "events") == 0) {
+		size_t n = 0;
+		char **w;
+		uint32_t mask = 0;
+		if (!mark_key(st, k, KR_EVENTS, name))
+			return 0;
+		w = split_value(st, sect, name, value, &n);
+		if (!w)
+			return 0;
+		for (size_t i = 0; i < n; i++) {
+			char *save = NULL, *tok;
+			for (tok = strtok_r(w[i], ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				int t = loafre_cl_type_from_name(tok, strlen(tok));
+				if (t < 0) {
+					set_err(st, -EINVAL, st->line,
+						"%s: events: unknown record type '%s' (CREAT MKDIR HLINK SLINK MKNOD UNLNK RMDIR RENME ... as lfs changelog prints them)",
+						sect, tok);
+					loafre__argv_free(w);
+					return 0;
+				}
+				mask |= 1u << t;
+			}
+		}
+		loafre__argv_free(w);
+		if (!mask) {
+			set_err(st, -EINVAL, st->line, "%s: events is empty", sect);
+			return 0;
+		}
+		r->events = mask;
+		return 1;
+	}
+	if (strcmp(name, "min_size") == 0 || strcmp(name, "max_size") == 0) {
+		bool min = name[1] == 'i';
+		if (!mark_key(st, k, min ? KR_MIN_SIZE : KR_MAX_SIZE, name))
+			return 0;
+		if (loafre_parse_size(value, &v) < 0) {
+			set_err(st, -EINVAL, st->line, "%s: %s must be a size (4096, 64K, 1G), not '%s'",
+				sect, name, value);
+			return 0;
+		}
+		*(min ? &r->min_size : &r->max_size) = v;
+		*(min ? &r->has_min_size : &r->has_max_size) = true;
+		return 1;
+	}
+	if (strcmp(name, "owner") == 0)
+		return add_ids(st, sect, name, value, false, &r->owners, &r->n_owners);
+	if (strcmp(name, "group") == 0)
+		return add_ids(st, sect, name, value, true, &r->gids, &r->n_gids);
+	if (strcmp(name, "min_age") == 0 || strcmp(name, "max_age") == 0 ||
+	    strcmp(name, "delay") == 0) {
+		unsigned bit = name[0] == 'd' ? KR_DELAY : name[1] == 'i' ? KR_MIN_AGE : KR_MAX_AGE;
+		if (!mark_key(st, k, bit, name))
+			return 0;
+		if (loafre__parse_duration(value, &v) < 0) {
+			set_err(st, -EINVAL, st->line,
+				"%s: %s must be a duration (30s, 10m, 2h, 7d), not '%s'", sect, name,
+				value);
+			return 0;
+		}
+		if (bit == KR_DELAY) {
+			r->delay = v;
+		} else if (bit == KR_MIN_AGE) {
+			r->min_age = v;
+			r->has_min_age = true;
+		} else {
+			r->max_age = v;
+			r->has_max_age = true;
+		}
+		return 1;
+	}
+	if (strcmp(name, "exclude") == 0) {
+		size_t n = 0;
+		char **w = split_value(st, sect, name, value, &n);
+		int ok = 1;
+		if (!w)
+			return 0;
+		for (size_t i = 0; ok && i < n; i++) {
+			if (!loafre__rule_name_ok(w[i], 64)) {
+				set_err(st, -EINVAL, st->line, "%s: exclude: invalid name '%s'", sect,
+					w[i]);
+				ok = 0;
+				break;
+			}
+			for (size_t j = 0; j < r->n_excludes; j++)
+				if (strcmp(r->excludes[j], w[i]) == 0) {
+					set_err(st, -EINVAL, st->line, "%s: exclude %s listed twice",
+						sect, w[i]);
+					ok = 0;
+				}
+			if (ok)
+				ok = push_str(st, &r->excludes, &r->n_excludes, strdup(w[i]), "excludes");
+		}
+		loafre__argv_free(w);
+		return ok;
+	}
+	if (strcmp(name, "schedule") == 0) {
+		struct loafre__cron cr;
+		if (!mark_key(st, k, KR_SCHEDULE, name))
+			return 0;
+		if (loafre__cron_parse(value, &cr, why, sizeof(why)) < 0) {
+			set_err(st, -EINVAL, st->line, "%s: schedule '%s': %s", sect, value, why);
+			return 0;
+		}
+		return set_str(st, &r->schedule, strdup(value));
+	}
+	if (strcmp(name, "enabled") == 0) {
+		if (!mark_key(st, k, KR_ENABLED, name))
+			return 0;
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+			r->enabled = r->enabled_in_file = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+			r->enabled = r->enabled_in_file = false;
+		else {
+			set_err(st, -EINVAL, st->line, "%s: enabled must be yes or no, not '%s'", sect,
+				value);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(name, "workers") == 0) {
+		if (!mark_key(st, k, KR_WORKERS, name))
+			return 0;
+		if (!parse_uint(value, &v) || v < 1 || v > LOAFRE_RULE_WORKERS_MAX) {
+			set_err(st, -EINVAL, st->line, "%s: workers must be 1 to %d, not '%s'", sect,
+				LOAFRE_RULE_WORKERS_MAX, value);
+			return 0;
+		}
+		r->workers = (unsigned)v;
+		return 1;
+	}
+	for (unsigned a = 0; a < LOAFRE_ACT_N; a++) {
+		struct loafre__template *t = NULL;
+		int e;
+		if (strcmp(name, loafre__rule_action_name(a)) != 0)
+			continue;
+		if (!mark_key(st, k, KR_ACTION0 << a, name))
+			return 0;
+		e = loafre__template_parse(value, a, &t, why, sizeof(why));
+		loafre__template_free(t);
+		if (e == -ENOMEM) {
+			set_err(st, e, st->line, "out of memory");
+			return 0;
+		}
+		if (e < 0) {
+			set_err(st, -EINVAL, st->line, "%s: %s: %s", sect, name, why);
+			return 0;
+		}
+		return set_str(st, &r->actions[a], strdup(value));
+	}
+	set_err(st, -EINVAL, st->line, "unknown key '%s' in section %s", name, sect);
+	return 0;
+}
+
+static int exclude_key(struct parse_state *st, const char *name, const char *value)
+{
+	struct loafre_exclude_config *x = st->excl;
+	char sect[96], why[256];
+
+	snprintf(sect, sizeof(sect), "[exclude %s]", x->name);
+	if (strcmp(name, "path") == 0) {
+		size_t n = 0;
+		char **w = split_value(st, sect, name, value, &n);
+		int ok = 1;
+		if (!w)
+			return 0;
+		for (size_t i = 0; ok && i < n; i++) {
+			char *p = root_path(st, sect, name, w[i]);
+			ok = p && push_str(st, &x->paths, &x->n_paths, p, "paths");
+		}
+		loafre__argv_free(w);
+		return ok;
+	}
+	if (strcmp(name, "glob") == 0) {
+		if (!*value || strlen(value) >= PATH_MAX) {
+			set_err(st, -EINVAL, st->line, "%s: glob is empty or too long", sect);
+			return 0;
+		}
+		return push_str(st, &x->globs, &x->n_globs, strdup(value), "globs");
+	}
+	if (strcmp(name, "regex") == 0) {
+		if (loafre__regex_check(value, why, sizeof(why)) < 0) {
+			set_err(st, -EINVAL, st->line, "%s: regex '%s': %s", sect, value, why);
+			return 0;
+		}
+		return push_str(st, &x->regexes, &x->n_regexes, strdup(value), "regexes");
+	}
+	set_err(st, -EINVAL, st->line, "unknown key '%s' in section %s", name, sect);
+	return 0;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *st = user;
@@ -1318,8 +1970,369 @@ static int handler(void *user, const char *section, const char *name, const char
 		return group_key(st, name, value);
 	if (st->idx)
 		return index_key(st, name, value);
+	if (st->rule)
+		return rule_key(st, name, value);
+	if (st->excl)
+		return exclude_key(st, name, value);
 	set_err(st, -EINVAL, st->line, "setting outside of any section");
 	return 0;
+}
+
+/* Whether path is dir or inside it (both normalized, absolute). */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t l = strlen(dir);
+
+	if (l == 1 && dir[0] == '/')
+		return true;
+	return strncmp(path, dir, l) == 0 && (path[l] == '\0' || path[l] == '/');
+}
+
+/* [rule] and [exclude] checks once every file is read. Messages name the
+ * file defining the section. */
+static void validate_rules(struct parse_state *st)
+{
+	struct loafre_config *c = st->c;
+	const char *saved = st->path;
+
+	for (size_t i = 0; i < c->n_excludes && !st->err; i++) {
+		const struct loafre_exclude_config *x = &c->excludes[i];
+		st->path = x->file;
+		if (!x->n_paths && !x->n_globs && !x->n_regexes)
+			set_err(st, -EINVAL, x->line,
+				"[exclude %s] is empty (give path, glob or regex)", x->name);
+	}
+	for (size_t i = 0; i < c->n_rules && !st->err; i++) {
+		struct loafre_rule_config *r = &c->rules[i];
+		const struct loafre_fs_config *fs;
+
+		st->path = r->file;
+		if (!r->fs) {
+			set_err(st, -EINVAL, r->line, "[rule %s] needs filesystem", r->name);
+			break;
+		}
+		fs = loafre_config_find_fs(c, r->fs);
+		if (!fs) {
+			set_err(st, -EINVAL, r->line, "[rule %s]: unknown filesystem '%s'", r->name,
+				r->fs);
+			break;
+		}
+		if (!r->n_dests) {
+			set_err(st, -EINVAL, r->line, "[rule %s] needs at least one destination",
+				r->name);
+			break;
+		}
+		if (!r->n_sources) {
+			r->sources = calloc(1, sizeof(*r->sources));
+			if (!r->sources || !(r->sources[0] = strdup("/"))) {
+				set_err(st, -ENOMEM, r->line, "out of memory");
+				break;
+			}
+			r->n_sources = 1;
+		}
+		for (size_t a = 0; a < r->n_sources && !st->err; a++)
+			for (size_t b = 0; b < r->n_sources && !st->err; b++)
+				if (a != b && path_within(r->sources[b], r->sources[a]))
+					set_err(st, -EINVAL, r->line,
+						"[rule %s]: source %s is inside source %s (give only %s)",
+						r->name, r->sources[b], r->sources[a], r->sources[a]);
+		for (size_t e = 0; e < r->n_excludes && !st->err; e++)
+			if (!loafre_config_find_exclude(c, r->excludes[e]))
+				set_err(st, -EINVAL, r->line,
+					"[rule %s]: unknown exclude '%s' (no [exclude %s] section)",
+					r->name, r->excludes[e], r->excludes[e]);
+		if (!st->err && r->has_min_size && r->has_max_size && r->min_size > r->max_size)
+			set_err(st, -EINVAL, r->line, "[rule %s]: min_size is above max_size",
+				r->name);
+		if (!st->err && r->has_min_age && r->has_max_age && r->min_age > r->max_age)
+			set_err(st, -EINVAL, r->line, "[rule %s]: min_age is above max_age", r->name);
+		for (size_t d = 0; d < r->n_dests && !st->err; d++) {
+			const struct loafre_rule_dest *dst = &r->dests[d];
+			if (dst->host)
+				continue;
+			for (size_t a = 0; a < r->n_sources && !st->err; a++) {
+				char *tree = NULL;
+				if (asprintf(&tree, "%s%s", fs->path,
+					     strcmp(r->sources[a], "/") == 0 ? "" : r->sources[a]) < 0) {
+					set_err(st, -ENOMEM, r->line, "out of memory");
+					break;
+				}
+				if (path_within(dst->path, tree) || path_within(tree, dst->path))
+					set_err(st, -EINVAL, r->line,
+						"[rule %s]: destination %s overlaps the replicated tree %s",
+						r->name, dst->path, tree);
+				free(tree);
+			}
+		}
+	}
+	st->path = saved;
+}
+
+/* rules_dir's NAME.state: "enabled = yes|no" (comments with # or ;). */
+static void apply_state(struct parse_state *st, const char *path, const char *name,
+			const char *text)
+{
+	struct loafre_rule_config *r = NULL;
+	const char *p = text;
+	unsigned line = 0;
+	bool seen = false, val = true;
+
+	for (size_t i = 0; i < st->c->n_rules; i++)
+		if (strcmp(st->c->rules[i].name, name) == 0)
+			r = &st->c->rules[i];
+	st->path = path;
+	if (!r) {
+		set_err(st, -EINVAL, 0,
+			"no rule %s to apply this state to (left by loafre rule disable; remove the file)",
+			name);
+		return;
+	}
+	if (r->in_rules_dir) {
+		set_err(st, -EINVAL, 0,
+			"rule %s is defined in %s: its enabled is set there (remove this file)", name,
+			r->file);
+		return;
+	}
+	while (*p && !st->err) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		char buf[256], *t, *eq;
+
+		line++;
+		if (len >= sizeof(buf)) {
+			set_err(st, -EINVAL, line, "line too long");
+			return;
+		}
+		memcpy(buf, p, len);
+		buf[len] = '\0';
+		p += len + (nl ? 1 : 0);
+		t = trim(buf);
+		if (!*t || *t == '#' || *t == ';')
+			continue;
+		eq = strchr(t, '=');
+		if (!eq) {
+			set_err(st, -EINVAL, line, "expected enabled = yes or no");
+			return;
+		}
+		*eq = '\0';
+		if (strcmp(trim(t), "enabled") != 0 || seen) {
+			set_err(st, -EINVAL, line, "expected enabled = yes or no, once");
+			return;
+		}
+		t = trim(eq + 1);
+		if (strcmp(t, "yes") == 0)
+			val = true;
+		else if (strcmp(t, "no") == 0)
+			val = false;
+		else {
+			set_err(st, -EINVAL, line, "enabled must be yes or no, not '%s'", t);
+			return;
+		}
+		seen = true;
+	}
+	if (!seen) {
+		set_err(st, -EINVAL, 0, "expected enabled = yes or no");
+		return;
+	}
+	r->enabled = val;
+	if (!(r->state_file = strdup(path)))
+		set_err(st, -ENOMEM, 0, "out of memory");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const char *suffix_of(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	if (!dot)
+		return NULL;
+	if (strcmp(dot, ".rule") == 0 || strcmp(dot, ".exclude") == 0 || strcmp(dot, ".state") == 0)
+		return dot;
+	return NULL;
+}
+
+/* Reads one rules_dir file (NAME.rule or NAME.exclude) through inih. */
+static void parse_sub_file(struct parse_state *st, const char *path, const char *name,
+			   int kind, const char *text)
+{
+	FILE *f = text ? fmemopen((void *)(*text ? text : "\n"), *text ? strlen(text) : 1, "r")
+		       : fopen(path, "re");
+	FILE *saved_f = st->f;
+	const char *saved_path = st->path;
+	unsigned saved_line = st->line;
+	int r;
+
+	st->path = path;
+	if (!f) {
+		r = -errno;
+		set_err(st, r, 0, "cannot open: %s", strerror(-r));
+		st->path = saved_path;
+		return;
+	}
+	st->f = f;
+	st->line = 0;
+	st->sub_kind = kind;
+	st->sub_name = name;
+	st->sub_sections = 0;
+	st->in_daemon = st->in_broker = st->in_client = false;
+	st->fs = NULL;
+	st->grp = NULL;
+	st->idx = NULL;
+	st->rule = NULL;
+	st->excl = NULL;
+	r = ini_parse_stream(read_line, st, handler, st);
+	if (r > 0 && !st->err)
+		set_err(st, -EINVAL, (unsigned)r,
+			"syntax error (expected [section], key = value or a comment)");
+	else if (r < 0 && !st->err)
+		set_err(st, -ENOMEM, 0, "cannot parse: out of memory");
+	if (!st->err && st->sub_sections == 0)
+		set_err(st, -EINVAL, 0, "holds no [%s %s] section",
+			kind == 1 ? "rule" : "exclude", name);
+	fclose(f);
+	st->rule = NULL;
+	st->excl = NULL;
+	st->sub_kind = 0;
+	st->f = saved_f;
+	st->line = saved_line;
+	if (!st->err)
+		st->path = saved_path;
+}
+
+/* Loads rules_dir's files (sorted by name; overrides applied), then the
+ * NAME.state files. */
+static void load_rules_dir(struct parse_state *st, const struct loafre__config_override *ov,
+			   size_t n_ov)
+{
+	struct loafre_config *c = st->c;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d;
+	const char *saved = st->path;
+
+	if (!c->rules_dir && asprintf(&c->rules_dir, "%s/%s", st->dir, RULES_DIR_DEFAULT) < 0) {
+		c->rules_dir = NULL;
+		set_err(st, -ENOMEM, 0, "out of memory");
+		return;
+	}
+	d = opendir(c->rules_dir);
+	if (!d && errno != ENOENT) {
+		int e = errno;
+		set_err(st, -e, 0, "cannot read rules_dir '%s': %s", c->rules_dir, strerror(e));
+		return;
+	}
+	for (size_t i = 0; i <= n_ov && !st->err; i++) {
+		/* directory entries first, then overrides not found there */
+		for (;;) {
+			const char *nm = NULL;
+			struct dirent *de;
+			bool skip = false;
+
+			if (i == 0) {
+				if (!d || !(de = readdir(d)))
+					break;
+				nm = de->d_name;
+				if (nm[0] == '.' || !suffix_of(nm))
+					continue;
+				for (size_t o = 0; o < n_ov; o++)
+					if (strcmp(ov[o].name, nm) == 0)
+						skip = true; /* its override decides */
+			} else {
+				nm = ov[i - 1].name;
+				if (!ov[i - 1].text)
+					break;
+			}
+			if (!skip) {
+				if (n >= RULES_DIR_MAX_FILES) {
+					set_err(st, -EINVAL, 0, "too many files in rules_dir '%s'",
+						c->rules_dir);
+					break;
+				}
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 16;
+					char **nn = realloc(names, nc * sizeof(*nn));
+					if (!nn) {
+						set_err(st, -ENOMEM, 0, "out of memory");
+						break;
+					}
+					names = nn;
+					cap = nc;
+				}
+				if (!(names[n] = strdup(nm))) {
+					set_err(st, -ENOMEM, 0, "out of memory");
+					break;
+				}
+				n++;
+			}
+			if (i > 0)
+				break;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (!st->err && n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (int pass = 0; pass < 2 && !st->err; pass++) {
+		for (size_t i = 0; i < n && !st->err; i++) {
+			const char *suf = suffix_of(names[i]);
+			const char *text = NULL;
+			char *path = NULL, *base = NULL;
+			bool state = suf && strcmp(suf, ".state") == 0;
+
+			if (!suf || state != (pass == 1))
+				continue;
+			for (size_t o = 0; o < n_ov; o++)
+				if (strcmp(ov[o].name, names[i]) == 0)
+					text = ov[o].text;
+			if (asprintf(&path, "%s/%s", c->rules_dir, names[i]) < 0 ||
+			    !(base = strndup(names[i], (size_t)(suf - names[i])))) {
+				if (path != NULL)
+					free(path);
+				set_err(st, -ENOMEM, 0, "out of memory");
+				break;
+			}
+			if (!loafre__rule_name_ok(base, strcmp(suf, ".rule") == 0 ? LOAFRE_RULE_NAME_MAX : 64)) {
+				st->path = path;
+				set_err(st, -EINVAL, 0,
+					"invalid name '%s' for a rules_dir file (1-%d characters of A-Z a-z 0-9 _ -, first a letter or digit)",
+					base, strcmp(suf, ".rule") == 0 ? LOAFRE_RULE_NAME_MAX : 64);
+			} else if (state) {
+				char *buf = NULL;
+				size_t len;
+				int e = 0;
+				if (!text) {
+					e = loafre__read_file(path, STATE_FILE_MAX, &buf, &len);
+					text = buf;
+				}
+				if (e < 0) {
+					st->path = path;
+					set_err(st, e, 0, "cannot read: %s", strerror(-e));
+				} else {
+					apply_state(st, path, base, text);
+				}
+				free(buf);
+			} else {
+				parse_sub_file(st, path, base, strcmp(suf, ".rule") == 0 ? 1 : 2, text);
+			}
+			if (st->err) {
+				/* the message is written: keep path alive no longer */
+				free(path);
+				free(base);
+				break;
+			}
+			st->path = saved;
+			free(path);
+			free(base);
+		}
+	}
+	st->path = saved;
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 /* Whole-section checks once the file is read. */
@@ -1459,6 +2472,8 @@ static void validate(struct parse_state *st)
 		if (st->err)
 			break;
 	}
+	if (!st->err)
+		validate_rules(st);
 	if (!st->err && !c->run_dir) {
 		c->run_dir = strdup(DEFAULT_RUN_DIR);
 		if (!c->run_dir)
@@ -1480,6 +2495,13 @@ static void validate(struct parse_state *st)
 
 int loafre_config_load(const char *path, struct loafre_config **ret_config, char *err,
 		       size_t errlen)
+{
+	return loafre__config_load_with(path, NULL, 0, ret_config, err, errlen);
+}
+
+int loafre__config_load_with(const char *path, const struct loafre__config_override *ov,
+			     size_t n_ov, struct loafre_config **ret_config, char *err,
+			     size_t errlen)
 {
 	struct parse_state st = { .path = path, .msg = err, .msglen = errlen };
 	struct loafre_config *c = NULL;
@@ -1522,6 +2544,8 @@ int loafre_config_load(const char *path, struct loafre_config **ret_config, char
 		set_err(&st, -EINVAL, (unsigned)r, "syntax error (expected [section], key = value or a comment)");
 	else if (r < 0 && !st.err)
 		set_err(&st, -ENOMEM, 0, "cannot parse: out of memory");
+	if (!st.err)
+		load_rules_dir(&st, ov, n_ov);
 	if (!st.err)
 		validate(&st);
 out:

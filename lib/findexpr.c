@@ -938,6 +938,16 @@ static void regex_cost(const char *s, uint64_t *ret_atoms, uint64_t *ret_nullabl
 			peak = l->cur;
 		if (l->curn > peakn)
 			peakn = l->curn;
+		if ((c == '*' || c == '?' || c == '+' || c == '{') && last == 0) {
+			/* an operator with nothing before it (the pattern's start) is
+			 * a literal in the emacs and basic syntaxes: an atom the next
+			 * operators repeat ("+++...": each '+' doubles it) */
+			ADD(1, 0);
+			last = 1;
+			lastn = 0;
+			i += adv;
+			continue;
+		}
 		if (c == '(') {
 			if (depth + 1 >= LOAFRE__ARRAY_SIZE(lv)) {
 				/* deeper than anyone writes: count it as too much */
@@ -2914,6 +2924,8 @@ static void hints_meet(struct loafre__find_hints *h, const struct loafre__find_h
 		h->name_prefix = o->name_prefix;
 	if (o->name_suffix && (!h->name_suffix || strlen(o->name_suffix) > strlen(h->name_suffix)))
 		h->name_suffix = o->name_suffix;
+	if (o->name_glob && (!h->name_glob || strlen(o->name_glob) > strlen(h->name_glob)))
+		h->name_glob = o->name_glob; /* both hold for every match: keep one */
 	meet_u64(&h->size_min, &h->size_max, o->size_min, o->size_max);
 	meet_u32(&h->uid_min, &h->uid_max, o->uid_min, o->uid_max);
 	meet_u32(&h->gid_min, &h->gid_max, o->gid_min, o->gid_max);
@@ -2945,6 +2957,7 @@ static void hints_join(struct loafre__find_hints *h, const struct loafre__find_h
 	h->name = same_str(h->name, o->name);
 	h->name_prefix = same_str(h->name_prefix, o->name_prefix);
 	h->name_suffix = same_str(h->name_suffix, o->name_suffix);
+	h->name_glob = same_str(h->name_glob, o->name_glob);
 	join_u64(&h->size_min, &h->size_max, o->size_min, o->size_max, h->size_min > h->size_max,
 		 o->size_min > o->size_max);
 	if (h->n_uids && o->n_uids && h->n_uids + o->n_uids <= LOAFRE__FIND_HINT_UIDS) {
@@ -3008,6 +3021,7 @@ static void constraint(const struct node *n, struct loafre__find_hints *h)
 		h->name = n->u.glob.exact;
 		h->name_prefix = n->u.glob.exact ? n->u.glob.exact : n->u.glob.prefix;
 		h->name_suffix = n->u.glob.exact ? n->u.glob.exact : n->u.glob.suffix;
+		h->name_glob = n->u.glob.pat;
 		break;
 	case K_LNAME:
 		h->types = LOAFRE__FIND_TYPE_BIT(S_IFLNK);

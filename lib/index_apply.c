@@ -13,7 +13,8 @@
  *   RMDIR                      delete tfid (and its links)               pfid
  *   RENME (CLF_RENAME: sfid    unlink(spfid, sname) if it names sfid;    sfid, spfid, pfid; tfid
  *   moved from spfid/sname to  tfid non-zero: CLF_RENAME_LAST or gone →  unless deleted
- *   pfid/name over tfid)       delete tfid; link(pfid, name, sfid)
+ *   pfid/name over tfid)       delete tfid, else unlink(pfid, name) if
+ *                              it names tfid; link(pfid, name, sfid)
  *                              (sfid unknown to the store: upserted
  *                              first; replaces what pfid/name named)
  *   any other type with a      —                                         tfid (gone: left as is,
@@ -52,7 +53,10 @@
  *
  * Per-FID knowledge during a batch (present in the store / absent /
  * deleted / upserted) is cached; deleting a non-empty directory (which
- * deletes its subtree) invalidates the cache (an epoch counter).
+ * deletes its subtree) invalidates the cache (an epoch counter). An object
+ * deleted by the batch and linked again by a later record of it (the same
+ * FID: a source that saw a move only as a name gone and a name appearing)
+ * is created again, with its fetched attributes.
  *
  * Store calls per record (lib/index_store.h): a refresh is
  * loafre__idx_update (-ENOENT: not in the store, nothing written), "unlink
@@ -277,8 +281,13 @@ static int ensure_entry(struct loafre__apply *a, uint32_t si)
 	const struct loafre__idx_attr *at;
 	int r;
 
-	if (state_of(a, s) == ST_DELETED)
-		return 0;
+	if (state_of(a, s) == ST_DELETED) {
+		/* deleted earlier in the batch and linked again by a later
+		 * record (a source that saw a move as remove + create): the
+		 * object exists again, with its current attributes */
+		s->state = ST_ABSENT;
+		s->upserted = false;
+	}
 	if (s->upserted)
 		return 1;
 	at = attr_of(a, s);
@@ -428,7 +437,7 @@ static int ensure_parent(struct loafre__apply *a, uint32_t pi)
 	if (r != 0)
 		return r;
 	if (a->slots[pi].state == ST_DELETED)
-		return 0;
+		return 0; /* deleted by the batch and not linked again since */
 	return resolve_chain(a, pi);
 }
 
@@ -922,6 +931,11 @@ static int apply_one(struct loafre__apply *a, const struct loafre_rec *r)
 
 			if ((r->flags & LOAFRE_CLF_RENAME_LAST) || gone)
 				ret = delete_fid(a, ti, true);
+			else if (!loafre_fid_is_zero(&r->pfid))
+				/* the target loses that link even when no link
+				 * replaces it (sfid gone by now: its UNLNK
+				 * follows, naming sfid) */
+				ret = unlink_if(a, &r->pfid, r->name, r->namelen, &r->tfid);
 		}
 		if (ret == 0 && !loafre_fid_is_zero(&r->pfid))
 			ret = do_link(a, slot_of(a, &r->pfid), r->name, r->namelen,

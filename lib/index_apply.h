@@ -36,6 +36,11 @@ struct loafre__apply;
 
 /* Largest batch accepted by loafre__apply_batch. */
 #define LOAFRE__APPLY_MAX_BATCH 1000000u
+/* Records loafred's indexer applies in one transaction, at most (it merges
+ * queued batches of one MDT up to this many; lib/indexer.c); the ingest
+ * bench (lib/bench_index_apply.c) applies batches of this size, so that it
+ * measures what the indexer does when it lags. */
+#define LOAFRE__APPLY_MERGE_MAX 50000u
 
 /* Attributes of a FID when there is no fetcher: 0 (ret written), -ENOENT
  * (gone) or another -errno (treated as "unknown"). */

@@ -173,6 +173,13 @@ struct loafre__idx_ops {
 	/* (parent, name) → child id and xid (0: the child's primary link). */
 	int (*link_get)(void *be, int64_t parent, const char *name, int64_t *ret_child,
 			int64_t *ret_xid);
+	/* Optional (NULL: false). true: until the transaction ends or this
+	 * handle writes an xlink, entry_insert with a link whose (parent,
+	 * name) some link already has fails with -EEXIST, having written
+	 * nothing and leaving the transaction usable, so the store need not
+	 * look a new entry's name up first (SQLite: a UNIQUE entry_link and
+	 * no xlink rows). */
+	bool (*insert_checks_link)(void *be);
 	int (*xlinks)(void *be, int64_t child, loafre__idx_xlink_fn cb, void *ctx); /* oldest first */
 	int (*xlink_insert)(void *be, int64_t parent, const char *name, int64_t child); /* nxlinks++ */
 	int (*xlink_delete)(void *be, int64_t xid);                                  /* nxlinks-- */
@@ -199,6 +206,7 @@ struct loafre__idx_ops {
 	/* ---- queries (public semantics: index_store.h) ---- */
 	int (*select)(void *be, const struct loafre__idx_filter *f, loafre__idx_link_fn cb, void *ctx);
 	int (*names)(void *be, const char *needle, bool icase, loafre__idx_link_fn cb, void *ctx);
+	int (*dirs)(void *be, loafre__idx_dir_fn cb, void *ctx); /* NULL: -EOPNOTSUPP */
 	int (*owners)(void *be, char by, size_t limit,
 		      int (*cb)(void *ctx, const struct loafre__idx_owner_sum *s), void *ctx);
 	int (*top_dirs)(void *be, size_t limit,

@@ -231,6 +231,7 @@ enum stmt {
 	S_QUOTA_LIST,
 	S_QUOTA_MARK,
 	S_SEQ_MAX,
+	S_DIRS,
 	S_COUNT
 };
 
@@ -289,6 +290,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			  "$2::int8) ORDER BY child,xid LIMIT $3::int8",
 	[S_SCAN_DIRSUMS] = "SELECT id,blocks,bytes,inodes FROM dirsum WHERE id>$1::int8 ORDER BY id"
 			   " LIMIT $2::int8",
+	[S_DIRS] = "SELECT d.id,e.parent,e.fid,e.name FROM dirsum d JOIN entry e ON e.id=d.id"
+		   " WHERE d.id>$1::int8 ORDER BY d.id LIMIT $2::int8",
 	[S_QUOTA_SET] = "INSERT INTO quota(fid,bytes_limit,inodes_limit,over) VALUES($1::bytea,"
 			"$2::int8,$3::int8,$4::bool) ON CONFLICT (fid) DO UPDATE SET"
 			" bytes_limit=EXCLUDED.bytes_limit,inodes_limit=EXCLUDED.inodes_limit,"
@@ -2617,6 +2620,40 @@ static int pg_scan_dirsums(void *be, int (*cb)(void *ctx, int64_t id, const stru
 	return r;
 }
 
+/* Every directory with its primary link (index_backend.h `dirs`), by
+ * keyset pages of dirsum joined to entry. */
+static int pg_dirs(void *be, loafre__idx_dir_fn cb, void *ctx)
+{
+	struct pg *p = be;
+	int64_t after = 0;
+	int r = sync_buf(p);
+
+	while (r == 0) {
+		struct prm a = {.n = 0};
+		PGresult *res;
+		int n;
+
+		p_i64(&a, after);
+		p_i64(&a, PAGE_ROWS);
+		r = run(p, S_DIRS, &a, &res);
+		if (r < 0)
+			break;
+		n = PQntuples(res);
+		for (int i = 0; i < n && r == 0; i++) {
+			struct loafre_fid fid;
+			const char *name = gs(res, i, 3);
+
+			after = gi(res, i, 0);
+			gfid(res, i, 2, &fid);
+			r = cb(ctx, after, gi(res, i, 1), &fid, name ? name : "");
+		}
+		PQclear(res);
+		if (n < PAGE_ROWS)
+			break;
+	}
+	return r;
+}
+
 /* What the tables' own structure can tell (index_backend.h): duplicates,
  * malformed rows, ids beyond their sequences. */
 static int pg_check(void *be, char *err, size_t errlen)
@@ -3256,6 +3293,7 @@ static const struct loafre__idx_ops pg_ops = {
 	.check = pg_check,
 	.select = pg_select,
 	.names = pg_names,
+	.dirs = pg_dirs,
 	.owners = pg_owners,
 	.top_dirs = pg_top_dirs,
 	.size_profile = pg_size_profile,

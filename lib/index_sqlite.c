@@ -72,7 +72,8 @@
  *   (records in any order; each ref once). The leading NUL lets "\0abc"
  *   find names starting with abc, "abc\0" names ending with it.
  *   An empty chunk has no row. Writers keep the chunks they touch in
- *   memory (decoded) and write them at commit (or when more than
+ *   memory (decoded; a deleted record is marked there and dropped when the
+ *   chunk is written) and write them at commit (or when more than
  *   CHUNK_CACHE_MAX bytes are cached); queries inside a write transaction
  *   write them first.
  *
@@ -82,10 +83,17 @@
  * entry_fid 21.0, names 20.3, entry_us 16.2, dirsum 3.5 (directories
  * only), xlink tables 0.9: 177.5 bytes per entry.
  *
- * UNIQUENESS. entry_fid, entry_link and xlink_link are plain indexes (a
- * UNIQUE one costs a second seek per insert): lib/index_store.c looks a
- * FID or a (parent, name) up before it inserts one, and loafre__idx_check
- * verifies that no FID and no (parent, name) occurs twice.
+ * UNIQUENESS. entry_fid and xlink_link are plain indexes: lib/index_store.c
+ * looks a FID or an xlink's (parent, name) up before it inserts one.
+ * entry_link is UNIQUE (its check is the seek the insert makes anyway:
+ * SQLite inserts at the position its conflict check found): while the
+ * xlink table is empty, a new entry's link needs no lookup first, the
+ * INSERT refuses a taken (parent, name) (insert_checks_link; the store
+ * then inserts the entry unlinked and links it the general way). A store
+ * created before entry_link was UNIQUE has the same layout with a plain
+ * entry_link (every reader handles both; its writers look names up first)
+ * until a clear (a rescan) rebuilds it UNIQUE. loafre__idx_check verifies
+ * that no FID and no (parent, name) occurs twice.
  *
  * BULK LOADS (loafre__idx_bulk_begin .. bulk_end): entry_us is dropped at
  * the start and built at the end (a sort instead of one random insert per
@@ -94,8 +102,9 @@
  *
  * WRITES. An attribute update leaves entry_us alone when uid and size did
  * not change (entry_update_from); a jobid equal to the stored one dirties
- * nothing; a deletion is one DELETE ... RETURNING that says which other
- * rows (xlinks, dirsum, quota) exist; a rollup is an UPDATE of its row, an
+ * nothing; a deletion is a SELECT of what says which other rows (xlinks,
+ * dirsum, quota) exist, then a DELETE (RETURNING would build an ephemeral
+ * table per execution); a rollup is an UPDATE of its row, an
  * INSERT only for a new directory; link_get reads xlink_link only when the
  * xlink table has rows. changed() is PRAGMA data_version.
  *
@@ -105,8 +114,8 @@
  * a size range alone, one range per distinct uid), or SCAN (the entry table,
  * NOT INDEXED, every constraint in SQL, the glob's literal as instr()).
  * NAME is used unless its hits exceed 1/16 of the names or a USER-SIZE
- * range holds fewer rows; USER-SIZE when its range holds under 1/40 of the
- * entries (a random row read costs ~40 scanned rows).
+ * range holds fewer rows; USER-SIZE when its range holds under 1/10 of the
+ * entries (a random row read costs ~10 scanned rows, mapped and warm).
  *
  * TRANSACTIONS. begin = BEGIN IMMEDIATE (the write lock, waiting up to the
  * busy timeout, then -EBUSY); queries outside one run in a deferred BEGIN
@@ -131,8 +140,10 @@
 #define CHUNK_SHIFT 10
 #define CHUNK_REFS (1u << CHUNK_SHIFT)
 #define CHUNK_BUCKETS 256
+#define DEAD_REF 0xFFFFu            /* a deleted record of a decoded chunk (refs < 1024) */
 #define CHUNK_CACHE_MAX (64u << 20) /* bytes of decoded chunks before an early write */
 #define POOL_MAX 4                  /* idle prepared statements kept per kind */
+#define US_RATIO 10 /* a row read through entry_us costs about 10 rows of a scan */
 #define BUSY_MS_DEFAULT 5000
 
 #define ECOLS                                                                                     \
@@ -153,7 +164,7 @@ static const char schema[] =
 	" ino INTEGER NOT NULL, dev INTEGER NOT NULL, xl INTEGER NOT NULL, mdt INTEGER NOT NULL,"
 	" jobid TEXT, symlink TEXT);"
 	"CREATE INDEX entry_fid ON entry(seq, oid, ver);"
-	"CREATE INDEX entry_link ON entry(parent, name);"
+	"CREATE UNIQUE INDEX entry_link ON entry(parent, name);"
 	"CREATE INDEX entry_us ON entry(uid, size);"
 	"CREATE TABLE xlink(xid INTEGER PRIMARY KEY, parent INTEGER NOT NULL, name TEXT NOT NULL,"
 	" child INTEGER NOT NULL);"
@@ -176,7 +187,8 @@ enum stmt_kind {
 	S_UPDATE_NOUS,
 	S_SET_JOBID,
 	S_SET_LINK,
-	S_DELETE_RET,
+	S_DEL_INFO,
+	S_DELETE,
 	S_XLINKS_OF,
 	S_XLINK_DEL_CHILD,
 	S_DIRSUM_DEL,
@@ -239,7 +251,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* an unchanged jobid (the common case) dirties no page */
 	[S_SET_JOBID] = "UPDATE entry SET jobid=?2 WHERE id=?1 AND jobid IS NOT ?2",
 	[S_SET_LINK] = "UPDATE entry SET parent=?2,name=?3 WHERE id=?1",
-	[S_DELETE_RET] = "DELETE FROM entry WHERE id=?1 RETURNING mode,parent IS NOT NULL,xl,seq,oid,ver",
+	[S_DEL_INFO] = "SELECT mode,parent IS NOT NULL,xl,seq,oid,ver FROM entry WHERE id=?1",
+	[S_DELETE] = "DELETE FROM entry WHERE id=?1",
 	[S_XLINKS_OF] = "SELECT xid,parent,name FROM xlink WHERE child=?1 ORDER BY xid",
 	[S_XLINK_DEL_CHILD] = "DELETE FROM xlink WHERE child=?1",
 	[S_DIRSUM_DEL] = "DELETE FROM dirsum WHERE id=?1",
@@ -301,11 +314,11 @@ struct chunk {
 	size_t n, cap;              /* refs used, allocated */
 	char *names;                /* NUL name NUL name NUL ... */
 	size_t nlen, ncap;          /* bytes used, allocated */
-	uint32_t *offs;             /* when offs_ok: offset of name i in names */
-	size_t ocap;                /* offs allocated */
-	bool offs_ok;               /* offs[0, n) are computed (by the first deletion) */
+	size_t ndead;               /* records deleted in place (ref DEAD_REF, the
+				     * name left) since it was loaded or compacted */
 	bool dirty;                 /* differs from its row */
 	struct chunk *next;         /* hash chain */
+	uint16_t at[CHUNK_REFS];    /* ref → index of its record + 1 (0: none) */
 };
 
 struct sq {
@@ -316,6 +329,7 @@ struct sq {
 	bool dev_known;             /* dev_base read from meta (or set) */
 	bool dv_known;              /* data_version holds a value */
 	bool us_deferred;           /* entry_us dropped by bulk_begin (until bulk_end) */
+	bool link_unique;           /* a writer: entry_link is a UNIQUE index (see UNIQUENESS) */
 	int quota_any;              /* this transaction: -1 unknown, 0 no quota rows, 1 some */
 	int xlink_any;              /* this transaction: -1 unknown, 0 no xlink rows, 1 some */
 	int64_t data_version;       /* PRAGMA data_version at the last changed() */
@@ -556,7 +570,6 @@ static void chunk_free(struct chunk *c)
 		return;
 	free(c->refs);
 	free(c->names);
-	free(c->offs);
 	free(c);
 }
 
@@ -608,11 +621,38 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
+/* Drops the records deleted in place. */
+static void chunk_compact(struct chunk *c)
+{
+	char *src = c->names + 1, *dst = c->names + 1;
+	size_t k = 0;
+
+	for (size_t i = 0; i < c->n; i++) {
+		size_t len = strlen(src) + 1;
+
+		if (c->refs[i] != DEAD_REF) {
+			memmove(dst, src, len);
+			dst += len;
+			c->refs[k] = c->refs[i];
+			c->at[c->refs[k]] = (uint16_t)(k + 1);
+			k++;
+		}
+		src += len;
+	}
+	c->n = k;
+	c->nlen = (size_t)(dst - c->names);
+	c->ndead = 0;
+}
+
 static int chunk_write(struct sq *s, struct chunk *c)
 {
 	sqlite3_stmt *st;
 	unsigned char *buf;
-	size_t len = 2 + 2 * c->n + c->nlen;
+	size_t len;
+
+	if (c->dirty && c->ndead)
+		chunk_compact(c);
+	len = 2 + 2 * c->n + c->nlen;
 	int r;
 
 	if (!c->dirty)
@@ -703,9 +743,17 @@ static int chunk_get(struct sq *s, int64_t k, struct chunk **ret)
 			r = grow((void **)&c->refs, &c->cap, (size_t)n + 1, sizeof(*c->refs));
 		if (r == 0)
 			r = grow((void **)&c->names, &c->ncap, alen + 1, 1);
+		for (int i = 0; r == 0 && i < n; i++) {
+			c->refs[i] = loafre__le16(refs + 2 * i);
+			if (c->refs[i] >= CHUNK_REFS) {
+				snprintf(s->errmsg, sizeof(s->errmsg), "corrupt name chunk %lld",
+					 (long long)k);
+				r = -EIO;
+			} else {
+				c->at[c->refs[i]] = (uint16_t)(i + 1);
+			}
+		}
 		if (r == 0) {
-			for (int i = 0; i < n; i++)
-				c->refs[i] = loafre__le16(refs + 2 * i);
 			c->n = (size_t)n;
 			memcpy(c->names, area, alen);
 			c->nlen = alen;
@@ -749,11 +797,9 @@ static int name_add(struct sq *s, int64_t id, bool xlink, const char *name)
 		r = grow((void **)&c->names, &c->ncap, c->nlen + len + 1, 1);
 	if (r < 0)
 		return r;
-	if (c->offs_ok && grow((void **)&c->offs, &c->ocap, c->n + 1, sizeof(*c->offs)) < 0)
-		c->offs_ok = false; /* computed again when needed */
-	if (c->offs_ok)
-		c->offs[c->n] = (uint32_t)c->nlen;
-	c->refs[c->n++] = (uint16_t)(id & (CHUNK_REFS - 1));
+	c->refs[c->n] = (uint16_t)(id & (CHUNK_REFS - 1));
+	c->at[c->refs[c->n]] = (uint16_t)(c->n + 1);
+	c->n++;
 	memcpy(c->names + c->nlen, name, len + 1);
 	c->nlen += len + 1;
 	c->dirty = true;
@@ -761,47 +807,38 @@ static int name_add(struct sq *s, int64_t id, bool xlink, const char *name)
 	return 0;
 }
 
-/* Removes the record of id (none: nothing to do). */
+/* Removes the record of id (none: nothing to do): in place (its ref
+ * becomes DEAD_REF; chunk_write drops it, or a compaction once a quarter
+ * of the records are dead), not a move of the chunk's bytes per deletion. */
 static int name_del(struct sq *s, int64_t id, bool xlink)
 {
 	uint16_t ref = (uint16_t)(id & (CHUNK_REFS - 1));
 	struct chunk *c;
-	char *p;
-	size_t i, len;
+	size_t i;
 	int r = chunk_get(s, chunk_key(id, xlink), &c);
 
 	if (r < 0)
 		return r;
-	for (i = 0; i < c->n && c->refs[i] != ref; i++)
-		;
-	if (i == c->n)
+	i = c->at[ref];
+	if (i == 0)
 		return 0;
-	if (!c->offs_ok) { /* once per chunk and transaction: the names' offsets */
-		r = grow((void **)&c->offs, &c->ocap, c->n, sizeof(*c->offs));
-		if (r < 0)
-			return r;
-		p = c->names + 1;
-		for (size_t k = 0; k < c->n; k++) {
-			c->offs[k] = (uint32_t)(p - c->names);
-			p += strlen(p) + 1;
-		}
-		c->offs_ok = true;
-	}
-	p = c->names + c->offs[i];
-	len = strlen(p) + 1;
-	memmove(p, p + len, (size_t)(c->names + c->nlen - (p + len)));
-	c->nlen -= len;
-	memmove(c->refs + i, c->refs + i + 1, (c->n - i - 1) * sizeof(*c->refs));
-	for (size_t k = i + 1; k < c->n; k++)
-		c->offs[k - 1] = c->offs[k] - (uint32_t)len;
-	c->n--;
+	i--;
+	c->at[ref] = 0;
+	c->refs[i] = DEAD_REF;
+	c->ndead++;
 	c->dirty = true;
+	if (c->ndead >= 64 && c->ndead * 4 >= c->n)
+		chunk_compact(c);
 	return 0;
 }
 
 /* ---- open, close, transactions ------------------------------------------------------ */
 
 #define US_INDEX_SQL "CREATE INDEX IF NOT EXISTS entry_us ON entry(uid, size)"
+/* 1 when entry_link is UNIQUE (stores created before it was are not,
+ * until a clear) */
+#define LINK_UNIQUE_SQL                                                                 \
+	"SELECT count(*) FROM pragma_index_list('entry') WHERE name='entry_link' AND \"unique\""
 
 /* 1 if the entry_us index exists, 0 if not (a bulk load dropped it), or
  * -errno. */
@@ -1024,14 +1061,19 @@ static int sq_open(const char *where, const char *fsname, int flags, void **ret_
 		goto fail;
 	}
 	if (!ro) {
+		int64_t unique = 0;
+
 		/* an abandoned bulk load (a crash) left entry_us out */
 		r = us_exists(s);
 		if (r == 0)
 			r = exec(s, US_INDEX_SQL);
+		if (r >= 0)
+			r = pragma_int(s, LINK_UNIQUE_SQL, &unique);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot set up index store '%s': %s", where, s->errmsg);
 			goto fail;
 		}
+		s->link_unique = unique > 0;
 	}
 	*ret_be = s;
 	return 0;
@@ -1236,9 +1278,13 @@ static int sq_clear(void *be)
 	chunks_drop(s);
 	r = exec(s, "DELETE FROM entry; DELETE FROM xlink; DELETE FROM dirsum;"
 		    " DELETE FROM names; DELETE FROM position; DELETE FROM meta WHERE key='root';"
-		    " " US_INDEX_SQL);
-	if (r == 0)
+		    " " US_INDEX_SQL ";"
+		    /* an older store's plain entry_link becomes UNIQUE (now: empty) */
+		    " DROP INDEX entry_link; CREATE UNIQUE INDEX entry_link ON entry(parent, name);");
+	if (r == 0) {
 		s->us_deferred = false;
+		s->link_unique = true;
+	}
 	return r;
 }
 
@@ -1450,8 +1496,8 @@ static int any_rows(struct sq *s, enum stmt_kind k, int *flag, bool *ret)
 	return 0;
 }
 
-/* The entry row goes first (RETURNING says what else there is to do):
- * its xlinks and names, a directory's dirsum row, a quota on it. */
+/* The entry row goes first (read just before: it says what else there is
+ * to do): its xlinks and names, a directory's dirsum row, a quota on it. */
 static int sq_entry_delete(void *be, int64_t id)
 {
 	struct sq *s = be;
@@ -1460,7 +1506,7 @@ static int sq_entry_delete(void *be, int64_t id)
 	int64_t *xids = NULL, mode = 0, xl = 0;
 	bool found = false, linked = false, quota = false;
 	size_t n = 0, cap = 0;
-	int r = st_get(s, S_DELETE_RET, &st), rc;
+	int r = st_get(s, S_DEL_INFO, &st), rc;
 
 	if (r < 0)
 		return r;
@@ -1476,8 +1522,14 @@ static int sq_entry_delete(void *be, int64_t id)
 	}
 	if (rc != SQLITE_DONE)
 		r = sq_err(s, rc);
-	st_put(s, S_DELETE_RET, st);
+	st_put(s, S_DEL_INFO, st);
 	if (r < 0 || !found)
+		return r;
+	/* not DELETE ... RETURNING: that materializes its rows in an
+	 * ephemeral table, opened and freed per execution (dearer than this
+	 * second seek of a hot page) */
+	r = run_id(s, S_DELETE, id);
+	if (r < 0)
 		return r;
 	if (xl) {
 		r = st_get(s, S_XLINKS_OF, &st);
@@ -1561,6 +1613,18 @@ static int sq_link_get(void *be, int64_t parent, const char *name, int64_t *ret_
 	}
 	st_put(s, S_LINK_X, st);
 	return r;
+}
+
+/* entry_insert refuses a taken name itself: a UNIQUE entry_link covers
+ * every link while there are no xlinks (looked up once per transaction;
+ * an error: false, the store then asks link_get). */
+static bool sq_insert_checks_link(void *be)
+{
+	struct sq *s = be;
+	bool xl = true;
+
+	return s->link_unique && s->in_txn && any_rows(s, S_XLINK_ANY, &s->xlink_any, &xl) == 0 &&
+	       !xl;
 }
 
 static int sq_seq_max(void *be, uint64_t seq, uint32_t *ret_oid)
@@ -2300,6 +2364,38 @@ out:
 	return r;
 }
 
+/* Every directory (a dirsum row) with its primary link, in id order: one
+ * pass over dirsum, one entry row read by id per directory. */
+static int sq_dirs(void *be, loafre__idx_dir_fn cb, void *ctx)
+{
+	struct sq *s = be;
+	sqlite3_stmt *st = NULL;
+	int r = chunks_sync(s), rc;
+
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT d.id,e.parent,e.name,d.seq,d.oid,d.ver FROM dirsum d"
+				" CROSS JOIN entry e ON e.id=d.id", /* dirsum first: no scan of entry */
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_err(s, rc);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct loafre_fid fid = {u64col(st, 3), (uint32_t)sqlite3_column_int64(st, 4),
+					 (uint32_t)sqlite3_column_int64(st, 5)};
+		const char *name = (const char *)sqlite3_column_text(st, 2);
+
+		r = cb(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), &fid,
+		       name ? name : "");
+		if (r)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_err(s, rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* ---- select -------------------------------------------------------------------------------------- */
 
 /* The constraints of a filter as SQL on entry columns (prefix "" or "e."),
@@ -2649,8 +2745,12 @@ static int plan_scan(struct sel *q, const char *lit, size_t nlit)
 		bare[nb] = '\0';
 	}
 	resid_build(&rs, q->f, "", 2);
-	r = prepare_resid(q->s, "SELECT " ECOLS " FROM entry NOT INDEXED WHERE parent IS NOT NULL",
-			  nb ? " AND (xl>0 OR instr(name,?1)>0)" : "", &rs, &st);
+	/* the filter's columns first, parent last: SQLite decodes a row's
+	 * columns up to the last one a test reads, and most rows fail early */
+	r = prepare_resid(q->s, "SELECT " ECOLS " FROM entry NOT INDEXED WHERE 1",
+			  nb ? " AND parent IS NOT NULL AND (xl>0 OR instr(name,?1)>0)"
+			     : " AND parent IS NOT NULL",
+			  &rs, &st);
 	if (r == 0) {
 		if (nb)
 			sqlite3_bind_text(st, 1, bare, (int)nb, SQLITE_STATIC);
@@ -2710,10 +2810,10 @@ static int sq_select(void *be, const struct loafre__idx_filter *f, loafre__idx_l
 
 		r = pragma_int(s, "SELECT ifnull(max(id),0) FROM entry", &maxid);
 		if (r == 0)
-			r = us_estimate(s, f, maxid / 40 + 1, &est);
+			r = us_estimate(s, f, maxid / US_RATIO + 1, &est);
 		if (r < 0)
 			goto out;
-		if (est <= maxid / 40) {
+		if (est <= maxid / US_RATIO) {
 			r = plan_us(&q);
 			goto out;
 		}
@@ -3087,6 +3187,7 @@ const struct loafre__idx_ops loafre__idx_sqlite_ops = {
 	.entry_set_link = sq_entry_set_link,
 	.entry_delete = sq_entry_delete,
 	.link_get = sq_link_get,
+	.insert_checks_link = sq_insert_checks_link,
 	.xlinks = sq_xlinks,
 	.xlink_insert = sq_xlink_insert,
 	.xlink_delete = sq_xlink_delete,
@@ -3100,6 +3201,7 @@ const struct loafre__idx_ops loafre__idx_sqlite_ops = {
 	.check = sq_check,
 	.select = sq_select,
 	.names = sq_names,
+	.dirs = sq_dirs,
 	.owners = sq_owners,
 	.top_dirs = sq_top_dirs,
 	.size_profile = sq_size_profile,

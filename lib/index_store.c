@@ -47,9 +47,12 @@
  * operation, query or commit writes it first.
  *
  * Row cache: the mutations read entry rows (id, FID, attributes, primary
- * parent, xlink count; no strings) through an in-memory cache indexed by
- * FID and by id, so that parent lookups, ancestor walks (flush, the cycle
- * check), refreshes and unlinks of recently used entries cost no query. It
+ * parent, xlink count, and the primary link's name when it is at most
+ * RC_NAME_MAX bytes; no other strings) through an in-memory cache indexed
+ * by FID and by id, so that parent lookups, ancestor walks (flush, the
+ * cycle check), refreshes and unlinks of recently used entries cost no
+ * query (unlink_if of a cached entry: its primary link is (parent, name)
+ * or, without xlinks, no link of (parent, name) leads to it). It
  * is exact: every write of this handle updates or drops the rows it
  * changes; a rollback (or a failed commit) and clear drop it whole; and it
  * survives a commit only while the backend's changed() says that no other
@@ -65,6 +68,14 @@
  * every insert); a FID above it is new, so creating it costs no query
  * (Lustre allocates f_oid upwards within a sequence). Kept and dropped
  * with the row cache.
+ *
+ * New names without a lookup: when the backend's insert refuses a taken
+ * (parent, name) itself (insert_checks_link: SQLite's UNIQUE entry_link,
+ * no xlinks), a new entry's first link is not looked up; the write-behind
+ * insert writes the pending link change first, and when the name is taken
+ * it inserts the entry unlinked and links it the general way (replacing
+ * the other link, as when link_get finds it). Commit therefore flushes the
+ * write-behind entry before the pending link change.
  *
  * A bulk load's new FIDs and names without a lookup: from bulk_begin
  * (which reads the FIDs and links the store has) to bulk_end, Bloom
@@ -95,7 +106,8 @@
 #include "index_pg.h"
 
 #define RC_MIN 4096u          /* rows of the row cache allocated first */
-#define RC_MAX (1u << 18)     /* rows kept at most (about 40 MB) */
+#define RC_MAX (1u << 18)     /* rows kept at most (about 50 MB) */
+#define RC_NAME_MAX 31u       /* longest primary-link name a cached row keeps */
 #define SM_SLOTS 1024u        /* f_seq slots of the new-FID test (a power of two) */
 #define SM_PROBES 8u          /* slots probed for one f_seq */
 
@@ -149,6 +161,9 @@ struct crow {
 	uint32_t nxlinks;            /* its links besides the primary one */
 	bool symlink;                /* it may have a symlink target (not kept here) */
 	bool ref;                    /* used since the clock hand last passed it */
+	bool name_ok;                /* name is the primary link's (parent != 0 and
+				      * the name at most RC_NAME_MAX bytes) */
+	char name[RC_NAME_MAX + 1];  /* the primary link's name when name_ok */
 };
 
 /* A slot of the row cache's hash tables. */
@@ -172,6 +187,8 @@ struct rcache {
 struct wbuf {
 	bool active;                 /* an entry waits to be inserted */
 	bool linked;                 /* with its first link (parent, name) */
+	bool unchecked;              /* ... whose name was not looked up: the backend's
+				      * insert refuses it if taken (insert_checks_link) */
 	bool has_jobid;              /* with jobid */
 	struct loafre_fid fid;       /* its FID */
 	struct loafre__idx_attr a;   /* its attributes (a.symlink: symlink below) */
@@ -328,112 +345,6 @@ uint64_t loafre__idx_fid_ino(const struct loafre_fid *fid)
 		return seq; /* IGIF */
 	ino = (seq << 24) + ((seq >> 24) & 0xffffff0000ull) + fid->f_oid;
 	return ino ? ino : fid->f_oid;
-}
-
-/* ---- glob literal -------------------------------------------------------- */
-
-size_t loafre__idx_glob_literal(const char *glob, char *buf, size_t cap)
-{
-	/* The glob as literal bytes lit[0, nl), brk[k] set when a wildcard
-	 * (*, ?, a bracket expression) comes before lit[k]; `wild_end` when
-	 * one ends the glob. A backslash escapes the next byte. What cannot be
-	 * parsed safely (a trailing backslash, a bracket holding '[' or '\',
-	 * an unterminated bracket) ends the parse as a wildcard. */
-	size_t n = strlen(glob), nl = 0, i = 0, out = 0;
-	size_t best_off = 0, best_len = 0, pre_len = 0, suf_off = 0, suf_len = 0;
-	char *lit = malloc(n + 1);
-	bool *brk = malloc((n + 1) * sizeof(*brk));
-	bool any_wild = false, pending = false;
-
-	if (!lit || !brk)
-		goto done;
-	while (i < n) {
-		char c = glob[i];
-
-		if (c == '*' || c == '?' || c == '[') {
-			if (c == '[') {
-				size_t j = i + 1;
-
-				if (j < n && (glob[j] == '!' || glob[j] == '^'))
-					j++;
-				if (j < n && glob[j] == ']')
-					j++;
-				while (j < n && glob[j] != ']' && glob[j] != '[' && glob[j] != '\\')
-					j++;
-				if (j >= n || glob[j] != ']') {
-					any_wild = pending = true;
-					break;
-				}
-				i = j + 1;
-			} else {
-				i++;
-			}
-			any_wild = pending = true;
-			continue;
-		}
-		if (c == '\\') {
-			if (i + 1 >= n) {
-				any_wild = pending = true;
-				break;
-			}
-			c = glob[i + 1];
-			i += 2;
-		} else {
-			i++;
-		}
-		brk[nl] = pending;
-		lit[nl++] = c;
-		pending = false;
-	}
-	if (!any_wild) {
-		/* an exact name: NUL name NUL */
-		if (nl > 0 && nl + 2 <= cap) {
-			buf[0] = '\0';
-			memcpy(buf + 1, lit, nl);
-			buf[nl + 1] = '\0';
-			out = nl + 2;
-		}
-		goto done;
-	}
-	/* runs of literals between wildcards: the prefix run (anchored by the
-	 * NUL before a name), the suffix run (by the NUL after it), the longest */
-	for (size_t k = 0; k < nl;) {
-		size_t e = k + 1;
-
-		while (e < nl && !brk[e])
-			e++;
-		if (k == 0 && !brk[0])
-			pre_len = e;
-		if (e == nl && !pending) {
-			suf_off = k;
-			suf_len = e - k;
-		}
-		if (e - k > best_len) {
-			best_off = k;
-			best_len = e - k;
-		}
-		k = e;
-	}
-	if (pre_len && pre_len >= suf_len && pre_len + 1 > best_len && pre_len + 1 <= cap) {
-		buf[0] = '\0';
-		memcpy(buf + 1, lit, pre_len);
-		out = pre_len + 1;
-	} else if (suf_len && suf_len + 1 > best_len && suf_len + 1 <= cap) {
-		memcpy(buf, lit + suf_off, suf_len);
-		buf[suf_len] = '\0';
-		out = suf_len + 1;
-	} else if (pre_len && pre_len + 1 >= best_len && pre_len + 1 <= cap) {
-		buf[0] = '\0';
-		memcpy(buf + 1, lit, pre_len);
-		out = pre_len + 1;
-	} else if (best_len && best_len <= cap) {
-		memcpy(buf, lit + best_off, best_len);
-		out = best_len;
-	}
-done:
-	free(lit);
-	free(brk);
-	return out;
 }
 
 /* ---- row cache ------------------------------------------------------------- */
@@ -759,11 +670,24 @@ static bool bf_no_link(const struct loafre__idx *x, int64_t parent, const char *
 	return !bloom_maybe(&x->lbf, h1, h2);
 }
 
+/* The primary link of a cached row is (parent, name). */
+static void crow_set_link(struct crow *c, int64_t parent, const char *name)
+{
+	size_t len = parent && name ? strlen(name) : RC_NAME_MAX + 1;
+
+	c->parent = parent;
+	c->name_ok = len <= RC_NAME_MAX;
+	if (c->name_ok)
+		memcpy(c->name, name, len + 1);
+	else
+		c->name[0] = '\0';
+}
+
 static void crow_of_row(struct crow *c, const struct loafre__idx_row *row)
 {
+	crow_set_link(c, row->parent, row->name);
 	c->fid = row->e.fid;
 	c->id = row->id;
-	c->parent = row->parent;
 	c->a = row->e.a;
 	c->a.symlink = NULL;
 	c->mdt = row->e.mdt;
@@ -914,9 +838,9 @@ int loafre__idx_commit(struct loafre__idx *x)
 		return -EDEADLK;
 	r = x->failed;
 	if (r == 0)
-		r = pl_flush(x);
+		r = wb_flush(x); /* first: its insert may end in a link change (relink) */
 	if (r == 0)
-		r = wb_flush(x);
+		r = pl_flush(x);
 	if (r == 0 && !x->bulk)
 		r = flush(x);
 	if (r < 0) {
@@ -1058,12 +982,12 @@ static struct crow *rc_row(struct loafre__idx *x, int64_t id)
 }
 
 /* After entry_set_link / xlink_insert / xlink_delete. */
-static void rc_set_parent(struct loafre__idx *x, int64_t id, int64_t parent)
+static void rc_set_link(struct loafre__idx *x, int64_t id, int64_t parent, const char *name)
 {
 	struct crow *c = rc_row(x, id);
 
 	if (c)
-		c->parent = parent;
+		crow_set_link(c, parent, name);
 }
 
 static void rc_add_xlinks(struct loafre__idx *x, int64_t id, int d)
@@ -1099,7 +1023,7 @@ static int set_link(struct loafre__idx *x, int64_t id, int64_t parent, const cha
 	p->id = id;
 	p->parent = parent;
 	snprintf(p->name, sizeof(p->name), "%s", parent ? name : "");
-	rc_set_parent(x, id, parent);
+	rc_set_link(x, id, parent, name);
 	return 0;
 }
 
@@ -1232,22 +1156,49 @@ static int pend_sum(struct loafre__idx *x, int64_t dir, const struct loafre__idx
 		    sign * (int64_t)s->inodes);
 }
 
+static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const char *name,
+		   const struct loafre_fid *child);
+
 /* Inserts the write-behind entry. */
 static int wb_flush(struct loafre__idx *x)
 {
 	struct wbuf *w = &x->wb;
+	struct loafre_fid fid = w->fid, pfid;
+	char name[LOAFRE__IDX_NAME_MAX + 1];
+	bool relink = false;
 	int64_t id;
-	int r;
+	int r = 0;
 
 	if (!w->active)
 		return 0;
 	w->active = false;
-	r = x->ops->entry_insert(x->be, &w->fid, &w->a, w->mdt, w->linked ? w->parent : 0,
-				 w->linked ? w->name : NULL, w->has_jobid ? w->jobid : NULL, &id);
+	if (w->linked && w->unchecked)
+		r = pl_flush(x); /* the insert checks the name against the table */
+	if (r == 0)
+		r = x->ops->entry_insert(x->be, &w->fid, &w->a, w->mdt, w->linked ? w->parent : 0,
+					 w->linked ? w->name : NULL, w->has_jobid ? w->jobid : NULL,
+					 &id);
+	if (r == -EEXIST && w->linked && w->unchecked) {
+		/* the name is taken: the entry goes in unlinked, then its link
+		 * replaces the other one the general way (as when link_get
+		 * finds it) */
+		struct crow prow;
+
+		r = row_by_id(x, w->parent, &prow);
+		if (r == 0) {
+			relink = true;
+			pfid = prow.fid;
+			snprintf(name, sizeof(name), "%s", w->name);
+			w->linked = false;
+			r = x->ops->entry_insert(x->be, &w->fid, &w->a, w->mdt, 0, NULL,
+						 w->has_jobid ? w->jobid : NULL, &id);
+		}
+	}
 	if (r == 0) {
 		struct crow c = {.fid = w->fid, .id = id, .parent = w->linked ? w->parent : 0,
 				 .a = w->a, .mdt = w->mdt, .symlink = S_ISLNK(w->a.mode)};
 
+		crow_set_link(&c, c.parent, w->name);
 		if (!x->bulk || is_dir(w->a.mode)) /* a load's files are not met again */
 			rc_put(&x->rc, &c);
 		bf_fid(x, &w->fid);
@@ -1260,6 +1211,8 @@ static int wb_flush(struct loafre__idx *x)
 			r = pend(x, w->parent, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
 	}
 	wb_discard(x);
+	if (r == 0 && relink)
+		r = do_link(x, &pfid, name, &fid);
 	return r;
 }
 
@@ -1648,6 +1601,7 @@ static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const
 	struct crow prow, crow;
 	struct loafre__idx_sum c;
 	int64_t old_child = 0, old_xid = 0;
+	bool unchecked;
 	int r;
 
 	if (!parent || !child || check_name(name) < 0)
@@ -1659,9 +1613,15 @@ static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const
 			return r == -ENOENT ? r : poison(x, r);
 		if (!is_dir(prow.a.mode))
 			return -ENOTDIR;
-		r = link_get(x, prow.id, name, &old_child, &old_xid);
+		/* no lookup when the insert checks the name itself (not the
+		 * name of the pending link change: link_get knows it) */
+		unchecked = x->ops->insert_checks_link &&
+			    !(x->pl.active && x->pl.parent == prow.id && strcmp(x->pl.name, name) == 0) &&
+			    x->ops->insert_checks_link(x->be);
+		r = unchecked ? -ENOENT : link_get(x, prow.id, name, &old_child, &old_xid);
 		if (r == -ENOENT) {
 			x->wb.linked = true;
+			x->wb.unchecked = unchecked;
 			x->wb.parent = prow.id;
 			snprintf(x->wb.name, sizeof(x->wb.name), "%s", name);
 			return 0;
@@ -1748,6 +1708,20 @@ static int do_unlink(struct loafre__idx *x, const struct loafre_fid *parent, con
 	r = row_by_fid(x, parent, &prow);
 	if (r < 0)
 		return r == -ENOENT ? r : poison(x, r);
+	if (expect) {
+		/* from expect's row (cached, usually), without a link lookup:
+		 * its primary link is (parent, name), or (no xlinks) no link of
+		 * (parent, name) leads to it */
+		struct crow erow;
+
+		r = row_by_fid(x, expect, &erow);
+		if (r < 0)
+			return r == -ENOENT ? r : poison(x, r);
+		if (erow.parent == prow.id && erow.name_ok && strcmp(erow.name, name) == 0)
+			return poison(x, remove_link(x, erow.id, 0, true));
+		if (erow.nxlinks == 0 && (erow.parent != prow.id || erow.name_ok))
+			return -ENOENT;
+	}
 	r = link_get(x, prow.id, name, &child, &xid);
 	if (r < 0)
 		return r == -ENOENT ? r : poison(x, r);
@@ -2142,9 +2116,9 @@ int loafre__idx_bulk_end(struct loafre__idx *x)
 		return r;
 	if (!x->bulk)
 		return -EINVAL;
-	r = pl_flush(x);
+	r = wb_flush(x);
 	if (r == 0)
-		r = wb_flush(x);
+		r = pl_flush(x);
 	if (r == 0)
 		r = flush(x); /* every rollup change of the load, merged */
 	if (r == 0 && x->ops->bulk_end)
@@ -2517,6 +2491,22 @@ int loafre__idx_names(struct loafre__idx *x, const char *needle, bool icase,
 	if (r < 0)
 		return r;
 	r = x->ops->names(x->be, needle, icase, cb, ctx);
+	q_leave(x);
+	return r;
+}
+
+int loafre__idx_dirs(struct loafre__idx *x, loafre__idx_dir_fn cb, void *ctx)
+{
+	int r;
+
+	if (!cb)
+		return -EINVAL;
+	if (!x->ops->dirs)
+		return -EOPNOTSUPP;
+	r = q_enter(x, false);
+	if (r < 0)
+		return r;
+	r = x->ops->dirs(x->be, cb, ctx);
 	q_leave(x);
 	return r;
 }

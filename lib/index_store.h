@@ -250,6 +250,14 @@ int loafre__idx_path(struct loafre__idx *x, const struct loafre_fid *fid, char *
 int loafre__idx_links(struct loafre__idx *x, const struct loafre_fid *fid,
 		      int (*cb)(void *ctx, const struct loafre_fid *parent, const char *name),
 		      void *ctx);
+/* Every directory with its primary link, in one pass (what paths of many
+ * directories are built from): cb(ctx, id, parent, fid, name) per
+ * directory, any order; id and parent are the backend's entry ids, valid
+ * only to match directories to their parents within this call (parent 0:
+ * no link, the root or an orphan). -EOPNOTSUPP when the backend cannot. */
+typedef int (*loafre__idx_dir_fn)(void *ctx, int64_t id, int64_t parent,
+				  const struct loafre_fid *fid, const char *name);
+int loafre__idx_dirs(struct loafre__idx *x, loafre__idx_dir_fn cb, void *ctx);
 
 /* Children of a directory, in name order (bytewise): cb(ctx, name, entry)
  * per link. A callback returning non-zero stops the listing and is

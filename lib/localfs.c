@@ -36,12 +36,17 @@
  *   entry vanished                UNLNK / RMDIR (children first), flag
  *                                 CLF_UNLINK_LAST when the object has no
  *                                 link left (it is gone, or it left the
- *                                 tree)
+ *                                 tree); a removed directory's entries
+ *                                 whose objects live on elsewhere in the
+ *                                 tree are renamed there first (RENME)
  *   object attributes (t only):   SATTR (mode, owner changed), TRUNC (size
- *                                 shrank), CLOSE (closed after a write that
- *                                 changed data), MTIME (mtime changed with
- *                                 no write: utimes), XATTR (x = name, per
- *                                 changed extended attribute)
+ *                                 shrank; or grew by zeros with no close:
+ *                                 truncate(2)), CLOSE (closed after a write
+ *                                 that changed data), MTIME (mtime changed
+ *                                 with no write: utimes; a directory's mtime
+ *                                 moved with no record of the same flush
+ *                                 naming it as parent), XATTR (x = name,
+ *                                 per changed extended attribute)
  * A file still open for writing produces its CLOSE when it is closed (as
  * with Lustre), or at the next rescan.
  *
@@ -55,18 +60,26 @@
  *  3. Entry notes are processed in order; notes whose directory is not in
  *     the tree yet wait for a later round of the same flush (a directory
  *     created in this flush brings its children in), and are dropped when
- *     no round makes progress (they are outside the tree: cheap).
+ *     no round makes progress (they are outside the tree: cheap). When a
+ *     round makes no progress, the next one forces the first wait it meets
+ *     (an object that must leave an entry but lives where nothing can be
+ *     recorded yet is parked under a temporary name in the root, and
+ *     renamed from there when its entry is processed), then rounds go on
+ *     normally.
  *     Processing entry E (recorded object Y, live object X):
  *       - Y must leave E first: if Y is live at another noted entry, that
  *         entry is processed now (recursively; a cycle — a swap — is
  *         broken by parking one object under a temporary name); a
  *         directory that moved elsewhere in the tree is found through its
  *         path; otherwise Y is overwritten (if X arrives by rename), or
- *         unlinked.
+ *         unlinked — a directory after each of its entries was processed
+ *         the same way (evacuate: what moved out is renamed, not removed).
  *       - X arrives: known with a vacated link -> RENME; known and still
  *         linked -> HLINK; unknown -> creation (a new directory's contents
  *         are noted too).
  *  4. Object notes: attributes compared -> SATTR/TRUNC/CLOSE/MTIME/XATTR.
+ *     Every directory whose entries were noted, or that a record named as
+ *     parent, is compared too (directory mtimes: process_object).
  * Each emitted record is appended to the journal and applied to the state
  * by the same function that replays journal records at open, so the state
  * is always "the journal so far".
@@ -241,6 +254,21 @@ static uint32_t type_mode(uint32_t type)
 	}
 }
 
+/* A record names directory `fid` as the parent of a change: the directory's
+ * mtime moved with it, and the record accounts for that (a consumer re-reads
+ * the parent of a namespace record). Its attributes are compared at the end
+ * of the flush (see process_object, "directory mtimes"). */
+static void dir_changed(struct loafre__lfs *l, const struct loafre_fid *fid)
+{
+	struct lfs_obj *d = loafre__lfs_obj_get(l, fid);
+
+	if (!d || !lfs_is_dir(d))
+		return;
+	d->ns_touched = true;
+	if (loafre__lfs_note_object(l, fid, 0) < 0 && !l->failed)
+		l->failed = -ENOMEM;
+}
+
 /* Applies one record's namespace effect (and, when st is given, the
  * object's attributes) to the state. Used for every emitted record and to
  * replay journal records the database lacks. */
@@ -273,10 +301,12 @@ static void apply(struct loafre__lfs *l, const struct loafre_rec *r, const struc
 			loafre__lfs_obj_set_stat(l, o, st);
 		}
 		loafre__lfs_link_add(l, dir, o, r->name, r->namelen);
+		dir_changed(l, &r->pfid);
 		break;
 	case LOAFRE_CL_UNLINK:
 	case LOAFRE_CL_RMDIR:
 		unlink_entry(l, &r->pfid, r->name, r->namelen);
+		dir_changed(l, &r->pfid);
 		break;
 	case LOAFRE_CL_RENAME: {
 		struct lfs_link *k;
@@ -297,6 +327,8 @@ static void apply(struct loafre__lfs *l, const struct loafre_rec *r, const struc
 		loafre__lfs_link_del(l, k);
 		loafre__lfs_link_add(l, dir, o, r->name, r->namelen);
 		loafre__lfs_obj_touch(l, o);
+		dir_changed(l, &r->pfid);
+		dir_changed(l, &r->spfid);
 		break;
 	}
 	default:
@@ -555,7 +587,9 @@ struct flush {
 	size_t map_mask;
 	size_t map_used;          /* occupied slots of map */
 	unsigned swaps;           /* temporary names used to break cycles */
-	bool final;               /* last pass: nothing may wait any more */
+	bool final;               /* forcing: the next wait is decided instead (one
+				   * forced decision, then normal rounds again) */
+	unsigned round;           /* current round (from 256 on, final stays) */
 	unsigned depth;           /* process_entry recursion depth */
 };
 
@@ -570,6 +604,16 @@ static void note_revive(struct lfs_note_entry *n)
 		v->done = false;
 		v->looked = false;
 	}
+}
+
+/* A forced decision was taken (something that waited is removed instead):
+ * what it unblocks proceeds normally, in this round and the next ones. Only
+ * the first wait of a round without progress is forced, so that a decision
+ * another note of the same round makes unnecessary is never taken. */
+static void forced(struct flush *F)
+{
+	if (F->round < 256)
+		F->final = false;
 }
 
 static void map_put(struct flush *F, size_t idx)
@@ -746,9 +790,72 @@ static struct lfs_link *vacated_link(struct flush *F, const struct lfs_obj *o,
 }
 
 static int process_entry(struct flush *F, struct live *v);
+static struct live *live_for(struct flush *F, const struct loafre_fid *dir, const char *name);
+static int remove_entry(struct flush *F, struct lfs_link *k);
+
+/* Empties the recorded directory d before its removal. Each entry is
+ * reconciled as a note of its own: an object that lives on elsewhere in the
+ * tree (moved out before d was removed, or while loafred was down) is
+ * renamed there — one RENME, a directory with its whole subtree — and only
+ * what is really gone is removed (children first). Never a removal and a
+ * creation of an object that still exists: its FID, the file handle, is
+ * the same, and Lustre records a move as RENME. Returns 0, 1 when an entry
+ * must wait for a later round of the flush (its new directory is not
+ * recorded yet; never in the final round), or -errno. */
+static int evacuate(struct flush *F, struct lfs_obj *d)
+{
+	struct loafre__lfs *l = F->l;
+	bool was_removing = d->removing;
+	size_t tries = 0, max_tries = (size_t)d->nchildren * 2 + 16;
+	int ret = 0;
+
+	d->removing = true;
+	while (d->children) {
+		struct lfs_link *c = d->children;
+		char name[LOAFRE_NAME_MAX + 1];
+		size_t len = c->namelen;
+		struct live *w;
+
+		/* Bounded: past it (or too deep), plain removals. */
+		if (++tries > max_tries || F->depth >= 256) {
+			ret = remove_entry(F, c);
+			if (ret != 0)
+				break;
+			continue;
+		}
+		memcpy(name, c->name, len);
+		name[len] = '\0';
+		w = live_for(F, &d->fid, name);
+		if (!w) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (!w->visiting) {
+			F->depth++;
+			ret = process_entry(F, w);
+			F->depth--;
+			if (ret < 0)
+				break;
+		}
+		c = loafre__lfs_link_get(l, &d->fid, name, len);
+		if (!c)
+			continue; /* moved away, or removed */
+		if (!w->done && !F->final) {
+			ret = 1; /* waits for its new directory */
+			break;
+		}
+		if (!w->done)
+			forced(F);
+		ret = remove_entry(F, c);
+		if (ret != 0)
+			break;
+	}
+	d->removing = was_removing;
+	return ret;
+}
 
 /* Emits the removal of the entry k (and, for a directory, of everything
- * below it first). */
+ * below it first: see evacuate). 0, 1 (wait; see evacuate) or -errno. */
 static int remove_entry(struct flush *F, struct lfs_link *k)
 {
 	struct loafre__lfs *l = F->l;
@@ -757,12 +864,19 @@ static int remove_entry(struct flush *F, struct lfs_link *k)
 	bool last;
 	int ret;
 
-	if (lfs_is_dir(o)) {
-		while (o->children) {
-			ret = remove_entry(F, o->children);
-			if (ret < 0)
-				return ret;
-		}
+	if (lfs_is_dir(o) && o->children) {
+		struct lfs_obj *parent = k->parent;
+		char name[LOAFRE_NAME_MAX + 1];
+		size_t len = k->namelen;
+
+		memcpy(name, k->name, len);
+		ret = evacuate(F, o);
+		if (ret != 0)
+			return ret;
+		/* k may have changed meanwhile */
+		k = loafre__lfs_link_get(l, &parent->fid, name, len);
+		if (!k || k->child != o)
+			return 0;
 	}
 	/* Last recorded link: the object is gone, or it left the tree (if it
 	 * is alive in the tree under a name no note has shown yet, the next
@@ -918,6 +1032,18 @@ static struct live *live_for(struct flush *F, const struct loafre_fid *dir, cons
 	return n ? add_live(F, n) : NULL;
 }
 
+/* Parks y (recorded at k, live elsewhere in the tree) under a temporary
+ * name in directory `in` (RENME): the entry where y lives renames it from
+ * there when it is processed (its link is vacated). Some cycles of moves
+ * have no order of renames without a name in between. */
+static int park(struct flush *F, struct lfs_obj *y, struct lfs_link *k, struct lfs_obj *in)
+{
+	char tmpname[64];
+	int n = snprintf(tmpname, sizeof(tmpname), ".loafre-swap-%x-%u", y->fid.f_oid, ++F->swaps);
+
+	return rename_into(F, y, k, in, tmpname, (size_t)n, NULL, NULL);
+}
+
 /* Makes the recorded object y leave entry v (it is no longer there).
  * Returns 0 when done (y moved, or removed; or *ret_overwrite set: y is the
  * target the arriving object overwrites, its link still recorded), 1 when
@@ -942,7 +1068,12 @@ static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool 
 		/* y lives elsewhere in the tree under a name no note showed
 		 * (split or lost events; a directory moved with its parent) */
 		if (!loafre__lfs_knows_dir(l, &pf))
-			return F->final ? remove_entry(F, k) : 1;
+		{
+			if (!F->final)
+				return 1;
+			forced(F);
+			return park(F, y, k, l->rootobj);
+		}
 		w = live_for(F, &pf, name);
 		if (!w)
 			return -ENOMEM;
@@ -953,11 +1084,12 @@ static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool 
 	if (w) {
 		if (w->visiting) {
 			/* A cycle (objects swapped names): park y under a
-			 * temporary name in its directory. */
-			char tmpname[64];
-			int n = snprintf(tmpname, sizeof(tmpname), ".loafre-swap-%x-%u", y->fid.f_oid,
-					 ++F->swaps);
-			return rename_into(F, y, k, k->parent, tmpname, (size_t)n, NULL, NULL);
+			 * temporary name in its directory — in the root when
+			 * that directory is being emptied for its removal (y
+			 * now holds the entry that held the directory: mv
+			 * d/y t; rmdir d; mv t d). The entry being processed
+			 * renames y from there. */
+			return park(F, y, k, k->parent->removing ? l->rootobj : k->parent);
 		}
 		/* Long chains (a rotation of many names in one flush) wait for
 		 * the next round instead of recursing without bound. */
@@ -970,6 +1102,14 @@ static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool 
 			return ret;
 		if (!w->done && !F->final)
 			return 1; /* w waits for a later round: so does v */
+		if (!w->done) {
+			/* Forced: y lives at w, which waits too (y, a
+			 * directory, moved under an object still recorded
+			 * below it, which takes y's entry: mv d/e/f t; mv d
+			 * t/d; mv t d). Park y; w's entry renames it. */
+			forced(F);
+			return park(F, y, k, l->rootobj);
+		}
 		k = loafre__lfs_link_get(l, &v->n->dir, v->n->name, v->n->namelen);
 		if (!k || k->child != y)
 			return 0; /* y moved away */
@@ -995,6 +1135,11 @@ static int process_entry(struct flush *F, struct live *v)
 	dir = loafre__lfs_obj_get(l, &v->n->dir);
 	if (!dir || !loafre__lfs_knows_dir(l, &v->n->dir))
 		return 0;
+	/* The entry may have come and gone between two looks, leaving only
+	 * the directory's mtime moved: compare the directory too. */
+	ret = loafre__lfs_note_object(l, &dir->fid, 0);
+	if (ret < 0)
+		return ret;
 	ret = lookup_live(F, v);
 	if (ret < 0)
 		return ret;
@@ -1013,13 +1158,12 @@ static int process_entry(struct flush *F, struct live *v)
 	if (x && lfs_is_dir(x) && obj_is_ancestor(l, x, dir)) {
 		/* x would land under itself in the recorded tree: a
 		 * descendant that moved out of x is still recorded inside it.
-		 * That move comes first (a later round); recording this one
-		 * now would make a loop in the recorded tree. */
-		if (!F->final) {
-			v->visiting = false;
-			return 0;
-		}
-		goto done;
+		 * That move comes first (a later round; in the final rounds
+		 * too: it may come later in the same round, and a round with
+		 * progress is followed by another); recording this one now
+		 * would make a loop in the recorded tree. */
+		v->visiting = false;
+		return 0;
 	}
 	if (y) {
 		bool arriving_rename = false;
@@ -1043,6 +1187,11 @@ static int process_entry(struct flush *F, struct live *v)
 				ret = remove_entry(F, k);
 				if (ret < 0)
 					goto out;
+				if (ret == 1) {
+					/* Waits for a later round. */
+					v->visiting = false;
+					return 0;
+				}
 				y = NULL;
 			}
 		}
@@ -1226,13 +1375,64 @@ static int emit_attr(struct loafre__lfs *l, const struct loafre_rec *r)
 	return 0;
 }
 
+/* Did the file grow from `from` to `to` bytes with nothing but zeros (a
+ * hole, or zero bytes) — as truncate(2) / ftruncate(2) grow a file — rather
+ * than by a write? fd: O_PATH. Reads at most 1 MiB of the grown range (data
+ * regions only, found with SEEK_DATA); false when in doubt. */
+static bool grown_by_zeros(int fd, uint64_t from, uint64_t to)
+{
+	char proc[64], buf[16384];
+	uint64_t budget = 1u << 20;
+	bool zeros = true;
+	int rfd;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rfd = open(proc, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC);
+	if (rfd < 0 && errno == EPERM)
+		rfd = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (rfd < 0)
+		return false;
+	for (uint64_t off = from; off < to && zeros;) {
+		off_t d = lseek(rfd, (off_t)off, SEEK_DATA);
+		ssize_t n;
+
+		if (d < 0) {
+			zeros = errno == ENXIO; /* only a hole up to the end */
+			break;
+		}
+		if ((uint64_t)d >= to)
+			break;
+		n = pread(rfd, buf, to - (uint64_t)d < sizeof(buf) ? (size_t)(to - (uint64_t)d) : sizeof(buf),
+			  d);
+		if (n <= 0 || (uint64_t)n > budget) {
+			zeros = false;
+			break;
+		}
+		budget -= (uint64_t)n;
+		for (ssize_t i = 0; i < n && zeros; i++)
+			zeros = buf[i] == 0;
+		off = (uint64_t)d + (uint64_t)n;
+	}
+	close(rfd);
+	return zeros;
+}
+
 static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hints)
 {
 	struct loafre_rec r;
 	struct stat st;
 	int fd, ret = 0;
-	bool meta, shrank, content, mtime_moved, reg, wrote;
+	bool meta, shrank, grew, content, mtime_moved, reg, wrote, dir_touched, inflight;
 
+	/* Directory mtimes: a directory's mtime moves with its entries. When a
+	 * record of this flush names it as a parent (dir_changed), that
+	 * record accounts for the move: a consumer re-reads the parent of a
+	 * namespace record, after this flush. Otherwise a moved mtime is told
+	 * by an MTIME: a utime of the directory (as Lustre), or entries that
+	 * came and went between two looks (whose records cannot be written:
+	 * the objects are gone, their FIDs unknown). */
+	dir_touched = o->ns_touched;
+	o->ns_touched = false;
 	fd = loafre__lfs_open_fid(l, &o->fid, O_PATH);
 	if (fd < 0)
 		return 0; /* gone: its entry note removes it */
@@ -1243,6 +1443,7 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 	       st.st_gid != o->gid;
 	mtime_moved = ts_ns(&st.st_mtim) != o->mtime_ns;
 	shrank = reg && (uint64_t)st.st_size < o->size;
+	grew = reg && (uint64_t)st.st_size > o->size;
 	content = reg && ((uint64_t)st.st_size != o->size || mtime_moved);
 	/* The kernel reports a utimes that sets only the mtime as FAN_MODIFY,
 	 * like a write. A write sets mtime and ctime to the same instant; an
@@ -1254,6 +1455,13 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 	/* A close after open-for-write that wrote nothing (touch) is not a
 	 * CLOSE: Lustre logs CLOSE only for modified files. */
 	wrote = o->written || (uint64_t)st.st_size != o->size;
+	/* A file shrunk with no modification reported: a truncate still
+	 * running, seen half-way through a note of something else (setattr
+	 * sets the new size, frees the blocks, then sets the times: a stat
+	 * now pairs the new size with the old times). Every truncate is
+	 * reported (FAN_MODIFY) when it is done: the file is compared then,
+	 * with the times it leaves. */
+	inflight = shrank && !(hints & (LOAFRE__LFS_MODIFY | HINT_RESCAN));
 	if (meta) {
 		rec_init(l, &r, LOAFRE_CL_SETATTR, o);
 		r.uid = st.st_uid;
@@ -1265,17 +1473,34 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 		o->uid = st.st_uid;
 		o->gid = st.st_gid;
 	}
+	if (inflight)
+		goto xattrs; /* the recorded size and times stay */
 	if (shrank) {
 		rec_init(l, &r, LOAFRE_CL_TRUNC, o);
 		ret = emit_attr(l, &r);
 	} else if (content && ((wrote && (hints & LOAFRE__LFS_CLOSE_WRITE)) || (hints & HINT_RESCAN))) {
 		rec_init(l, &r, LOAFRE_CL_CLOSE, o);
 		ret = emit_attr(l, &r);
+	} else if (grew && (hints & LOAFRE__LFS_MODIFY) &&
+		   grown_by_zeros(fd, o->size, (uint64_t)st.st_size)) {
+		/* truncate(2) growing the file: no close follows (the kernel
+		 * reports it as a modification). Lustre writes TRUNC for a
+		 * truncate whichever way the size goes. A write of zeros not
+		 * closed yet looks the same: TRUNC too (re-read either way). */
+		rec_init(l, &r, LOAFRE_CL_TRUNC, o);
+		ret = emit_attr(l, &r);
 	} else if (content && !wrote && (hints & (LOAFRE__LFS_ATTRIB | LOAFRE__LFS_CLOSE_WRITE))) {
 		/* touch -d, touch -m: the mtime moved with no write */
 		rec_init(l, &r, LOAFRE_CL_MTIME, o);
 		ret = emit_attr(l, &r);
 	} else if (!reg && mtime_moved && (hints & LOAFRE__LFS_ATTRIB) && !S_ISDIR(st.st_mode)) {
+		rec_init(l, &r, LOAFRE_CL_MTIME, o);
+		ret = emit_attr(l, &r);
+	} else if (S_ISDIR(st.st_mode) && mtime_moved && !meta &&
+		   (!dir_touched || ((hints & LOAFRE__LFS_ATTRIB) &&
+				     ts_ns(&st.st_mtim) != ts_ns(&st.st_ctim)))) {
+		/* Not accounted for by a record naming it as parent; or, with
+		 * one, set explicitly afterwards (utime: mtime != ctime). */
 		rec_init(l, &r, LOAFRE_CL_MTIME, o);
 		ret = emit_attr(l, &r);
 	} else if (content) {
@@ -1287,8 +1512,8 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 	}
 	if (ret < 0)
 		goto out;
-	/* Every change is accounted for now (directories' mtimes move with
-	 * their entries, which records already describe). */
+	/* Every change is accounted for now (a directory's moved mtime: by
+	 * the records naming it as parent, or the MTIME above). */
 	{
 		uint32_t mode = o->mode, uid = o->uid, gid = o->gid;
 		loafre__lfs_obj_set_stat(l, o, &st);
@@ -1349,6 +1574,7 @@ int loafre__lfs_flush(struct loafre__lfs *l)
 		goto out;
 	for (unsigned round = 0;; round++) {
 		progress = false;
+		F.round = round;
 		/* A bound on rounds, whatever the tree does meanwhile: the
 		 * last ones let nothing wait. */
 		if (round >= 256)
@@ -1372,7 +1598,9 @@ int loafre__lfs_flush(struct loafre__lfs *l)
 				goto out;
 			continue;
 		}
-		if (F.final)
+		/* No progress: force the next wait (a round in which nothing
+		 * was forced either ends the flush). */
+		if (F.final || round >= 512)
 			break;
 		F.final = true;
 	}

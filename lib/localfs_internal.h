@@ -42,6 +42,11 @@ struct lfs_obj {
 	bool on_dirty_list;       /* queued in lfs->dirty_objs */
 	bool deleted;             /* gone: to be deleted from the database */
 	bool written;             /* a write was seen and not yet closed (memory only) */
+	bool ns_touched;          /* directories: a record naming it as parent was
+				   * applied since its attributes were last compared
+				   * (memory only; localfs.c, "directory mtimes") */
+	bool removing;            /* directories: its entries are being moved out or
+				   * removed (remove_entry; memory only) */
 };
 
 struct lfs_link {

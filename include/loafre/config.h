@@ -74,6 +74,49 @@
  *   in_daemon = yes             ; no: loafred leaves it to `loafre index`
  *   quota_hook = /usr/local/bin/notify ; run on a quota alert (optional)
  *
+ *   [rule backup]               ; optional, repeatable: a replication rule
+ *                               ; (docs/replication.md). NAME: 1-11 of
+ *                               ; A-Z a-z 0-9 _ - (first a letter or digit);
+ *                               ; its broker group is "rep-NAME"
+ *   filesystem = demo           ; required: a [filesystem]
+ *   source   = /projects /home  ; subtrees, relative to the filesystem's
+ *                               ; root, with a leading /; repeatable; default /
+ *   destination = /backup uid_map=1000:2000,*:65534 gid_map=100:100
+ *                               ; required, repeatable: an absolute local path
+ *                               ; or [user@]host:/path, then optional id maps
+ *                               ; (S:D pairs, *:D for every other id; numbers
+ *                               ; or names, resolved at load)
+ *   match_prefix = /projects/a  ; repeatable; with match_glob/match_regex: an
+ *   match_glob = *.h5           ; object must match at least one of them
+ *   match_regex = \.h5$         ; (PCRE2; paths are relative to the root
+ *                               ; with a leading /; ** spans directories)
+ *   events   = CREAT MKDIR      ; record types (default: all)
+ *   min_size = 1K               ; max_size too (K M G T)
+ *   owner    = alice 1001       ; group = staff 100 (names or ids)
+ *   min_age  = 10m              ; max_age too: now - mtime (s m h d)
+ *   exclude  = scratch          ; repeatable: an [exclude NAME]
+ *   delay    = 0                ; hold and coalesce this long (0: immediate)
+ *   schedule = * 0-5 * * *     ; cron: the window in which work runs
+ *   copy     = /usr/bin/scp -p %{src} backup:%{dst}
+ *                               ; custom commands, one per action: copy
+ *                               ; delete move chmod chown utimes mkdir link
+ *                               ; symlink setxattr (lib/rule.c: words split
+ *                               ; at load, %{VAR}s expanded inside words, no
+ *                               ; shell)
+ *   enabled  = yes              ; workers = 2 (threads in loafred, 1..64)
+ *
+ *   [exclude scratch]           ; optional, repeatable: named exclude lists
+ *   path     = /tmp             ; a directory's subtree (repeatable)
+ *   glob     = *.swp            ; (repeatable; no '/': any path component)
+ *   regex    = ~$               ; (repeatable)
+ *
+ *   [loafred] rules_dir = rules.d ; (default: rules.d beside this file) rules
+ *                               ; of `loafre rule`: NAME.rule ([rule NAME]),
+ *                               ; NAME.exclude ([exclude NAME]), NAME.state
+ *                               ; ("enabled = no": overrides the enabled of
+ *                               ; a rule of this file); loaded after it; a
+ *                               ; name defined twice is an error
+ *
  * Lookup: an explicit file (-c FILE), else $LOAFRE_CONFIG, else
  * /etc/loafre/loafre.conf. Relative paths inside the file are relative to
  * the file's directory. Unknown sections or keys are errors.
@@ -183,6 +226,102 @@ struct loafre_index_config {
 	unsigned line;               /* line of the section header */
 };
 
+#define LOAFRE_RULE_NAME_MAX 11 /* so that its group "rep-NAME" fits 15 bytes */
+#define LOAFRE_RULE_WORKERS_MAX 64
+
+/* The actions of a rule, each replaceable by a command template. */
+enum loafre_rule_action {
+	LOAFRE_ACT_COPY = 0,
+	LOAFRE_ACT_DELETE,
+	LOAFRE_ACT_MOVE,
+	LOAFRE_ACT_CHMOD,
+	LOAFRE_ACT_CHOWN,
+	LOAFRE_ACT_UTIMES,
+	LOAFRE_ACT_MKDIR,
+	LOAFRE_ACT_LINK,
+	LOAFRE_ACT_SYMLINK,
+	LOAFRE_ACT_SETXATTR,
+	LOAFRE_ACT_N
+};
+
+/* One pair of an id map. */
+struct loafre_idmap_pair {
+	uint32_t from;               /* source uid or gid */
+	uint32_t to;                 /* destination uid or gid */
+};
+
+/* A uid or gid translation map of a destination. */
+struct loafre_idmap {
+	struct loafre_idmap_pair *pairs; /* explicit pairs, in written order */
+	size_t n_pairs;
+	bool has_default;            /* `*:D` given */
+	uint32_t default_to;         /* D of `*:D` */
+	char *text;                  /* as written (after uid_map=), or NULL */
+};
+
+/* A `destination` of a rule. */
+struct loafre_rule_dest {
+	char *spec;                  /* TARGET as written */
+	char *user;                  /* remote: user of user@host, or NULL */
+	char *host;                  /* remote: the host; NULL: a local path */
+	char *path;                  /* absolute, normalized */
+	struct loafre_idmap uid_map; /* translation of owners */
+	struct loafre_idmap gid_map; /* translation of groups */
+};
+
+/* An [exclude NAME] section. */
+struct loafre_exclude_config {
+	char *name;                  /* section name */
+	char **paths;                /* directories (relative to the root, leading /) */
+	size_t n_paths;
+	char **globs;                /* wildcard patterns */
+	size_t n_globs;
+	char **regexes;              /* PCRE2 patterns (checked at load) */
+	size_t n_regexes;
+	char *file;                  /* file defining it */
+	unsigned line;               /* line of the section header */
+};
+
+/* A [rule NAME] section (docs/replication.md). Values are validated at
+ * load: regexes compile, the schedule parses, templates split. */
+struct loafre_rule_config {
+	char *name;                  /* section name, <= LOAFRE_RULE_NAME_MAX */
+	char *group;                 /* its broker group: "rep-NAME" */
+	char *fs;                    /* the source filesystem (a [filesystem]) */
+	char **sources;              /* subtrees relative to the root, leading /,
+	                              * normalized, not nested; default { "/" } */
+	size_t n_sources;
+	struct loafre_rule_dest *dests; /* >= 1 */
+	size_t n_dests;
+	char **match_prefixes;       /* normalized paths, leading / */
+	size_t n_match_prefixes;
+	char **match_globs;          /* wildcard patterns as written */
+	size_t n_match_globs;
+	char **match_regexes;        /* PCRE2 patterns as written */
+	size_t n_match_regexes;
+	uint32_t events;             /* bit t: record type t replicated (default all) */
+	bool has_min_size, has_max_size;
+	uint64_t min_size, max_size; /* bytes, regular files only */
+	uint32_t *owners;            /* uids allowed (none: any) */
+	size_t n_owners;
+	uint32_t *gids;              /* gids allowed (`group`; none: any) */
+	size_t n_gids;
+	bool has_min_age, has_max_age;
+	uint64_t min_age, max_age;   /* seconds, now - mtime, non-directories */
+	char **excludes;             /* names of [exclude] sections, each known */
+	size_t n_excludes;
+	uint64_t delay;              /* seconds to hold and coalesce; 0: immediate */
+	char *schedule;              /* cron expression (lib/cron.c), or NULL: always */
+	char *actions[LOAFRE_ACT_N]; /* command templates, NULL: built-in action */
+	bool enabled;                /* effective: after a NAME.state override */
+	bool enabled_in_file;        /* the rule's own `enabled` */
+	char *state_file;            /* the NAME.state overriding `enabled`, or NULL */
+	unsigned workers;            /* threads in loafred, 1..64 (default 2) */
+	char *file;                  /* the file defining it (main or rules_dir) */
+	bool in_rules_dir;           /* defined by rules_dir/NAME.rule */
+	unsigned line;               /* line of the section header in file */
+};
+
 struct loafre_config {
 	char *path;                  /* the file this was read from */
 	enum loafre_log_target log;
@@ -197,6 +336,12 @@ struct loafre_config {
 	struct loafre_index_config *indexes; /* [index NAME] sections, in file order */
 	size_t n_indexes;
 	struct loafre_client_config client; /* [client]; NULL strings when absent */
+	char *rules_dir;             /* absolute: [loafred] rules_dir (default
+	                              * rules.d beside the file) */
+	struct loafre_rule_config *rules; /* [rule NAME]: main file's, then rules_dir's */
+	size_t n_rules;
+	struct loafre_exclude_config *excludes; /* [exclude NAME] sections */
+	size_t n_excludes;
 };
 
 /* Picks the config path: explicit if non-NULL, else $LOAFRE_CONFIG, else
@@ -232,6 +377,13 @@ LOAFRE_API const struct loafre_fs_config *loafre_config_fs_of_path(const struct 
  * none. Borrowed. */
 LOAFRE_API const struct loafre_index_config *loafre_config_find_index(const struct loafre_config *c,
 								      const char *fs);
+
+/* The [rule NAME] or [exclude NAME] named; NULL (errno ENOENT) if none.
+ * Borrowed. */
+LOAFRE_API const struct loafre_rule_config *loafre_config_find_rule(const struct loafre_config *c,
+								    const char *name);
+LOAFRE_API const struct loafre_exclude_config *
+loafre_config_find_exclude(const struct loafre_config *c, const char *name);
 
 /* Parses "64M", "1G", "4096" (K/M/G/T, powers of 1024). 0 or -EINVAL. */
 LOAFRE_API int loafre_parse_size(const char *s, uint64_t *ret);

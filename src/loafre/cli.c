@@ -151,6 +151,21 @@ static const struct option quota_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+static const struct option verify_long[] = {
+	{ "checksum", no_argument, NULL, 'C' },
+	{ "uid-map", required_argument, NULL, 'u' },
+	{ "gid-map", required_argument, NULL, 'g' },
+	{ "exclude-glob", required_argument, NULL, 'e' },
+	{ "no-times", no_argument, NULL, 'T' },
+	{ "no-xattrs", no_argument, NULL, 'X' },
+	{ "json", no_argument, NULL, 'J' },
+	{ "ssh-port", required_argument, NULL, 'P' },
+	{ "ssh-identity", required_argument, NULL, 'I' },
+	{ "ssh-known-hosts", required_argument, NULL, 'K' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 static const struct option bench_long[] = {
 	{ "commit-ms", required_argument, NULL, 'C' },
 	{ "fsync", required_argument, NULL, 'F' },
@@ -479,6 +494,78 @@ const struct cli_cmd cli_commands[] = {
 	  "  --fs FS      list, check: only filesystem FS (default: every index)\n"
 	  "  --json       one JSON object per quota\n" COMMON_OPTS "\n" EXIT_CODES,
 	  "hc:", quota_long, 1, 2 },
+	{ "verify", cmd_verify, 0, "compare a tree with its replica",
+	  "SRC_DIR DEST_DIR|[USER@]HOST:/PATH [--checksum] [--uid-map S:D,...]\n"
+	  "       [--gid-map S:D,...] [--exclude-glob P]... [--no-times] [--no-xattrs]\n"
+	  "       [--json] [--ssh-port N] [--ssh-identity FILE] [--ssh-known-hosts FILE]",
+	  "Compares the tree SRC_DIR with its replica DEST_DIR: existence, type, size,\n"
+	  "mode, owner (after the maps), mtime (ns, symlinks and directories too),\n"
+	  "user.* and trusted.* xattrs, symlink targets, device numbers, hard-link\n"
+	  "structure and, with --checksum, content (xxh128). Prints one line per\n"
+	  "difference (\"missing: REL\", \"extra: REL\", \"size: REL 10 != 12\",\n"
+	  "\"content: REL\", \"links: REL and REL2 are not one file at the\n"
+	  "destination\", ...; docs/replication-destinations.md), then a summary on\n"
+	  "stderr. Nothing is followed or modified on either side.\n"
+	  "\n"
+	  "  --checksum          also compare the data of regular files (xxh128)\n"
+	  "  --uid-map S:D,...   the source's uid S is D at the destination (*:D: every\n"
+	  "                      other uid)\n"
+	  "  --gid-map S:D,...   the same for gids\n"
+	  "  --exclude-glob P    skip entries matching P on both sides (a P without '/'\n"
+	  "                      matches names, one with '/' relative paths); repeatable\n"
+	  "  --no-times          do not compare mtimes\n"
+	  "  --no-xattrs         do not compare xattrs\n"
+	  "  --json              one JSON object per difference, then a summary object\n"
+	  "  --ssh-port N, --ssh-identity FILE, --ssh-known-hosts FILE\n"
+	  "                      for a [USER@]HOST:/PATH replica: compared over ssh with\n"
+	  "                      rsync --dry-run --itemize-changes, then each flagged\n"
+	  "                      entry exactly (hard links: only split ones)\n"
+	  "  -h, --help          show this help\n"
+	  "\n"
+	  "Exit status: 0 the trees are the same, 1 differences, 2 errors (an entry\n"
+	  "could not be read) or a usage error.\n",
+	  "hc:", verify_long, 2, 2 },
+	{ "rule", cmd_rule, CMD_NEEDS_CONFIG,
+	  "replication rules: add, list, show, edit, rm, enable, disable",
+	  "add NAME --filesystem FS --destination TARGET [OPTIONS]\n"
+	  "       | list [--json] | show NAME [--json]\n"
+	  "       | edit NAME (--set KEY=VALUE | --add KEY=VALUE | --unset KEY)...\n"
+	  "       | rm NAME | enable NAME | disable NAME",
+	  "Rules are [rule NAME] sections of the configuration file or files\n"
+	  "RULES_DIR/NAME.rule ([loafred] rules_dir, default rules.d beside the\n"
+	  "configuration file), which this command writes. Every change is checked\n"
+	  "by loading the whole configuration with it first: a bad regex, schedule,\n"
+	  "filesystem or exclude is refused with one line naming the rule and the\n"
+	  "cause, and nothing is written. A running loafred gets SIGHUP afterwards.\n"
+	  "Keys and their syntax: docs/replication.md.\n"
+	  "\n"
+	  "  add NAME      write RULES_DIR/NAME.rule from the options below\n"
+	  "  list          name, filesystem, enabled, sources, destinations, origin\n"
+	  "  show NAME     every setting of the rule, resolved\n"
+	  "  edit NAME     change a RULES_DIR rule: --set KEY=VALUE (replaces every\n"
+	  "                KEY line), --add KEY=VALUE (one more, for repeatable\n"
+	  "                keys), --unset KEY; in order; comments are kept. A rule\n"
+	  "                of the configuration file itself is refused (edit that\n"
+	  "                file)\n"
+	  "  rm NAME       remove a RULES_DIR rule (same refusal)\n"
+	  "  enable NAME, disable NAME\n"
+	  "                any rule: a RULES_DIR rule gets `enabled` rewritten; a\n"
+	  "                rule of the configuration file gets RULES_DIR/NAME.state,\n"
+	  "                which overrides its `enabled` (shown by list and show)\n"
+	  "\n"
+	  "add options (each writes the key named after it; repeatable ones may be\n"
+	  "given several times):\n"
+	  "  --filesystem FS            --destination TARGET (repeatable: a path or\n"
+	  "                             [user@]host:/path, then uid_map=S:D,... gid_map=)\n"
+	  "  --source /SUBTREE          --match-prefix /PATH   --match-glob PATTERN\n"
+	  "  --match-regex PCRE2        --events \"CREAT MKDIR\" --exclude NAME\n"
+	  "  --min-size N --max-size N  --owner U --group G    --min-age D --max-age D\n"
+	  "  --delay D                  --schedule CRON        --workers N\n"
+	  "  --disabled                 (writes enabled = no)\n"
+	  "  --copy CMD --delete CMD --move CMD --chmod CMD --chown CMD --utimes CMD\n"
+	  "  --mkdir CMD --link CMD --symlink CMD --setxattr CMD  (command templates)\n"
+	  "  --json        list, show: JSON instead of text\n" COMMON_OPTS "\n" EXIT_CODES,
+	  "hc:", cli_rule_long, 1, 2 },
 	{ "groups", cmd_groups, CMD_NEEDS_CONFIG, "list the broker's consumer groups",
 	  "[--json]",
 	  "Reads loafred's RUN_DIR/stats and prints, per consumer group: members,\n"

@@ -111,6 +111,29 @@ int cmd_du(struct cli *c);
 int cmd_locate(struct cli *c);
 int cmd_report(struct cli *c);
 int cmd_quota(struct cli *c);
+int cmd_rule(struct cli *c);
+extern const struct option cli_rule_long[]; /* cmd_rule.c */
+int cmd_verify(struct cli *c);
+
+/* loafre verify (cmd_verify.c): what cli_verify_run compares. The rule form
+ * (loafre verify RULE) fills it from the rule. Everything is borrowed. */
+struct loafre_idmap;
+struct loafre__ssh_opts;
+struct cli_verify_opts {
+	const struct loafre_idmap *uid_map; /* NULL: identity */
+	const struct loafre_idmap *gid_map; /* NULL: identity */
+	const char **excludes;               /* exclude globs */
+	size_t n_excludes;                   /* how many */
+	bool checksum;                       /* compare content (xxh128) */
+	bool no_times;                       /* do not compare mtimes */
+	bool no_xattrs;                      /* do not compare xattrs */
+	bool json;                           /* JSON lines output */
+	const struct loafre__ssh_opts *ssh;  /* for a [user@]host:/path DEST (its
+					      * control_dir made by cli_verify_run) */
+};
+/* Compares tree src with its replica dest, prints the differences and a
+ * summary; returns the exit status: 0 identical, 1 differences, 2 errors. */
+int cli_verify_run(const char *src, const char *dest, const struct cli_verify_opts *o);
 
 /* How a broker command connects (cmd_tail.c): the endpoint and, for a
  * tcp:// one, the CurveZMQ keys. */

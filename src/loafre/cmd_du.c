@@ -18,17 +18,23 @@
  * inodes earlier PATHs counted (rollups of earlier PATHs nested in this
  * one), and remove inodes counted by no link of PATH. `du -s DIR` is thus
  * one rollup read plus a pass over the multi-linked inodes, whatever the
- * size of DIR. The per-directory lines of a listing are the rollup of each
+ * size of DIR; of the filesystem's root (the first PATH of its
+ * filesystem, without -a) the rollup alone: every link is inside it.
+ * The per-directory lines of a listing are the rollup of each
  * directory plus the adjustments located below it. The one difference
  * from GNU du: GNU counts a hard-linked inode in the directory its readdir
  * order meets first; this counts it at its primary link when that is in
  * PATH — per-directory lines can differ for inodes with links in two
- * different subdirectories of PATH, the PATH totals never do.
+ * different subdirectories of PATH, the PATH totals never do. With -a,
+ * of several links in that one directory, the line names the first the
+ * live directory's readdir gives (GNU's choice; the store's choice when the
+ * directory cannot be read here).
  *
  * --by-user / --by-group walk PATH's subtree in the index (GNU's rule
  * exactly: a seen set of multi-linked inodes, and of directories when
  * there are several PATHs).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -524,6 +530,44 @@ static int push_str(char ***v, size_t *n, const char *s)
 
 /* Computes PATH k's adjustments (and its total); false in *counted when an
  * earlier PATH already counted it (it prints nothing). */
+/* -a: of the inode's links in the directory of the link that counts it,
+ * the one GNU du prints, the first its readdir meets there: read from the
+ * live directory when it can be opened (one readdir, only for a directory
+ * holding two links of one inode), else the choice stays. Same directory:
+ * no sum changes. */
+static void same_dir_first(const struct idx_db *db, struct ml_inode *in)
+{
+	const char *arel = in->links[in->assigned].rel;
+	size_t dl = dir_len(arel), skip = dl ? dl + 1 : 0;
+	bool others = false;
+	struct dirent *de;
+	char *path;
+	DIR *dir;
+
+	for (size_t l = 0; l < in->n && !others; l++)
+		others = (long)l != in->assigned && dir_len(in->links[l].rel) == dl &&
+			 strncmp(in->links[l].rel, arel, dl) == 0;
+	if (!others || !db->root || asprintf(&path, "%s/%.*s", db->root, (int)dl, arel) < 0)
+		return;
+	dir = opendir(path);
+	free(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		for (size_t l = 0; l < in->n; l++) {
+			const char *rel = in->links[l].rel;
+
+			if (dir_len(rel) == dl && strncmp(rel, arel, dl) == 0 &&
+			    strcmp(rel + skip, de->d_name) == 0) {
+				in->assigned = (long)l;
+				closedir(dir);
+				return;
+			}
+		}
+	}
+	closedir(dir);
+}
+
 static int prepare(struct du *d, int k, struct loafre__idx_sum *total, bool *counted)
 {
 	struct darg *a = &d->args[k];
@@ -543,6 +587,26 @@ static int prepare(struct du *d, int k, struct loafre__idx_sum *total, bool *cou
 		if ((b->dir && idx_rel_under(a->p.rel, b->p.rel)) ||
 		    (!b->dir && !a->dir && strcmp(a->p.rel, b->p.rel) == 0)) {
 			*counted = false;
+			return 0;
+		}
+	}
+	if (a->dir && !a->p.rel[0] && !d->all) {
+		/* the filesystem's root, the first PATH of its filesystem: every
+		 * link of every inode lies in it and no earlier PATH counted
+		 * anything, so no adjustment applies: its rollup is the answer
+		 * (and a listing's lines are the rollups), without the pass over
+		 * the multi-linked inodes (-a needs it: which link shows a file) */
+		bool first = true;
+		for (int j = 0; j < k && first; j++)
+			first = !(d->args[j].ok && d->args[j].p.db == db);
+		if (first) {
+			d->cur_ml = NULL;
+			r = loafre__idx_dirsum(db->x, &a->p.fid, &base);
+			if (r < 0) {
+				idx_cli_store_error(&d->ic, db, r);
+				return -EIO;
+			}
+			*total = base;
 			return 0;
 		}
 	}
@@ -650,6 +714,8 @@ static int prepare(struct du *d, int k, struct loafre__idx_sum *total, bool *cou
 		if (mine && !(pc && in->assigned == (long)in->primary) &&
 		    adj_at_parent(d, in->links[in->assigned].rel, &in->own, +1, total) < 0)
 			return -ENOMEM;
+		if (mine && d->all)
+			same_dir_first(db, in);
 	}
 	return 0;
 }

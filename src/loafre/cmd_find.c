@@ -7,7 +7,8 @@
  * For each start PATH (resolved in the index of the filesystem holding
  * it), the start entry is evaluated at depth 0, then its descendants:
  *   - SELECT: when the expression's hints (loafre__find_hints) constrain
- *     the name (a literal part), the uid/gid, the size, a time or the type,
+ *     the name (-name's glob, or a literal part), the uid/gid, the size, a
+ *     time or the type,
  *     and the expression has no -prune and no -quit (which need the tree
  *     order), the store's loafre__idx_select() returns the candidate links
  *     of the whole filesystem; those below PATH are evaluated (their path
@@ -92,6 +93,7 @@ struct fx {
 	/* the current start path */
 	struct idx_db *db;
 	const char *start;      /* as typed */
+	size_t start_len;       /* its bytes */
 	const char *sep;        /* "/" or "" when start ends with '/' */
 	char *start_rel;        /* its path relative to the root (owned) */
 	size_t start_rel_len;   /* bytes of start_rel */
@@ -233,17 +235,18 @@ static int evaluate(struct fx *x, const struct loafre__idx_entry *e, const char 
 	int r;
 
 	buf_cut(&x->out, 0);
-	if (buf_add(&x->out, x->start, strlen(x->start)) < 0)
+	if (buf_add(&x->out, x->start, x->start_len) < 0)
 		goto oom;
 	if (depth > 0) {
-		tail = x->rel.s + x->start_rel_len + (x->start_rel_len ? 1 : 0);
-		if (buf_add(&x->out, x->sep, strlen(x->sep)) < 0 ||
-		    buf_add(&x->out, tail, strlen(tail)) < 0)
+		size_t off = x->start_rel_len + (x->start_rel_len ? 1 : 0);
+		tail = x->rel.s + off;
+		if (buf_add(&x->out, x->sep, x->sep[0] ? 1 : 0) < 0 ||
+		    buf_add(&x->out, tail, x->rel.len - off) < 0)
 			goto oom;
 	}
 	entry_from_idx(&fe, e);
 	fe.path = x->out.s;
-	fe.start_len = strlen(x->start);
+	fe.start_len = x->start_len;
 	fe.name = name;
 	fe.depth = depth;
 	if (S_ISDIR(e->a.mode)) {
@@ -476,6 +479,11 @@ static bool make_filter(const struct loafre__find_hints *h, struct loafre__idx_f
 	if (h->name && *h->name) {
 		if (glob_escape(glob, h->name) == 0)
 			f->name_glob = glob->s;
+	} else if (h->name_glob && *h->name_glob) {
+		/* -name's own glob: the store matches it as find does (fnmatch,
+		 * flags 0), so only the matching names become candidates */
+		if (buf_add(glob, h->name_glob, strlen(h->name_glob)) == 0)
+			f->name_glob = glob->s;
 	} else {
 		size_t pl = h->name_prefix ? strlen(h->name_prefix) : 0;
 		size_t sl = h->name_suffix ? strlen(h->name_suffix) : 0;
@@ -598,6 +606,7 @@ static int find_start(struct fx *x, const char *start)
 	}
 	x->db = p.db;
 	x->start = start;
+	x->start_len = strlen(start);
 	x->sep = start[0] && start[strlen(start) - 1] == '/' ? "" : "/";
 	x->start_rel_len = strlen(p.rel);
 	x->start_dev = p.e.a.dev;
@@ -675,7 +684,9 @@ int cmd_find(struct cli *c)
 	int argc = c->n_args, first, r, ret = CLI_OK;
 	char **argv = c->args;
 	char *const dot[] = {(char *)".", NULL};
+	static char outbuf[1 << 16];
 
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf)); /* before any output */
 	idx_cli_init(&x.ic, c, PROG, false);
 	while (argc > 0 && strcmp(argv[0], "--json") == 0) {
 		x.json = true;

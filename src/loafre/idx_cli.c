@@ -38,6 +38,8 @@ struct idx_cache {
 	struct cache_slot *v;  /* open addressing, linear probing */
 	size_t cap;            /* power of two */
 	size_t n;              /* used slots */
+	size_t misses;         /* idx_db_dirpath calls the cache could not answer */
+	bool bulk_done;        /* every directory's path was loaded (or could not be) */
 };
 
 static size_t fid_hash(const struct loafre_fid *f)
@@ -122,43 +124,271 @@ static const char *cache_put(struct idx_cache *c, const struct loafre_fid *fid, 
 	return path;
 }
 
+/* Directory paths are built from the parent's path: a miss looks up the
+ * primary links (parent, name) upwards until a cached directory, and
+ * caches every directory on the way (one link lookup per new directory).
+ * After DIRS_AFTER misses (a query whose results lie in many directories)
+ * the paths of every directory are loaded in one pass of the store
+ * (loafre__idx_dirs) when the store can and they fit the cache. */
+#define DIRS_AFTER 128
+#define IDX_DEPTH_MAX 4096 /* directory levels before -ELOOP (the store's limit) */
+
+struct link1 {
+	struct loafre_fid parent; /* the first link's parent */
+	char *name;               /* its name (owned), NULL: no link */
+};
+
+static int first_link(void *ctx, const struct loafre_fid *parent, const char *name)
+{
+	struct link1 *l = ctx;
+
+	l->parent = *parent;
+	l->name = strdup(name);
+	return l->name ? 1 : -ENOMEM;
+}
+
+/* One directory of the bulk load. */
+struct bdir {
+	int64_t id, parent;       /* the store's ids */
+	struct loafre_fid fid;
+	size_t name;              /* offset of its name in the arena */
+	char *path;               /* built (owned until cached), NULL */
+	int state;                /* 0 unknown, 1 built, -1 no path */
+};
+
+struct bulk {
+	struct bdir *v;
+	size_t n, cap;
+	char *names;              /* NUL-terminated names */
+	size_t nlen, ncap;
+	size_t limit;             /* directories at most */
+	int err;                  /* -ENOMEM */
+};
+
+static int bulk_grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t c = *cap ? *cap : 1024;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	np = realloc(*p, c * elem);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = c;
+	return 0;
+}
+
+static int bulk_add(void *ctx, int64_t id, int64_t parent, const struct loafre_fid *fid,
+		    const char *name)
+{
+	struct bulk *b = ctx;
+	size_t nl = strlen(name) + 1;
+
+	if (b->n >= b->limit)
+		return 1; /* too many: not loaded */
+	if (bulk_grow((void **)&b->v, &b->cap, b->n + 1, sizeof(*b->v)) < 0 ||
+	    bulk_grow((void **)&b->names, &b->ncap, b->nlen + nl, 1) < 0) {
+		b->err = -ENOMEM;
+		return 1;
+	}
+	b->v[b->n] = (struct bdir){.id = id, .parent = parent, .fid = *fid, .name = b->nlen};
+	memcpy(b->names + b->nlen, name, nl);
+	b->nlen += nl;
+	b->n++;
+	return 0;
+}
+
+static int bdir_cmp(const void *a, const void *b)
+{
+	const struct bdir *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static struct bdir *bulk_find(struct bulk *b, int64_t id)
+{
+	size_t lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->v[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < b->n && b->v[lo].id == id ? &b->v[lo] : NULL;
+}
+
+/* Builds d's path (and its ancestors'); 0 or -ENOMEM. */
+static int bulk_path(struct idx_db *db, struct bulk *b, struct bdir *d)
+{
+	struct bdir *chain[IDX_DEPTH_MAX + 1];
+	size_t n = 0;
+	int state = -1;
+
+	/* up to a built (or the root, or a dead end) */
+	while (d && d->state == 0 && n <= IDX_DEPTH_MAX) {
+		if (fid_eq(&d->fid, &db->root_fid)) {
+			d->path = strdup("");
+			if (!d->path)
+				return -ENOMEM;
+			d->state = 1;
+			break;
+		}
+		d->state = -1; /* a cycle stops here */
+		chain[n++] = d;
+		d = d->parent ? bulk_find(b, d->parent) : NULL;
+	}
+	if (d && d->state == 1)
+		state = 1;
+	while (n-- > 0) {
+		struct bdir *c = chain[n];
+		const char *pp = d ? d->path : NULL, *name = b->names + c->name;
+
+		if (state == 1) {
+			if (asprintf(&c->path, "%s%s%s", pp, *pp ? "/" : "", name) < 0) {
+				c->path = NULL;
+				return -ENOMEM;
+			}
+			c->state = 1;
+		}
+		d = c;
+	}
+	return 0;
+}
+
+/* Loads every directory's path into the cache (nothing when the store
+ * cannot or they do not fit); 0 or -ENOMEM. */
+static int bulk_load(struct idx_db *db)
+{
+	struct bulk b = {.limit = IDX_CACHE_MAX / 2};
+	int r;
+
+	db->cache->bulk_done = true;
+	r = loafre__idx_dirs(db->x, bulk_add, &b);
+	if (b.err)
+		r = b.err;
+	else if (r != 0 || b.n >= b.limit)
+		r = 0, b.n = 0; /* not supported, or too many: per-directory lookups */
+	if (b.n > 1)
+		qsort(b.v, b.n, sizeof(*b.v), bdir_cmp);
+	for (size_t i = 0; r == 0 && i < b.n; i++) {
+		struct bdir *d = &b.v[i];
+
+		if (d->state == 0)
+			r = bulk_path(db, &b, d);
+		if (r == 0 && d->state == 1 && !fid_eq(&d->fid, &db->root_fid) &&
+		    !cache_get(db->cache, &d->fid)) {
+			/* a copy: the children's paths are built from d->path */
+			char *copy = strdup(d->path);
+			if (!copy || !cache_put(db->cache, &d->fid, copy))
+				r = -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < b.n; i++)
+		free(b.v[i].path);
+	free(b.v);
+	free(b.names);
+	return r;
+}
+
 int idx_db_dirpath(struct idx_db *db, const struct loafre_fid *dir, const char **ret)
 {
-	const char *p;
-	size_t cap = 4096;
-	char *buf = NULL;
-	int r;
+	struct chain_item {
+		struct loafre_fid fid;  /* a directory without a cached path */
+		char *name;             /* its name (owned) */
+	} *chain = NULL;
+	size_t n = 0, cap = 0;
+	struct loafre_fid cur = *dir;
+	const char *base = NULL;
+	int r = 0;
 
 	if (fid_eq(dir, &db->root_fid)) {
 		*ret = "";
 		return 0;
 	}
-	p = cache_get(db->cache, dir);
-	if (p) {
-		*ret = p;
+	base = cache_get(db->cache, dir);
+	if (base) {
+		*ret = base;
 		return 0;
 	}
-	for (;;) {
-		char *nb = realloc(buf, cap);
-		if (!nb) {
-			free(buf);
-			return -ENOMEM;
+	if (!db->cache->bulk_done && ++db->cache->misses >= DIRS_AFTER) {
+		r = bulk_load(db);
+		if (r < 0)
+			return r;
+		base = cache_get(db->cache, dir);
+		if (base) {
+			*ret = base;
+			return 0;
 		}
-		buf = nb;
-		r = loafre__idx_path(db->x, dir, buf, cap);
-		if (r != -ENAMETOOLONG || cap >= (1u << 20))
+	}
+	/* up to a cached directory or the root */
+	for (;;) {
+		struct link1 l = {0};
+
+		base = fid_eq(&cur, &db->root_fid) ? "" : cache_get(db->cache, &cur);
+		if (base)
 			break;
-		cap *= 4;
+		if (n >= IDX_DEPTH_MAX) {
+			r = -ELOOP;
+			goto out;
+		}
+		r = loafre__idx_links(db->x, &cur, first_link, &l);
+		if (r < 0) {
+			free(l.name);
+			goto out;
+		}
+		if (!l.name) {
+			r = -ENOENT; /* an orphan, or below one */
+			goto out;
+		}
+		if (bulk_grow((void **)&chain, &cap, n + 1, sizeof(*chain)) < 0) {
+			free(l.name);
+			r = -ENOMEM;
+			goto out;
+		}
+		chain[n].fid = cur;
+		chain[n++].name = l.name;
+		cur = l.parent;
 	}
-	if (r < 0) {
-		free(buf);
-		return r;
+	/* down again, caching every directory */
+	while (n > 0) {
+		size_t bl = strlen(base), nl = strlen(chain[n - 1].name);
+		char *path;
+
+		if (bl + nl + 2 > (1u << 20)) {
+			r = -ENAMETOOLONG;
+			goto out;
+		}
+		path = malloc(bl + nl + 2);
+		if (!path) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(path, base, bl);
+		if (bl)
+			path[bl++] = '/';
+		memcpy(path + bl, chain[n - 1].name, nl + 1);
+		base = cache_put(db->cache, &chain[n - 1].fid, path);
+		if (!base) {
+			r = -ENOMEM;
+			goto out;
+		}
+		n--;
+		free(chain[n].name);
 	}
-	p = cache_put(db->cache, dir, buf);
-	if (!p)
-		return -ENOMEM;
-	*ret = p;
-	return 0;
+	*ret = base;
+	r = 0;
+out:
+	while (n > 0)
+		free(chain[--n].name);
+	free(chain);
+	return r;
 }
 
 bool idx_rel_under(const char *p, const char *dir)

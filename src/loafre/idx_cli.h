@@ -99,8 +99,10 @@ int idx_cli_resolve_quiet(struct idx_cli *ic, const char *path, struct idx_path 
 void idx_cli_store_error(const struct idx_cli *ic, const struct idx_db *db, int r);
 
 /* The path of directory `dir` relative to the root ("" for the root),
- * cached; valid until the next call on this db. 0, or a negative errno
- * (-ENOENT for a directory without a path). */
+ * cached (built from the parent's cached path; after many misses every
+ * directory's path is loaded at once, loafre__idx_dirs); valid until the
+ * next call on this db. 0, or a negative errno (-ENOENT for a directory
+ * without a path, -ELOOP for a cycle). */
 int idx_db_dirpath(struct idx_db *db, const struct loafre_fid *dir, const char **ret);
 
 /* Whether relative path `p` is `dir` or below it (dir "" is the root). */

@@ -318,7 +318,10 @@ def test_du():
               ["-s", "cross/b"], ["-s", "cross/c"], ["-s", "cross/c/deep", "cross/b"],
               ["-sc", "cross/b", "cross/c", "cross/a"], ["-s", "cross/b/y", "cross"],
               ["-s", "cross", "cross/b/y"], ["-s", "."], ["-sb", "."], ["-s", "--inodes", "."],
-              ["-s", "cross/a/q", "cross/c"], ["-s", "main", "cross"]):
+              ["-s", "cross/a/q", "cross/c"], ["-s", "main", "cross"],
+              # the root first (its rollup alone), then PATHs inside it
+              ["-sc", ".", "cross/b"], ["-sc", ".", "cross"], ["-sc", "cross/b", "."],
+              ["-sc", "cross/c/deep/w", "."], ["-c", "--inodes", "-s", ".", "."]):
         cmp_du(a)
     # the whole tree's per-directory lines differ from GNU only where
     # cross/ splits hard links: main/'s lines are GNU's

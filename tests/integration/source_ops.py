@@ -13,6 +13,7 @@ Prints one PASS/FAIL line per check (with the records seen on failure),
 then "N passed, M failed". Exit 0 when all passed, 1 otherwise.
 Env: LOAFRE, LOAFRED (the built programs); LOAFRE_KEEP=1 keeps the temp dir.
 """
+import calendar
 import os
 import shutil
 import subprocess
@@ -263,6 +264,76 @@ def utimes_no_open():
     """utimensat(2) without an open for writing (no CLOSE_WRITE event)."""
     file_check("c_utime", "x", lambda f: os.utime(f, (978307200, 978307200)),
                [{"type": "MTIME"}], "utime(f, 2001-01-01)")
+
+
+@check
+def truncate_grow():
+    """truncate(2) growing a file: no close follows; Lustre writes TRUNC."""
+    file_check("c_truncg", "hello\n", lambda f: os.truncate(f, 100000),
+               [{"type": "TRUNC"}], "truncate(f, 100000) (grow)")
+
+
+@check
+def touch_d_dir():
+    """utime of a directory: MTIME, as for a file."""
+    sub, sf = mksub("c_touchdd")
+    d = os.path.join(sub, "d")
+    os.mkdir(d)
+    fid = fid_of(setup(1, "touch -d dir"), sf, "d", "touch -d dir")
+    sh(["touch", "-d", "2001-01-01", d])
+    recs = take(1, "touch -d dir")
+    expect(recs, [{"type": "MTIME", "tfid": fid}], "touch -d 2001-01-01 d (a directory)")
+
+
+@check
+def dir_transient_entries():
+    """Entries created and removed between two looks of the source move the
+    directory's mtime: an entry seen has its CREAT + UNLNK pair; entries the
+    source never saw (merged in one commit interval, gone before it looked)
+    leave an MTIME of the directory, unless a record of the same look names
+    the directory as parent. Either way a consumer that re-reads d after
+    the records naming it (as p or t) sees its final mtime: the last such
+    record comes from a look made after that mtime (its time is the look's)."""
+    sub, sf = mksub("c_transient")
+    d = os.path.join(sub, "d")
+    os.mkdir(d)
+    fid = fid_of(setup(1, "transient"), sf, "d", "transient")
+    os.utime(d, (978307200, 978307200))  # an old mtime: the next change moves it
+    expect(take(1, "transient: utime d"), [{"type": "MTIME", "tfid": fid}], "utime d")
+    names = ["t%d" % i for i in range(5)]
+    for n in names:
+        p = os.path.join(d, n)
+        os.close(os.open(p, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        os.unlink(p)
+    mtime_ns = os.stat(d).st_mtime_ns
+    recs = take(1, "transient entries", settle=0.6)
+    why = []
+    for n in names:
+        c = [r for r in recs if r["type"] == "CREAT" and r.get("name") == n]
+        u = [r for r in recs if r["type"] == "UNLNK" and r.get("name") == n]
+        if len(c) != len(u) or len(c) > 1 or any(r.get("pfid") != fid for r in c + u):
+            why.append("%s: %d CREAT, %d UNLNK in d" % (n, len(c), len(u)))
+    other = [r for r in recs if r["type"] not in ("CREAT", "UNLNK")
+             and not (r["type"] == "MTIME" and r.get("tfid") == fid)]
+    if other:
+        why.append("unexpected records")
+    naming = [r for r in recs if fid in (r.get("pfid"), r.get("tfid"))]
+    if not naming:
+        why.append("no record names d")
+    elif rec_time_ns(naming[-1]) < mtime_ns:
+        why.append("the last record naming d is older than d's mtime (%d ns before)"
+                   % (mtime_ns - rec_time_ns(naming[-1])))
+    if why:
+        raise Failed("create+unlink x5 in d: %s\n  records seen:\n%s"
+                     % ("; ".join(why), fmt_recs(recs)))
+
+
+def rec_time_ns(r):
+    """A record's time ("2026-11-22T04:50:45.896428055Z") in ns."""
+    t = r.get("time", "")
+    sec, _, frac = t.rstrip("Z").partition(".")
+    return (calendar.timegm(time.strptime(sec, "%Y-%m-%dT%H:%M:%S")) * 10**9
+            + int((frac + "000000000")[:9]))
 
 
 @check
@@ -586,6 +657,60 @@ def restart_catchup():
     recs = take(2, "after restart")
     expect(recs[:1], [{"type": "CREAT", "name": "after", "pfid": sf}],
            "a create after the restart")
+
+
+@check
+def restart_moves_out_of_removed_dir():
+    """While stopped: mv d/f e/f; mkdir n; mv d/sub n/sub; rmdir d. After the
+    restart: MKDIR n, one RENME each for f and sub (nothing for sub's
+    contents), then RMDIR d — never a removal and a creation of an object
+    that still lives (Lustre records a move as RENME; the FID is kept)."""
+    sub, sf = mksub("c_restart_mvout")
+    s = lambda *p: os.path.join(sub, *p)  # noqa: E731
+    for d in ("d", "d/sub", "e"):
+        os.mkdir(s(d))
+    write(s("d", "f"), "f")
+    write(s("d", "sub", "x"), "x")
+    fids = setup(7, "restart mvout")
+    fd = fid_of(fids, sf, "d", "restart mvout")
+    fe = fid_of(fids, sf, "e", "restart mvout")
+    ff = fid_of(fids, fd, "f", "restart mvout")
+    fsub = fid_of(fids, fd, "sub", "restart mvout")
+    fx = fid_of(fids, fsub, "x", "restart mvout")
+    rc = E.stop()
+    if rc != 0:
+        raise Failed("loafred exited %s on SIGTERM" % rc)
+    os.rename(s("d", "f"), s("e", "f"))
+    os.mkdir(s("n"))
+    os.rename(s("d", "sub"), s("n", "sub"))
+    os.rmdir(s("d"))
+    E.start()
+    recs = E.quiesce(quiet=1.0, timeout=15, at_least=4)
+    ALL_RECS.extend(recs)
+    why = []
+    types = [r["type"] for r in recs]
+    if sorted(types) != ["MKDIR", "RENME", "RENME", "RMDIR"]:
+        why.append("expected MKDIR, RENME x2, RMDIR")
+    else:
+        mk = [r for r in recs if r["type"] == "MKDIR"][0]
+        rf = [r for r in recs if r.get("sfid") == ff]
+        rs = [r for r in recs if r.get("sfid") == fsub]
+        if mk.get("name") != "n" or mk.get("pfid") != sf:
+            why.append("MKDIR is not n in the directory")
+        if (len(rf) != 1 or rf[0].get("pfid") != fe or rf[0].get("spfid") != fd
+                or rf[0].get("name") != "f" or rf[0].get("tfid") != ZERO_FID):
+            why.append("expected RENME of f %s: d/f -> e/f" % ff)
+        if (len(rs) != 1 or rs[0].get("pfid") != mk["tfid"] or rs[0].get("spfid") != fd
+                or rs[0].get("name") != "sub"):
+            why.append("expected RENME of sub %s: d/sub -> n/sub" % fsub)
+        if recs[-1]["type"] != "RMDIR" or recs[-1].get("tfid") != fd:
+            why.append("expected RMDIR d %s last" % fd)
+        if rs and types.index("MKDIR") > recs.index(rs[0]):
+            why.append("RENME into n before its MKDIR")
+    if why:
+        raise Failed("after restart: %s\n  records seen:\n%s" % ("; ".join(why), fmt_recs(recs)))
+    if E.path2fid(s("n", "sub", "x")) != fx:
+        raise Failed("the FID of n/sub/x changed across the move while stopped")
 
 
 @check

@@ -250,6 +250,7 @@ def main():
 
     def replay_compare(what, quiet=1.5):
         recs = E.quiesce(quiet=quiet, timeout=120)
+        ctx["recs"] = recs
         for r in recs:
             model.apply(r)
         diffs = compare_tree(model, E.tree)
@@ -333,6 +334,19 @@ def main():
             print("  while stopped: 500 ops %s" % dict(sorted(ws.stats.items())))
             E.start()
             replay_compare("after restart", quiet=2.0)
+            # A moved object keeps its FID (file handle): its move is one
+            # RENME, never a removal and a creation of the same FID (nor,
+            # for a directory, records for everything inside it).
+            gone, again = set(), []
+            for r in ctx["recs"]:
+                if r["type"] in ("UNLNK", "RMDIR") and (r["type"] == "RMDIR"
+                                                        or int(r.get("flags", "0x0"), 16) & 1):
+                    gone.add(r.get("tfid"))
+                elif r["type"] in ("CREAT", "MKDIR", "SLINK", "MKNOD") and r.get("tfid") in gone:
+                    again.append(r)
+            if again:
+                raise Failed("objects removed and created again (moves while stopped "
+                             "must be RENME):\n%s" % fmt_recs(again[:15]))
             if E.last <= ctx["last"]:
                 raise Failed("no records after the restart")
         run("restart", restart)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "loafre/loafre.h"
+#include "rule.h"
 
 /* The checkout: tests/data/../.. */
 #define SOURCE_ROOT_RAW TEST_DATA_DIR "/../.."
@@ -493,6 +494,321 @@ static void test_errors(void **state)
 	}
 }
 
+/* [rule NAME] and [exclude NAME] sections of the main file. */
+static void test_rules(void **state)
+{
+	struct loafre_config *c = NULL;
+	const struct loafre_rule_config *r;
+	char err[512];
+	const char *path;
+
+	(void)state;
+	path = write_conf("rules.conf",
+			  "[filesystem demo]\npath = /srv/demo\njournal = /var/lib/demo\n"
+			  "[exclude scratch]\npath = /tmp /./scratch//\nglob = *.swp\nregex = ~$\n"
+			  "[rule r-1]\nfilesystem = demo\nsource = /projects \"/with blank\"\n"
+			  "source = /home/./u\n"
+			  "destination = /backup uid_map=0:1000,*:65534 gid_map=5:6\n"
+			  "destination = bob@host:/srv/b\n"
+			  "match_prefix = /projects/a\nmatch_glob = /data/**/*.h5\n"
+			  "match_regex = \\.h5$\nevents = CREAT MKDIR,RENME\n"
+			  "min_size = 1K\nmax_size = 1G\nowner = root 1001\ngroup = 0\n"
+			  "min_age = 10m\nmax_age = 7d\nexclude = scratch\ndelay = 1h30m\n"
+			  "schedule = @daily\ncopy = /usr/bin/scp -p %{src} backup:%{dst}\n"
+			  "move = mv '%{old}' \"%{dst}\"\nenabled = no\nworkers = 8\n"
+			  "[rule plain]\nfilesystem = demo\ndestination = /b2\n");
+	if (loafre_config_load(path, &c, err, sizeof(err)) != 0)
+		print_error("%s\n", err);
+	assert_non_null(c);
+	assert_int_equal(c->n_rules, 2);
+	assert_int_equal(c->n_excludes, 1);
+	assert_string_equal(c->excludes[0].paths[1], "/scratch");
+	assert_int_equal(c->excludes[0].n_globs, 1);
+	r = loafre_config_find_rule(c, "r-1");
+	assert_ptr_equal(r, &c->rules[0]);
+	assert_string_equal(r->group, "rep-r-1");
+	assert_string_equal(r->fs, "demo");
+	assert_int_equal(r->n_sources, 3);
+	assert_string_equal(r->sources[1], "/with blank");
+	assert_string_equal(r->sources[2], "/home/u");
+	assert_int_equal(r->n_dests, 2);
+	assert_null(r->dests[0].host);
+	assert_string_equal(r->dests[0].path, "/backup");
+	assert_int_equal(r->dests[0].uid_map.n_pairs, 1);
+	assert_int_equal(r->dests[0].uid_map.pairs[0].from, 0);
+	assert_int_equal(r->dests[0].uid_map.pairs[0].to, 1000);
+	assert_true(r->dests[0].uid_map.has_default);
+	assert_int_equal(r->dests[0].uid_map.default_to, 65534);
+	assert_string_equal(r->dests[0].uid_map.text, "0:1000,*:65534");
+	assert_int_equal(r->dests[0].gid_map.pairs[0].to, 6);
+	assert_string_equal(r->dests[1].user, "bob");
+	assert_string_equal(r->dests[1].host, "host");
+	assert_string_equal(r->dests[1].path, "/srv/b");
+	assert_string_equal(r->match_prefixes[0], "/projects/a");
+	assert_string_equal(r->match_globs[0], "/data/**/*.h5");
+	assert_string_equal(r->match_regexes[0], "\\.h5$");
+	assert_int_equal(r->events, (1u << LOAFRE_CL_CREATE) | (1u << LOAFRE_CL_MKDIR) |
+				       (1u << LOAFRE_CL_RENAME));
+	assert_true(r->has_min_size && r->has_max_size);
+	assert_int_equal(r->min_size, 1024);
+	assert_int_equal(r->max_size, 1u << 30);
+	assert_int_equal(r->n_owners, 2);
+	assert_int_equal(r->owners[0], 0);
+	assert_int_equal(r->owners[1], 1001);
+	assert_int_equal(r->n_gids, 1);
+	assert_int_equal(r->min_age, 600);
+	assert_int_equal(r->max_age, 7 * 86400);
+	assert_int_equal(r->delay, 5400);
+	assert_string_equal(r->schedule, "@daily");
+	assert_string_equal(r->actions[LOAFRE_ACT_COPY], "/usr/bin/scp -p %{src} backup:%{dst}");
+	assert_null(r->actions[LOAFRE_ACT_DELETE]);
+	assert_false(r->enabled);
+	assert_false(r->enabled_in_file);
+	assert_null(r->state_file);
+	assert_int_equal(r->workers, 8);
+	assert_false(r->in_rules_dir);
+	assert_int_equal(r->line, 8);
+	assert_string_equal(r->file, path);
+	r = &c->rules[1];
+	assert_int_equal(r->n_sources, 1);
+	assert_string_equal(r->sources[0], "/"); /* default */
+	assert_int_equal(r->events, LOAFRE_CL_MASK_ALL);
+	assert_true(r->enabled);
+	assert_int_equal(r->workers, 2);
+	assert_int_equal(r->delay, 0);
+	assert_null(r->schedule);
+	assert_null(loafre_config_find_rule(c, "nope"));
+	assert_non_null(loafre_config_find_exclude(c, "scratch"));
+	{
+		char rd[PATH_MAX];
+		snprintf(rd, sizeof(rd), "%s/rules.d", tmpdir);
+		assert_string_equal(c->rules_dir, rd); /* default: beside the file */
+	}
+	loafre_config_free(c);
+}
+
+static void test_rule_errors(void **state)
+{
+#define FS "[filesystem x]\npath = /a\njournal = /j\n"
+	static const struct bad_case cases[] = {
+		{ "[rule toolongrule1]\n", 1, "invalid rule name 'toolongrule1'" },
+		{ "[rule a.b]\n", 1, "invalid rule name 'a.b'" },
+		{ "[rule -a]\n", 1, "invalid rule name '-a'" },
+		{ FS "[rule r]\n", 4, "[rule r] needs filesystem" },
+		{ FS "[rule r]\nfilesystem = y\ndestination = /d\n", 4, "[rule r]: unknown filesystem 'y'" },
+		{ FS "[rule r]\nfilesystem = x\n", 4, "[rule r] needs at least one destination" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = rel/path\n", 6, "destination 'rel/path' must be an absolute path" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = host:rel\n", 6, "must be an absolute path or [user@]host:/path" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d foo=1\n", 6, "unknown option 'foo=1'" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d uid_map=1:2,1:3\n", 6, "uid_map: id 1 mapped twice" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d uid_map=nosuchuserxyz:1\n", 6, "unknown user 'nosuchuserxyz'" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d gid_map=1\n", 6, "gid_map: '1' is not S:D" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /a/sub\n", 4, "destination /a/sub overlaps the replicated tree /a" },
+		{ FS "[rule r]\nfilesystem = x\nsource = rel\n", 6, "source 'rel' must start with /" },
+		{ FS "[rule r]\nfilesystem = x\nsource = /a/../..\n", 6, "must not contain '..'" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d\nsource = /a /a/b\n", 4, "source /a/b is inside source /a" },
+		{ FS "[rule r]\nfilesystem = x\nmatch_regex = a(b\n", 6, "[rule r]: match_regex 'a(b': missing closing parenthesis" },
+		{ FS "[rule r]\nfilesystem = x\nevents = CREAT BOGUS\n", 6, "events: unknown record type 'BOGUS'" },
+		{ FS "[rule r]\nfilesystem = x\nevents = CREAT\nevents = MKDIR\n", 7, "duplicate key 'events'" },
+		{ FS "[rule r]\nfilesystem = x\nmin_size = 1Q\n", 6, "min_size must be a size" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d\nmin_size = 2K\nmax_size = 1K\n", 4, "min_size is above max_size" },
+		{ FS "[rule r]\nfilesystem = x\nowner = nosuchuserxyz\n", 6, "owner: unknown user 'nosuchuserxyz'" },
+		{ FS "[rule r]\nfilesystem = x\ngroup = nosuchgroupxyz\n", 6, "group: unknown group 'nosuchgroupxyz'" },
+		{ FS "[rule r]\nfilesystem = x\nmin_age = 5y\n", 6, "min_age must be a duration" },
+		{ FS "[rule r]\nfilesystem = x\ndelay = soon\n", 6, "delay must be a duration" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d\nexclude = nope\n", 4, "[rule r]: unknown exclude 'nope' (no [exclude nope] section)" },
+		{ FS "[rule r]\nfilesystem = x\nexclude = a a\n", 6, "exclude a listed twice" },
+		{ FS "[rule r]\nfilesystem = x\nschedule = * * * *\n", 6, "schedule '* * * *': 4 fields, expected 5" },
+		{ FS "[rule r]\nfilesystem = x\nschedule = 61 * * * *\n", 6, "minute: 61 is out of range 0-59" },
+		{ FS "[rule r]\nfilesystem = x\nschedule = * * 31 feb *\n", 6, "no month of the month field has any of these days" },
+		{ FS "[rule r]\nfilesystem = x\ncopy = cp %{src} %{bogus}\n", 6, "[rule r]: copy: unknown variable %{bogus}" },
+		{ FS "[rule r]\nfilesystem = x\ncopy = cp %{old} %{dst}\n", 6, "copy: %{old} is not available to copy" },
+		{ FS "[rule r]\nfilesystem = x\nmove = mv 'a\n", 6, "move: unterminated ' quote" },
+		{ FS "[rule r]\nfilesystem = x\nchmod = chmod 50% x\n", 6, "chmod: '%' at offset" },
+		{ FS "[rule r]\nfilesystem = x\nenabled = maybe\n", 6, "enabled must be yes or no" },
+		{ FS "[rule r]\nfilesystem = x\nworkers = 65\n", 6, "workers must be 1 to 64" },
+		{ FS "[rule r]\nfilesystem = x\nfrobnicate = 1\n", 6, "unknown key 'frobnicate' in section [rule r]" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d\n[rule r]\n", 7, "[rule r] is defined twice (also in " },
+		{ "[exclude e]\n", 1, "[exclude e] is empty" },
+		{ "[exclude e]\nregex = (\n", 2, "[exclude e]: regex '(': missing closing parenthesis" },
+		{ "[exclude e]\npath = rel\n", 2, "path 'rel' must start with /" },
+		{ "[exclude e]\nsize = 1\n", 2, "unknown key 'size' in section [exclude e]" },
+		{ "[exclude e]\nglob = *\n[exclude e]\n", 3, "[exclude e] is defined twice" },
+	};
+#undef FS
+	char err[512], expect[PATH_MAX + 32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct loafre_config *c = (struct loafre_config *)0x1;
+		const char *path = write_conf("badrule.conf", cases[i].text);
+		int r = loafre_config_load(path, &c, err, sizeof(err));
+
+		if (r >= 0 || !strstr(err, cases[i].needle))
+			print_error("case %zu: r=%d err='%s' (want '%s')\n", i, r, err, cases[i].needle);
+		assert_true(r < 0);
+		assert_ptr_equal(c, (struct loafre_config *)0x1);
+		assert_non_null(strstr(err, cases[i].needle));
+		snprintf(expect, sizeof(expect), "%s:%u: ", path, cases[i].line);
+		if (strncmp(err, expect, strlen(expect)) != 0)
+			print_error("case %zu: '%s' does not start with '%s'\n", i, err, expect);
+		assert_int_equal(strncmp(err, expect, strlen(expect)), 0);
+		assert_null(strchr(err, '\n'));
+	}
+}
+
+/* Writes tmpdir/rd/REL (directories made). */
+static void write_rd(const char *rel, const char *text)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/rd", tmpdir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/rd/rules", tmpdir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/rd/%s", tmpdir, rel);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void rm_rd(const char *rel)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/rd/%s", tmpdir, rel);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* Loads tmpdir/rd/main.conf; expects success (err_needle NULL) or an
+ * error containing err_needle. */
+static struct loafre_config *load_rd(const char *err_needle)
+{
+	char path[PATH_MAX], err[1024];
+	struct loafre_config *c = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/rd/main.conf", tmpdir);
+	r = loafre_config_load(path, &c, err, sizeof(err));
+	if (err_needle) {
+		if (r >= 0 || !strstr(err, err_needle))
+			print_error("r=%d err='%s' (want '%s')\n", r, err, err_needle);
+		assert_true(r < 0);
+		assert_non_null(strstr(err, err_needle));
+		assert_null(strchr(err, '\n'));
+		return NULL;
+	}
+	if (r < 0)
+		print_error("%s\n", err);
+	assert_int_equal(r, 0);
+	return c;
+}
+
+static void test_rules_dir(void **state)
+{
+	struct loafre_config *c;
+	const struct loafre_rule_config *r;
+	char want[PATH_MAX + 64];
+
+	(void)state;
+	write_rd("main.conf", "[loafred]\nrules_dir = rules\n"
+			      "[filesystem x]\npath = /a\njournal = /j\n"
+			      "[rule m]\nfilesystem = x\ndestination = /d\nexclude = ex\n");
+	write_rd("rules/ex.exclude", "; comment\n[exclude ex]\nglob = *.o\n");
+	write_rd("rules/r2.rule", "[rule r2]\nfilesystem = x\ndestination = /d2\nenabled = no\n");
+	write_rd("rules/r1.rule", "# c\n[rule r1]\nfilesystem = x\ndestination = h:/d1\n");
+	write_rd("rules/notes.txt", "ignored: not .rule/.exclude/.state\n");
+	write_rd("rules/.r9.rule.tmp", "ignored: hidden\n");
+	c = load_rd(NULL);
+	snprintf(want, sizeof(want), "%s/rd/rules", tmpdir);
+	assert_string_equal(c->rules_dir, want);
+	assert_int_equal(c->n_rules, 3);
+	assert_string_equal(c->rules[0].name, "m");
+	assert_false(c->rules[0].in_rules_dir);
+	assert_string_equal(c->rules[1].name, "r1"); /* sorted by file name */
+	assert_true(c->rules[1].in_rules_dir);
+	snprintf(want, sizeof(want), "%s/rd/rules/r1.rule", tmpdir);
+	assert_string_equal(c->rules[1].file, want);
+	assert_int_equal(c->rules[1].line, 2);
+	assert_string_equal(c->rules[2].name, "r2");
+	assert_false(c->rules[2].enabled);
+	assert_int_equal(c->n_excludes, 1);
+	loafre_config_free(c);
+
+	/* NAME.state overrides a main-file rule's enabled, visibly */
+	write_rd("rules/m.state", "# by loafre rule disable\nenabled = no\n");
+	c = load_rd(NULL);
+	r = loafre_config_find_rule(c, "m");
+	assert_false(r->enabled);
+	assert_true(r->enabled_in_file);
+	snprintf(want, sizeof(want), "%s/rd/rules/m.state", tmpdir);
+	assert_string_equal(r->state_file, want);
+	loafre_config_free(c);
+	write_rd("rules/m.state", "enabled = perhaps\n");
+	load_rd("m.state:1: enabled must be yes or no");
+	rm_rd("rules/m.state");
+	write_rd("rules/r1.state", "enabled = no\n");
+	load_rd("rule r1 is defined in");
+	rm_rd("rules/r1.state");
+	write_rd("rules/zz.state", "enabled = no\n");
+	load_rd("zz.state: no rule zz to apply this state to");
+	rm_rd("rules/zz.state");
+
+	/* defined twice: main file and rules_dir; both places named */
+	write_rd("rules/m.rule", "[rule m]\nfilesystem = x\ndestination = /d3\n");
+	snprintf(want, sizeof(want), "rules/m.rule:1: [rule m] is defined twice (also in %s/rd/main.conf:6)",
+		 tmpdir);
+	load_rd(want);
+	rm_rd("rules/m.rule");
+	/* a rules_dir file holds only its own section */
+	write_rd("rules/r3.rule", "[rule other]\nfilesystem = x\ndestination = /d\n");
+	load_rd("r3.rule:1: a rules_dir file r3.rule holds only its section [rule r3]");
+	write_rd("rules/r3.rule", "[rule r3]\nfilesystem = x\ndestination = /d\n[filesystem y]\n");
+	load_rd("r3.rule:4: a rules_dir file r3.rule holds only its section [rule r3]");
+	write_rd("rules/r3.rule", "; nothing\n");
+	load_rd("r3.rule: holds no [rule r3] section");
+	write_rd("rules/r3.rule", "[rule r3]\nfilesystem = x\ndestination = /d\nschedule = @often\n");
+	load_rd("r3.rule:4: [rule r3]: schedule '@often': unknown macro");
+	rm_rd("rules/r3.rule");
+	write_rd("rules/bad.name.rule", "[rule bad]\n");
+	load_rd("invalid name 'bad.name' for a rules_dir file");
+	rm_rd("rules/bad.name.rule");
+	rm_rd("rules/ex.exclude");
+	load_rd("main.conf:6: [rule m]: unknown exclude 'ex'");
+	write_rd("rules/ex.exclude", "[exclude ex]\nglob = *.o\n");
+	c = load_rd(NULL);
+	loafre_config_free(c);
+}
+
+/* loafre__config_load_with: a rules_dir file replaced or removed. */
+static void test_rules_override(void **state)
+{
+	char path[PATH_MAX], err[1024];
+	struct loafre_config *c = NULL;
+	struct loafre__config_override ov[2] = {
+		{ "new.rule", "[rule new]\nfilesystem = x\ndestination = /n\n" },
+		{ "r1.rule", NULL },
+	};
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/rd/main.conf", tmpdir);
+	assert_int_equal(loafre__config_load_with(path, ov, 2, &c, err, sizeof(err)), 0);
+	assert_non_null(loafre_config_find_rule(c, "new"));
+	assert_null(loafre_config_find_rule(c, "r1"));
+	assert_non_null(loafre_config_find_rule(c, "r2"));
+	loafre_config_free(c);
+	c = NULL;
+	ov[0].text = "[rule new]\nfilesystem = x\ndestination = /n\nmatch_regex = [\n";
+	assert_true(loafre__config_load_with(path, ov, 1, &c, err, sizeof(err)) < 0);
+	assert_null(c);
+	assert_non_null(strstr(err, "rules/new.rule:4: [rule new]: match_regex '['"));
+	ov[0].text = "";
+	assert_true(loafre__config_load_with(path, ov, 1, &c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "holds no [rule new] section"));
+}
+
 static void test_missing_file(void **state)
 {
 	struct loafre_config *c = NULL;
@@ -583,6 +899,10 @@ int main(void)
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_groups_indexes),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_rules),
+		cmocka_unit_test(test_rule_errors),
+		cmocka_unit_test(test_rules_dir),
+		cmocka_unit_test(test_rules_override),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_path_lookup),
 		cmocka_unit_test(test_parse_size),

@@ -941,6 +941,17 @@ static void test_progname_and_limits(void **state)
 		loafre__find_free(f);
 	}
 
+	/* emacs syntax (find's default): a leading '+' is a literal that each
+	 * further '+' doubles (found by fuzz_findexpr: 2 GiB in regcomp) */
+	{
+		char *a10[] = {"-regextype", "emacs", "-regex", "+++++++++++++++++++++++++++++5n"};
+		char *a11[] = {"-regextype", "emacs", "-regex", "+a+"};
+		assert_int_equal(loafre__find_parse(4, a10, &o, &f, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "is too complex"));
+		assert_int_equal(loafre__find_parse(4, a11, &o, &f, err, sizeof(err)), 0);
+		loafre__find_free(f);
+	}
+
 	/* a tiny error buffer is truncated, never overrun */
 	assert_int_equal(loafre__find_parse(1, a1, &o, &f, err, 5), -EINVAL);
 	assert_string_equal(err, "loaf");
@@ -1687,6 +1698,35 @@ static void test_hints(void **state)
 	assert_null(h.name);
 	assert_string_equal(h.name_prefix, "lib");
 	assert_string_equal(h.name_suffix, ".so");
+	assert_string_equal(h.name_glob, "lib[0-9]*.so");
+	loafre__find_free(f);
+
+	/* the whole -name glob: both of an AND hold (the longer kept), an OR
+	 * keeps it only when both sides have the same; -iname gives none */
+	f = parse_ok("-name 'solver_1*.c' -size +1M", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_string_equal(h.name_glob, "solver_1*.c");
+	assert_string_equal(h.name_prefix, "solver_1");
+	loafre__find_free(f);
+	f = parse_ok("-name '*.c' -name 'a*b*.c'", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_string_equal(h.name_glob, "a*b*.c");
+	loafre__find_free(f);
+	f = parse_ok("( -name '*.c' -o -name '*.h' ) -type f", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_null(h.name_glob);
+	loafre__find_free(f);
+	f = parse_ok("( -name '*.c' -o -name '*.c' -size +1 )", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_string_equal(h.name_glob, "*.c");
+	loafre__find_free(f);
+	f = parse_ok("-iname '*.C'", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_null(h.name_glob);
+	loafre__find_free(f);
+	f = parse_ok("! -name '*.c'", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_null(h.name_glob);
 	loafre__find_free(f);
 
 	/* an OR: union of types, set of uids; ! -type: the complement */

@@ -14,6 +14,7 @@
  *     a fresh scan at checkpoints and at the end;
  *   - the no-fetch mode (attributes from the records or a synth function).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -55,6 +56,7 @@ struct ctx {
 	char names[MAXREC][2][LOAFRE_NAME_MAX + 1];
 	size_t n;
 	unsigned seed;
+	bool split_moves;  /* do_rename records a move as remove + create (below) */
 };
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -209,7 +211,52 @@ static void do_remove(struct ctx *c, const char *rel)
 	}
 }
 
-/* Renames from → to (to may exist) and records it as Lustre does. */
+/* Records of a subtree's removal (post-order; files: UNLNK, last link),
+ * or (create) of its creation (pre-order), the way a source that sees a
+ * move only as a name gone and a name appearing records it. -1: a file
+ * with several links inside (not done that way). */
+static int subtree_recs(struct ctx *c, const char *rel, bool create)
+{
+	char p[PATH_MAX], sub[PATH_MAX];
+	const char *base;
+	struct stat st;
+	struct loafre_fid t, pf;
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	P(c, p, rel);
+	assert_int_equal(lstat(p, &st), 0);
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
+		return -1;
+	t = F(c, rel);
+	pf = parent_of(c, rel, &base);
+	if (!S_ISDIR(st.st_mode)) {
+		if (create)
+			rec(c, S_ISLNK(st.st_mode) ? LOAFRE_CL_SOFTLINK :
+			    S_ISREG(st.st_mode) ? LOAFRE_CL_CREATE : LOAFRE_CL_MKNOD, 0, &t, &pf, base);
+		else
+			rec(c, LOAFRE_CL_UNLINK, LOAFRE_CLF_UNLINK_LAST, &t, &pf, base);
+		return 0;
+	}
+	if (create)
+		rec(c, LOAFRE_CL_MKDIR, 0, &t, &pf, base);
+	d = opendir(p);
+	assert_non_null(d);
+	while (r == 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name);
+		r = subtree_recs(c, sub, create);
+	}
+	closedir(d);
+	if (!create)
+		rec(c, LOAFRE_CL_RMDIR, LOAFRE_CLF_UNLINK_LAST, &t, &pf, base);
+	return r;
+}
+
+/* Renames from → to (to may exist) and records it as Lustre does (with
+ * c->split_moves, a move to a new name as remove + create). */
 static void do_rename(struct ctx *c, const char *from, const char *to)
 {
 	char p[PATH_MAX], q[PATH_MAX];
@@ -221,6 +268,16 @@ static void do_rename(struct ctx *c, const char *from, const char *to)
 
 	P(c, p, from);
 	P(c, q, to);
+	if (c->split_moves && lstat(q, &st) < 0) {
+		size_t n0 = c->n;
+
+		if (subtree_recs(c, from, false) == 0) {
+			assert_int_equal(rename(p, q), 0);
+			assert_int_equal(subtree_recs(c, to, true), 0);
+			return;
+		}
+		c->n = n0;
+	}
 	if (lstat(q, &st) == 0) {
 		t = F(c, to);
 		last = S_ISDIR(st.st_mode) || st.st_nlink == 1;
@@ -955,6 +1012,77 @@ static void check_replay_unlink_reused_name(struct ctx *c, struct saved *s)
 	expect_at(c, "f", &s->f2);
 }
 
+/* A file renamed over one of two links, then removed, in one batch: the
+ * moved file is gone when the batch is applied, yet the target lost that
+ * link. */
+static void act_rename_over_then_gone(struct ctx *c, struct saved *s)
+{
+	write_file(c, "c", 7);
+	rec_made(c, LOAFRE_CL_CREATE, "c");
+	s->f1 = F(c, "a");
+	s->f2 = F(c, "c");
+	do_rename(c, "c", "a");
+	assert_false(c->r[c->n - 1].flags & LOAFRE_CLF_RENAME_LAST);
+	do_remove(c, "a");
+}
+static void check_rename_over_then_gone(struct ctx *c, struct saved *s)
+{
+	expect_absent(c, "a");
+	expect_at(c, "d/h", &s->f1);
+	expect_no_entry(c, &s->f2);
+	assert_int_equal(nlinks(c, &s->f1), 1);
+}
+
+static void prep_recreate(struct ctx *c)
+{
+	write_file(c, "a", 1000);
+	mkdir_rel(c, "d");
+	write_file(c, "d/g", 5000);
+}
+
+/* An object deleted and linked again by FID within one batch (a local
+ * source that saw moves only as remove + create, at a restart: the same
+ * inode, so the same FID, under a new name): it stays, at the new place,
+ * with what the records put under it. */
+static void act_recreated_in_batch(struct ctx *c, struct saved *s)
+{
+	char p[PATH_MAX], q[PATH_MAX];
+	struct loafre_fid root = F(c, ""), a = F(c, "a"), d = F(c, "d"), g = F(c, "d/g"), e;
+
+	P(c, p, "a");
+	P(c, q, "b");
+	assert_int_equal(rename(p, q), 0);
+	P(c, p, "d");
+	P(c, q, "e");
+	assert_int_equal(rename(p, q), 0);
+	rec(c, LOAFRE_CL_UNLINK, LOAFRE_CLF_UNLINK_LAST, &a, &root, "a");
+	rec(c, LOAFRE_CL_CREATE, 0, &a, &root, "b");
+	rec(c, LOAFRE_CL_UNLINK, LOAFRE_CLF_UNLINK_LAST, &g, &d, "g");
+	rec(c, LOAFRE_CL_RMDIR, LOAFRE_CLF_UNLINK_LAST, &d, &root, "d");
+	e = F(c, "e");
+	assert_true(loafre_fid_equal(&e, &d));
+	rec(c, LOAFRE_CL_MKDIR, 0, &d, &root, "e");
+	rec(c, LOAFRE_CL_CREATE, 0, &g, &d, "g");
+	rec_obj(c, LOAFRE_CL_CLOSE, "e/g");
+	s->f1 = a;
+	s->f2 = g;
+}
+static void check_recreated_in_batch(struct ctx *c, struct saved *s)
+{
+	struct loafre__idx_sum sum;
+	struct loafre_fid e = F(c, "e");
+
+	expect_at(c, "b", &s->f1);
+	expect_at(c, "e/g", &s->f2);
+	expect_absent(c, "a");
+	expect_absent(c, "d");
+	assert_int_equal(nlinks(c, &s->f1), 1);
+	assert_int_equal(loafre__idx_dirsum(c->x, &e, &sum), 0);
+	assert_int_equal(sum.inodes, 2);
+	assert_int_equal(loafre__idx_dirsum(c->x, loafre__fetch_root_fid(c->f), &sum), 0);
+	assert_int_equal(sum.inodes, 4);
+}
+
 struct apply_case {
 	const char *name;
 	void (*prepare)(struct ctx *c);            /* tree before the scan, or NULL */
@@ -986,6 +1114,10 @@ static const struct apply_case cases[] = {
 	{ "replay over a newer scan", NULL, act_replay_over_scan, check_replay_over_scan },
 	{ "replayed UNLNK of a reused name", NULL, act_replay_unlink_reused_name,
 	  check_replay_unlink_reused_name },
+	{ "deleted and re-created by FID in one batch", prep_recreate, act_recreated_in_batch,
+	  check_recreated_in_batch },
+	{ "RENME over one of two links, the moved file gone", prep_a_and_hardlink,
+	  act_rename_over_then_gone, check_rename_over_then_gone },
 };
 
 static void test_cases(void **state)
@@ -1283,6 +1415,103 @@ static void test_property_paths(void **state)
 	property_run(4, LOAFRE__FETCH_PREFER_PATHS, 4, 800);
 }
 
+/* Restarts and rescans (issue 5, the oracle's checkpoints): random
+ * operations; now and then the handles are closed and opened again (a
+ * loafred restart), and the tree is scanned over the older store with the
+ * position of the first record not applied yet, those records then
+ * applied over the newer scan in random batches (sometimes twice), by the
+ * scanning handle or by a fresh one. After each round the store must equal
+ * a fresh scan, its every rollup checked (loafre__idx_check). */
+static void reopen(struct ctx *c)
+{
+	loafre__apply_close(c->a);
+	loafre__fetch_close(c->f);
+	loafre__idx_close(c->x);
+	assert_int_equal(open_ctx(c, 0, 2), 0);
+}
+
+static void apply_split(struct ctx *c)
+{
+	size_t done = 0;
+
+	while (done < c->n) {
+		size_t k = 1 + (size_t)rand_r(&c->seed) % 30;
+		uint64_t pos;
+
+		if (k > c->n - done)
+			k = c->n - done;
+		assert_int_equal(loafre__apply_batch(c->a, c->r + done, k, &pos), 0);
+		assert_int_equal(pos, c->r[done + k - 1].index);
+		if (rand_r(&c->seed) % 4 == 0) /* delivered again */
+			assert_int_equal(loafre__apply_batch(c->a, c->r + done, k, &pos), 0);
+		done += k;
+	}
+	c->n = 0;
+}
+
+static void test_rescan_replay(void **state)
+{
+	(void)state;
+	/* 126: a rename over one of two links, the file removed after */
+	static const unsigned seeds[] = { 11, 12, 13, 126 };
+
+	for (size_t si = 0; si < sizeof(seeds) / sizeof(seeds[0]); si++) {
+		unsigned seed = seeds[si];
+		struct ctx *c = new_ctx(0, 2);
+		struct model m = { .n = 0 };
+		unsigned uniq = 0;
+
+		c->seed = seed;
+		for (int i = 0; i < 80; i++)
+			random_op(c, &m, &uniq);
+		c->n = 0;
+		scan(c);
+		for (int round = 0; round < 6; round++) {
+			/* live changes, applied as they come */
+			for (int i = 0; i < 100; i++) {
+				random_op(c, &m, &uniq);
+				if (rand_r(&c->seed) % 10 == 0)
+					apply_split(c);
+			}
+			apply_split(c);
+			if (round % 2 == 0) {
+				/* a restart over changes made while stopped: the
+				 * source's rescan records, moves as remove +
+				 * create, in one batch */
+				reopen(c);
+				c->split_moves = true;
+				for (int i = 0; i < 100; i++) {
+					random_op(c, &m, &uniq);
+					if (c->n > MAXREC / 2)
+						apply_pending(c);
+				}
+				c->split_moves = false;
+				apply_pending(c);
+				assert_int_equal(compare_with_scan(c), m.n);
+			}
+			/* changes not applied yet, then a scan of the newer tree
+			 * at the position before them, then their records */
+			for (int i = 0; i < 100; i++)
+				random_op(c, &m, &uniq);
+			{
+				const char *mdts[] = { MDT };
+				uint64_t pos[] = { c->n ? c->r[0].index - 1 : c->index };
+				struct loafre__scan_opts o = { .type = LOAFRE_FS_LOCAL, .threads = 2,
+							       .position_mdts = mdts,
+							       .positions = pos, .n_positions = 1 };
+				assert_int_equal(loafre__scan(c->x, c->tree, &o, NULL), 0);
+			}
+			if (round % 3 == 1)
+				reopen(c);
+			apply_split(c);
+			assert_int_equal(compare_with_scan(c), m.n);
+		}
+		while (m.n)
+			model_del(&m, 0);
+		free_ctx(c);
+	}
+}
+
 /* An empty store (never scanned): the root comes from the filesystem and
  * the records build the rest. */
 static void test_without_scan(void **state)
@@ -1384,6 +1613,7 @@ int main(void)
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_property),
 		cmocka_unit_test(test_property_paths),
+		cmocka_unit_test(test_rescan_replay),
 		cmocka_unit_test(test_without_scan),
 		cmocka_unit_test(test_no_fetch),
 	};

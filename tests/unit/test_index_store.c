@@ -858,6 +858,14 @@ static void test_open_errors_and_version(void **state)
 			 -ENOENT);
 	assert_int_equal(access(path, F_OK), -1);
 #ifdef LOAFRE_TEST_HAVE_PG
+	/* the backend is a module loaded on first use (lib/index_pg_load.c): one
+	 * that cannot be loaded is said so, and nothing is kept of the failure */
+	assert_int_equal(setenv("LOAFRE_PG_MODULE", "/nonexistent/loafre-index-pg.so", 1), 0);
+	assert_int_equal(loafre__idx_open(LOAFRE__IDX_POSTGRESQL, "host=/nonexistent dbname=x", "t",
+					  0, &y, err, sizeof(err)),
+			 -EOPNOTSUPP);
+	assert_non_null(strstr(err, "cannot load the PostgreSQL module"));
+	assert_int_equal(unsetenv("LOAFRE_PG_MODULE"), 0);
 	/* no server there: a connection failure, not a file error */
 	assert_int_equal(loafre__idx_open(LOAFRE__IDX_POSTGRESQL, "host=/nonexistent dbname=x", "t",
 					  0, &y, err, sizeof(err)),
@@ -2181,6 +2189,59 @@ static bool has_index(struct fx *f, const char *name)
  * abandoned with the index dropped (a crash after a commit) gets it back
  * from the next handle opened for writing, and clear brings it back too.
  * (SQLite's own: unused where test_index_pg.c includes this file.) */
+/* loafre__idx_dirs (dirsum joined to entry): every directory once, with
+ * its parent's id and its name, the root without a parent. */
+struct dirs_seen {
+	int n;                       /* directories seen */
+	int64_t id[8], parent[8];    /* the store's ids */
+	uint32_t oid[8];             /* FID oid (F(n): n + 1) */
+	char name[8][8];             /* names */
+	int stop_after;              /* > 0: return 1 at that call */
+};
+
+static int dirs_cb(void *ctx, int64_t id, int64_t parent, const struct loafre_fid *fid,
+		   const char *name)
+{
+	struct dirs_seen *d = ctx;
+
+	assert_true(d->n < 8 && strlen(name) < 8);
+	d->id[d->n] = id;
+	d->parent[d->n] = parent;
+	d->oid[d->n] = fid->f_oid;
+	strcpy(d->name[d->n], name);
+	d->n++;
+	return d->stop_after && d->n == d->stop_after ? 1 : 0;
+}
+
+static void test_dirs(void **state)
+{
+	struct fx *f = *state;
+	struct dirs_seen d = {0};
+	int at[6] = {-1, -1, -1, -1, -1, -1};
+
+	small_tree(f->x);
+	assert_int_equal(loafre__idx_dirs(f->x, dirs_cb, &d), 0);
+	assert_int_equal(d.n, 3); /* the root, a/, a/b/: not the files */
+	for (int i = 0; i < d.n; i++) {
+		uint32_t n = d.oid[i] - 1; /* F(n) has oid n + 1 */
+		assert_true(n >= 1 && n <= 3);
+		at[n] = i;
+	}
+	assert_true(at[1] >= 0 && at[2] >= 0 && at[3] >= 0);
+	assert_int_equal(d.parent[at[1]], 0);
+	assert_string_equal(d.name[at[1]], "");
+	assert_int_equal(d.parent[at[2]], d.id[at[1]]);
+	assert_string_equal(d.name[at[2]], "a");
+	assert_int_equal(d.parent[at[3]], d.id[at[2]]);
+	assert_string_equal(d.name[at[3]], "b");
+	/* a callback's non-zero stops the pass and is returned */
+	memset(&d, 0, sizeof(d));
+	d.stop_after = 2;
+	assert_int_equal(loafre__idx_dirs(f->x, dirs_cb, &d), 1);
+	assert_int_equal(d.n, 2);
+	assert_int_equal(loafre__idx_dirs(f->x, NULL, NULL), -EINVAL);
+}
+
 __attribute__((unused)) static void test_bulk_entry_us(void **state)
 {
 	struct fx *f = *state;
@@ -2260,7 +2321,7 @@ static void test_check_detects(void **state)
 		T(test_nested_walk), T(test_random_model), T(test_random_two_handles),             \
 		T(test_random_bulk), T(test_update_unlink_if_exists), T(test_bulk_rules),          \
 		T(test_other_writer), T(test_select), T(test_names),                               \
-		T(test_reports), T(test_multilinks)
+		T(test_reports), T(test_multilinks), T(test_dirs)
 
 #ifndef LOAFRE_TEST_NO_MAIN
 int main(void)

@@ -545,6 +545,349 @@ static void test_restart_replays_and_catches_up(void **state)
 	assert_true(loafre_fid_equal(&f, &f2)); /* FIDs survive restarts */
 }
 
+/* Counts the records of one type. */
+static size_t count_type(const struct recs *rs, uint32_t type)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < rs->n; i++)
+		n += rs->r[i].type == type;
+	return n;
+}
+
+/* Index of the RENME whose source is `fid`, or -1. */
+static int find_rename(const struct recs *rs, const struct loafre_fid *fid)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->r[i].type == LOAFRE_CL_RENAME && loafre_fid_equal(&rs->r[i].sfid, fid))
+			return (int)i;
+	return -1;
+}
+
+/* Objects moved out of a directory that was then removed, while the engine
+ * was down: one RENME each (a directory with its subtree, nothing for the
+ * entries inside it), the RMDIR after them; never UNLNK/RMDIR + CREAT/MKDIR
+ * of an object that still lives (its FID, the file handle, is the same). */
+static void check_moves_out_of_removed_dir(struct ctx *c, bool restart)
+{
+	struct loafre_fid d, e, f, sub, x, n, root = *loafre__lfs_root_fid(c->l);
+	struct recs rs;
+	char a[PATH_MAX], b[PATH_MAX], out[PATH_MAX];
+	int rf, rsub, rmd;
+
+	path(c, a, "d");
+	assert_int_equal(mkdir(a, 0755), 0);
+	path(c, a, "d/sub");
+	assert_int_equal(mkdir(a, 0755), 0);
+	path(c, a, "e");
+	assert_int_equal(mkdir(a, 0755), 0);
+	write_file(c, "d/f", "f", 0);
+	write_file(c, "d/sub/x", "x", 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "d", &d);
+	fid_of(c, "e", &e);
+	fid_of(c, "d/f", &f);
+	fid_of(c, "d/sub", &sub);
+	fid_of(c, "d/sub/x", &x);
+	if (restart) {
+		loafre__lfs_close(c->l);
+		c->l = NULL;
+	}
+	/* mv d/f e/f; mkdir n; mv d/sub n/sub; rmdir d */
+	path(c, a, "d/f");
+	path(c, b, "e/f");
+	assert_int_equal(rename(a, b), 0);
+	path(c, a, "n");
+	assert_int_equal(mkdir(a, 0755), 0);
+	path(c, a, "d/sub");
+	path(c, b, "n/sub");
+	assert_int_equal(rename(a, b), 0);
+	path(c, a, "d");
+	assert_int_equal(rmdir(a), 0);
+	if (restart) {
+		assert_int_equal(loafre__lfs_open(c->tree, c->db, c->j, 0, &c->l), 0);
+		rescan(c);
+	} else {
+		/* only the removal and the new directory were noted */
+		loafre__lfs_note_entry(c->l, &root, "d", 1);
+		loafre__lfs_note_entry(c->l, &root, "n", 1);
+		cycle(c);
+	}
+	next_records(c, &rs);
+	if (rs.n != 4 || count_type(&rs, LOAFRE_CL_RENAME) != 2 ||
+	    count_type(&rs, LOAFRE_CL_MKDIR) != 1 || count_type(&rs, LOAFRE_CL_RMDIR) != 1) {
+		fprintf(stderr, "expected MKDIR n, RENME f, RENME sub, RMDIR d; got:\n");
+		dump(&rs);
+		fail();
+	}
+	fid_of(c, "n", &n);
+	rf = find_rename(&rs, &f);
+	rsub = find_rename(&rs, &sub);
+	rmd = (int)rs.n - 1;
+	assert_true(rf >= 0 && rsub >= 0);
+	assert_int_equal(rs.r[rmd].type, LOAFRE_CL_RMDIR);
+	assert_true(loafre_fid_equal(&rs.r[rmd].tfid, &d));
+	assert_true(loafre_fid_equal(&rs.r[rf].pfid, &e));
+	assert_true(loafre_fid_equal(&rs.r[rf].spfid, &d));
+	assert_string_equal(rs.r[rf].name, "f");
+	assert_true(loafre_fid_is_zero(&rs.r[rf].tfid));
+	assert_true(loafre_fid_equal(&rs.r[rsub].pfid, &n));
+	assert_true(loafre_fid_equal(&rs.r[rsub].spfid, &d));
+	for (size_t i = 0; i < rs.n; i++)
+		if (rs.r[i].type == LOAFRE_CL_MKDIR) {
+			assert_true(loafre_fid_equal(&rs.r[i].tfid, &n));
+			assert_true((int)i < rsub); /* the target exists first */
+		}
+	/* the subtree moved along: x is known at its new path */
+	path(c, b, "n/sub/x");
+	assert_int_equal(loafre__lfs_fid2path(c->l, &x, out, sizeof(out)), 0);
+	assert_string_equal(out, b);
+}
+
+static void test_restart_moves_out_of_removed_dir(void **state)
+{
+	check_moves_out_of_removed_dir(*state, true);
+}
+
+static void test_live_moves_out_of_removed_dir(void **state)
+{
+	check_moves_out_of_removed_dir(*state, false);
+}
+
+/* A directory moved under its former child, which then takes its name:
+ * mv x/a t; mv x t/z; mv t x. Renames only (through a temporary name: no
+ * order of the three renames exists against the recorded tree otherwise),
+ * never RMDIR + MKDIR of either, and the recorded tree ends as the disk. */
+static void check_dir_cycle(struct ctx *c, bool restart)
+{
+	struct loafre_fid z, a, root = *loafre__lfs_root_fid(c->l);
+	struct recs rs;
+	char p1[PATH_MAX], p2[PATH_MAX], out[PATH_MAX];
+
+	path(c, p1, "x");
+	assert_int_equal(mkdir(p1, 0755), 0);
+	path(c, p1, "x/a");
+	assert_int_equal(mkdir(p1, 0755), 0);
+	write_file(c, "x/a/f", "f", 0);
+	write_file(c, "x/g", "g", 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "x", &z);
+	fid_of(c, "x/a", &a);
+	if (restart) {
+		loafre__lfs_close(c->l);
+		c->l = NULL;
+	}
+	path(c, p1, "x/a");
+	path(c, p2, "t");
+	assert_int_equal(rename(p1, p2), 0);
+	path(c, p1, "x");
+	path(c, p2, "t/z");
+	assert_int_equal(rename(p1, p2), 0);
+	path(c, p1, "t");
+	path(c, p2, "x");
+	assert_int_equal(rename(p1, p2), 0);
+	if (restart) {
+		assert_int_equal(loafre__lfs_open(c->tree, c->db, c->j, 0, &c->l), 0);
+		rescan(c);
+	} else {
+		loafre__lfs_note_entry(c->l, &z, "a", 1);
+		loafre__lfs_note_entry(c->l, &root, "t", 1);
+		loafre__lfs_note_entry(c->l, &root, "x", 1);
+		loafre__lfs_note_entry(c->l, &a, "z", 1);
+		cycle(c);
+	}
+	next_records(c, &rs);
+	if (rs.n < 2 || count_type(&rs, LOAFRE_CL_RENAME) != rs.n) {
+		fprintf(stderr, "expected renames only; got:\n");
+		dump(&rs);
+		fail();
+	}
+	path(c, p1, "x");
+	assert_int_equal(loafre__lfs_fid2path(c->l, &a, out, sizeof(out)), 0);
+	assert_string_equal(out, p1);
+	path(c, p1, "x/z");
+	assert_int_equal(loafre__lfs_fid2path(c->l, &z, out, sizeof(out)), 0);
+	assert_string_equal(out, p1);
+}
+
+static void test_restart_dir_cycle(void **state)
+{
+	check_dir_cycle(*state, true);
+}
+
+static void test_live_dir_cycle(void **state)
+{
+	check_dir_cycle(*state, false);
+}
+
+/* truncate(2) growing a file: no close follows, Lustre writes TRUNC. A
+ * write not closed yet still waits for its CLOSE. */
+static void test_truncate_grow(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid f;
+	struct recs rs;
+	char p[PATH_MAX];
+	int fd;
+
+	write_file(c, "f", "hello\n", 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "f", &f);
+	path(c, p, "f");
+
+	assert_int_equal(truncate(p, 100000), 0); /* far, a hole */
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_MODIFY);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "TRUNC");
+	assert_true(loafre_fid_equal(&rs.r[0].tfid, &f));
+
+	assert_int_equal(truncate(p, 100010), 0); /* within the last block */
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_MODIFY);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "TRUNC");
+
+	/* an append still open: no record until the close */
+	fd = open(p, O_WRONLY | O_APPEND | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "data", 4), 4);
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_MODIFY);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "");
+	close(fd);
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_CLOSE_WRITE);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "CLOSE");
+}
+
+/* A shrink seen with no modification reported (a note of something else
+ * caught a truncate half-way: new size, old times) waits for the
+ * truncate's own FAN_MODIFY, and is recorded then. */
+static void test_truncate_seen_halfway(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid f;
+	struct recs rs;
+	char p[PATH_MAX];
+
+	write_file(c, "f", "hello\n", 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "f", &f);
+	path(c, p, "f");
+	assert_int_equal(truncate(p, 1), 0);
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_CLOSE_WRITE);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "");
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_MODIFY);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "TRUNC");
+}
+
+/* utime of a directory: MTIME (as for a file); its chmod: SATTR only. */
+static void test_dir_utime(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid d;
+	struct recs rs;
+	char p[PATH_MAX];
+	struct timespec ts[2] = {{978307200, 0}, {978307200, 0}};
+
+	path(c, p, "d");
+	assert_int_equal(mkdir(p, 0755), 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "d", &d);
+
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	loafre__lfs_note_object(c->l, &d, LOAFRE__LFS_ATTRIB);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "MTIME");
+	assert_true(loafre_fid_equal(&rs.r[0].tfid, &d));
+
+	assert_int_equal(chmod(p, 0700), 0);
+	loafre__lfs_note_object(c->l, &d, LOAFRE__LFS_ATTRIB);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "SATTR");
+
+	/* while the engine was down: found by the rescan */
+	ts[0].tv_sec = ts[1].tv_sec = 1009843200;
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	rescan(c);
+	next_records(c, &rs);
+	expect_types(&rs, "MTIME");
+	assert_true(loafre_fid_equal(&rs.r[0].tfid, &d));
+}
+
+/* An entry created and removed between two looks moved the directory's
+ * mtime: the directory gets an MTIME; a create that is recorded accounts
+ * for it (no MTIME besides the CREAT). */
+static void test_dir_mtime_transient_entry(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid d;
+	struct recs rs;
+	char p[PATH_MAX], q[PATH_MAX];
+	struct timespec ts[2] = {{978307200, 0}, {978307200, 0}};
+
+	path(c, p, "d");
+	assert_int_equal(mkdir(p, 0755), 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "d", &d);
+	/* an old mtime first, so that the next change surely moves it */
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	loafre__lfs_note_object(c->l, &d, LOAFRE__LFS_ATTRIB);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "MTIME");
+
+	write_file(c, "d/tmp", "t", 0);
+	path(c, q, "d/tmp");
+	assert_int_equal(unlink(q), 0);
+	loafre__lfs_note_entry(c->l, &d, "tmp", 3);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "MTIME");
+	assert_true(loafre_fid_equal(&rs.r[0].tfid, &d));
+
+	/* a recorded create carries the directory's change */
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	write_file(c, "d/kept", "k", 0);
+	loafre__lfs_note_object(c->l, &d, LOAFRE__LFS_ATTRIB);
+	loafre__lfs_note_entry(c->l, &d, "kept", 4);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "CREAT CLOSE");
+
+	/* and while the engine was down */
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	loafre__lfs_note_object(c->l, &d, LOAFRE__LFS_ATTRIB);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "MTIME");
+	loafre__lfs_close(c->l);
+	c->l = NULL;
+	write_file(c, "d/tmp2", "t", 0);
+	path(c, q, "d/tmp2");
+	assert_int_equal(unlink(q), 0);
+	assert_int_equal(loafre__lfs_open(c->tree, c->db, c->j, 0, &c->l), 0);
+	rescan(c);
+	next_records(c, &rs);
+	expect_types(&rs, "MTIME");
+	assert_true(loafre_fid_equal(&rs.r[0].tfid, &d));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -556,6 +899,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_long_rename_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_moved_under_its_former_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_replays_and_catches_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_moves_out_of_removed_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_moves_out_of_removed_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart_dir_cycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_dir_cycle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncate_grow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncate_seen_halfway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_utime, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_mtime_transient_entry, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
