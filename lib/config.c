@@ -561,6 +561,19 @@ static char *trim(char *s)
 	return s;
 }
 
+/* No section is open: the state a new header or file starts from. */
+static void leave_section(struct parse_state *st)
+{
+	st->in_daemon = false;
+	st->in_broker = false;
+	st->in_client = false;
+	st->fs = NULL;
+	st->grp = NULL;
+	st->idx = NULL;
+	st->rule = NULL;
+	st->excl = NULL;
+}
+
 static void begin_group(struct parse_state *st, const char *gname)
 {
 	struct loafre_config *c = st->c;
@@ -634,40 +647,76 @@ static void begin_index(struct parse_state *st, const char *iname)
 	}
 }
 
+/* The error for a section a rules_dir file may not hold. */
+static void err_sub_file(struct parse_state *st)
+{
+	const char *kind = st->sub_kind == 1 ? "rule" : "exclude";
+
+	set_err(st, -EINVAL, st->line, "a rules_dir file %s.%s holds only its section [%s %s]",
+		st->sub_name, kind, kind, st->sub_name);
+}
+
+/* The checks [rule NAME] (kind 1) and [exclude NAME] (kind 2) share: the
+ * name, the rules_dir file's one section, a name defined once. Returns
+ * whether the section may begin (else the error is set). */
+static bool named_section_ok(struct parse_state *st, int kind, const char *name)
+{
+	const struct loafre_config *c = st->c;
+	const char *what = kind == 1 ? "rule" : "exclude";
+	int max = kind == 1 ? LOAFRE_RULE_NAME_MAX : 64;
+	size_t n = kind == 1 ? c->n_rules : c->n_excludes;
+
+	if (!loafre__rule_name_ok(name, (size_t)max)) {
+		set_err(st, -EINVAL, st->line,
+			"invalid %s name '%s' (1-%d characters of A-Z a-z 0-9 _ -, first a letter or digit)",
+			what, name, max);
+		return false;
+	}
+	if (st->sub_kind && (st->sub_kind != kind || strcmp(name, st->sub_name) != 0 ||
+			     st->sub_sections++)) {
+		err_sub_file(st);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *nm = kind == 1 ? c->rules[i].name : c->excludes[i].name;
+		const char *file = kind == 1 ? c->rules[i].file : c->excludes[i].file;
+		unsigned line = kind == 1 ? c->rules[i].line : c->excludes[i].line;
+
+		if (strcmp(nm, name) == 0) {
+			set_err(st, -EINVAL, st->line, "[%s %s] is defined twice (also in %s:%u)",
+				what, name, file, line);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* arr (n elements of size bytes) grown by one zeroed element at index n:
+ * the new array, or NULL with the error set (arr is left as it was). */
+static void *grow_by_one(struct parse_state *st, void *arr, size_t n, size_t size)
+{
+	unsigned char *na = realloc(arr, (n + 1) * size);
+
+	if (!na) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return NULL;
+	}
+	memset(na + n * size, 0, size);
+	return na;
+}
+
 static void begin_rule(struct parse_state *st, const char *rname)
 {
 	struct loafre_config *c = st->c;
 	struct loafre_rule_config *nr, *r;
 
-	if (!loafre__rule_name_ok(rname, LOAFRE_RULE_NAME_MAX)) {
-		set_err(st, -EINVAL, st->line,
-			"invalid rule name '%s' (1-%d characters of A-Z a-z 0-9 _ -, first a letter or digit)",
-			rname, LOAFRE_RULE_NAME_MAX);
+	if (!named_section_ok(st, 1, rname))
 		return;
-	}
-	if (st->sub_kind && (st->sub_kind != 1 || strcmp(rname, st->sub_name) != 0 ||
-			     st->sub_sections++)) {
-		set_err(st, -EINVAL, st->line,
-			"a rules_dir file %s.%s holds only its section [%s %s]", st->sub_name,
-			st->sub_kind == 1 ? "rule" : "exclude", st->sub_kind == 1 ? "rule" : "exclude",
-			st->sub_name);
+	nr = grow_by_one(st, c->rules, c->n_rules, sizeof(*nr));
+	if (!nr)
 		return;
-	}
-	for (size_t i = 0; i < c->n_rules; i++) {
-		if (strcmp(c->rules[i].name, rname) == 0) {
-			set_err(st, -EINVAL, st->line, "[rule %s] is defined twice (also in %s:%u)",
-				rname, c->rules[i].file, c->rules[i].line);
-			return;
-		}
-	}
-	nr = realloc(c->rules, (c->n_rules + 1) * sizeof(*nr));
-	if (!nr) {
-		set_err(st, -ENOMEM, st->line, "out of memory");
-		return;
-	}
 	c->rules = nr;
 	r = st->rule = &c->rules[c->n_rules++];
-	memset(r, 0, sizeof(*r));
 	st->rule_keys = 0;
 	r->line = st->line;
 	r->enabled = r->enabled_in_file = true;
@@ -687,35 +736,13 @@ static void begin_exclude(struct parse_state *st, const char *xname)
 	struct loafre_config *c = st->c;
 	struct loafre_exclude_config *nx, *x;
 
-	if (!loafre__rule_name_ok(xname, 64)) {
-		set_err(st, -EINVAL, st->line,
-			"invalid exclude name '%s' (1-64 characters of A-Z a-z 0-9 _ -, first a letter or digit)",
-			xname);
+	if (!named_section_ok(st, 2, xname))
 		return;
-	}
-	if (st->sub_kind && (st->sub_kind != 2 || strcmp(xname, st->sub_name) != 0 ||
-			     st->sub_sections++)) {
-		set_err(st, -EINVAL, st->line,
-			"a rules_dir file %s.%s holds only its section [%s %s]", st->sub_name,
-			st->sub_kind == 1 ? "rule" : "exclude", st->sub_kind == 1 ? "rule" : "exclude",
-			st->sub_name);
+	nx = grow_by_one(st, c->excludes, c->n_excludes, sizeof(*nx));
+	if (!nx)
 		return;
-	}
-	for (size_t i = 0; i < c->n_excludes; i++) {
-		if (strcmp(c->excludes[i].name, xname) == 0) {
-			set_err(st, -EINVAL, st->line, "[exclude %s] is defined twice (also in %s:%u)",
-				xname, c->excludes[i].file, c->excludes[i].line);
-			return;
-		}
-	}
-	nx = realloc(c->excludes, (c->n_excludes + 1) * sizeof(*nx));
-	if (!nx) {
-		set_err(st, -ENOMEM, st->line, "out of memory");
-		return;
-	}
 	c->excludes = nx;
 	x = st->excl = &c->excludes[c->n_excludes++];
-	memset(x, 0, sizeof(*x));
 	x->line = st->line;
 	x->name = strdup(xname);
 	x->file = strdup(st->path);
@@ -735,14 +762,7 @@ static void begin_section(struct parse_state *st, char *header)
 	}
 	*end = '\0';
 	name = trim(header + 1);
-	st->in_daemon = false;
-	st->in_broker = false;
-	st->in_client = false;
-	st->fs = NULL;
-	st->grp = NULL;
-	st->idx = NULL;
-	st->rule = NULL;
-	st->excl = NULL;
+	leave_section(st);
 	if (strncmp(name, "rule", 4) == 0 && (!name[4] || isspace((unsigned char)name[4]))) {
 		begin_rule(st, trim(name + 4));
 		return;
@@ -752,10 +772,7 @@ static void begin_section(struct parse_state *st, char *header)
 		return;
 	}
 	if (st->sub_kind) {
-		set_err(st, -EINVAL, st->line,
-			"a rules_dir file %s.%s holds only its section [%s %s]", st->sub_name,
-			st->sub_kind == 1 ? "rule" : "exclude", st->sub_kind == 1 ? "rule" : "exclude",
-			st->sub_name);
+		err_sub_file(st);
 		return;
 	}
 	if (strncmp(name, "index", 5) == 0 && (!name[5] || isspace((unsigned char)name[5]))) {
@@ -1596,6 +1613,48 @@ static char **split_value(struct parse_state *st, const char *sect, const char *
 	return r < 0 ? NULL : w;
 }
 
+/* key's words, paths from the filesystem's root, appended to v[n]. */
+static int add_root_paths(struct parse_state *st, const char *sect, const char *key,
+			  const char *value, char ***v, size_t *n, const char *what)
+{
+	size_t nw = 0;
+	char **w = split_value(st, sect, key, value, &nw);
+	int ok = 1;
+
+	if (!w)
+		return 0;
+	for (size_t i = 0; ok && i < nw; i++) {
+		char *p = root_path(st, sect, key, w[i]);
+		ok = p && push_str(st, v, n, p, what);
+	}
+	loafre__argv_free(w);
+	return ok;
+}
+
+/* key's value, a glob, appended to v[n]. */
+static int add_glob(struct parse_state *st, const char *sect, const char *key, const char *value,
+		    char ***v, size_t *n, const char *what)
+{
+	if (!*value || strlen(value) >= PATH_MAX) {
+		set_err(st, -EINVAL, st->line, "%s: %s is empty or too long", sect, key);
+		return 0;
+	}
+	return push_str(st, v, n, strdup(value), what);
+}
+
+/* key's value, a regular expression, checked and appended to v[n]. */
+static int add_regex(struct parse_state *st, const char *sect, const char *key,
+		     const char *value, char ***v, size_t *n, const char *what)
+{
+	char why[256];
+
+	if (loafre__regex_check(value, why, sizeof(why)) < 0) {
+		set_err(st, -EINVAL, st->line, "%s: %s '%s': %s", sect, key, value, why);
+		return 0;
+	}
+	return push_str(st, v, n, strdup(value), what);
+}
+
 static int add_dest(struct parse_state *st, struct loafre_rule_config *r, const char *sect,
 		    const char *value)
 {
@@ -1728,39 +1787,19 @@ static int rule_key(struct parse_state *st, const char *name, const char *value)
 			return 0;
 		return set_str(st, &r->fs, strdup(value));
 	}
-	if (strcmp(name, "source") == 0 || strcmp(name, "match_prefix") == 0) {
-		bool src = name[0] == 's';
-		size_t n = 0;
-		char **w = split_value(st, sect, name, value, &n);
-		int ok = 1;
-		if (!w)
-			return 0;
-		for (size_t i = 0; ok && i < n; i++) {
-			char *p = root_path(st, sect, name, w[i]);
-			ok = p && (src ? push_str(st, &r->sources, &r->n_sources, p, "sources")
-				       : push_str(st, &r->match_prefixes, &r->n_match_prefixes, p,
-						  "match_prefix paths"));
-		}
-		loafre__argv_free(w);
-		return ok;
-	}
+	if (strcmp(name, "source") == 0)
+		return add_root_paths(st, sect, name, value, &r->sources, &r->n_sources, "sources");
+	if (strcmp(name, "match_prefix") == 0)
+		return add_root_paths(st, sect, name, value, &r->match_prefixes,
+				      &r->n_match_prefixes, "match_prefix paths");
 	if (strcmp(name, "destination") == 0)
 		return add_dest(st, r, sect, value);
-	if (strcmp(name, "match_glob") == 0) {
-		if (!*value || strlen(value) >= PATH_MAX) {
-			set_err(st, -EINVAL, st->line, "%s: match_glob is empty or too long", sect);
-			return 0;
-		}
-		return push_str(st, &r->match_globs, &r->n_match_globs, strdup(value), "match_globs");
-	}
-	if (strcmp(name, "match_regex") == 0) {
-		if (loafre__regex_check(value, why, sizeof(why)) < 0) {
-			set_err(st, -EINVAL, st->line, "%s: match_regex '%s': %s", sect, value, why);
-			return 0;
-		}
-		return push_str(st, &r->match_regexes, &r->n_match_regexes, strdup(value),
-				"match_regexes");
-	}
+	if (strcmp(name, "match_glob") == 0)
+		return add_glob(st, sect, name, value, &r->match_globs, &r->n_match_globs,
+				"match_globs");
+	if (strcmp(name, "match_regex") == 0)
+		return add_regex(st, sect, name, value, &r->match_regexes, &r->n_match_regexes,
+				 "match_regexes");
 	if (strcmp(name, "events") == 0) {
 		size_t n = 0;
 		char **w;
@@ -1917,36 +1956,15 @@ static int rule_key(struct parse_state *st, const char *name, const char *value)
 static int exclude_key(struct parse_state *st, const char *name, const char *value)
 {
 	struct loafre_exclude_config *x = st->excl;
-	char sect[96], why[256];
+	char sect[96];
 
 	snprintf(sect, sizeof(sect), "[exclude %s]", x->name);
-	if (strcmp(name, "path") == 0) {
-		size_t n = 0;
-		char **w = split_value(st, sect, name, value, &n);
-		int ok = 1;
-		if (!w)
-			return 0;
-		for (size_t i = 0; ok && i < n; i++) {
-			char *p = root_path(st, sect, name, w[i]);
-			ok = p && push_str(st, &x->paths, &x->n_paths, p, "paths");
-		}
-		loafre__argv_free(w);
-		return ok;
-	}
-	if (strcmp(name, "glob") == 0) {
-		if (!*value || strlen(value) >= PATH_MAX) {
-			set_err(st, -EINVAL, st->line, "%s: glob is empty or too long", sect);
-			return 0;
-		}
-		return push_str(st, &x->globs, &x->n_globs, strdup(value), "globs");
-	}
-	if (strcmp(name, "regex") == 0) {
-		if (loafre__regex_check(value, why, sizeof(why)) < 0) {
-			set_err(st, -EINVAL, st->line, "%s: regex '%s': %s", sect, value, why);
-			return 0;
-		}
-		return push_str(st, &x->regexes, &x->n_regexes, strdup(value), "regexes");
-	}
+	if (strcmp(name, "path") == 0)
+		return add_root_paths(st, sect, name, value, &x->paths, &x->n_paths, "paths");
+	if (strcmp(name, "glob") == 0)
+		return add_glob(st, sect, name, value, &x->globs, &x->n_globs, "globs");
+	if (strcmp(name, "regex") == 0)
+		return add_regex(st, sect, name, value, &x->regexes, &x->n_regexes, "regexes");
 	set_err(st, -EINVAL, st->line, "unknown key '%s' in section %s", name, sect);
 	return 0;
 }
@@ -2178,12 +2196,7 @@ static void parse_sub_file(struct parse_state *st, const char *path, const char 
 	st->sub_kind = kind;
 	st->sub_name = name;
 	st->sub_sections = 0;
-	st->in_daemon = st->in_broker = st->in_client = false;
-	st->fs = NULL;
-	st->grp = NULL;
-	st->idx = NULL;
-	st->rule = NULL;
-	st->excl = NULL;
+	leave_section(st);
 	r = ini_parse_stream(read_line, st, handler, st);
 	if (r > 0 && !st->err)
 		set_err(st, -EINVAL, (unsigned)r,

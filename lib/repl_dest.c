@@ -121,82 +121,75 @@ static int bad_rel(const char *rel, char *why)
 	return r;
 }
 
-int loafre__dest_copy(struct loafre__dest *d, int src_root, const char *rel, char *why)
+/* An operation on one entry: rel checked, then fn, the outcome counted. */
+static int one_path_op(struct loafre__dest *d, enum loafre__dest_op op,
+		       int (*fn)(struct loafre__dest *d, int src_root, const char *rel, char *why),
+		       int src_root, const char *rel, char *why)
 {
 	int r = bad_rel(rel, why);
 
 	if (r == 0)
-		r = d->ops->copy(d, src_root, rel, why);
-	return count(d, LOAFRE__DOP_COPY, r);
+		r = fn(d, src_root, rel, why);
+	return count(d, op, r);
+}
+
+/* An operation on two entries: both checked, then fn, the outcome counted. */
+static int two_path_op(struct loafre__dest *d, enum loafre__dest_op op,
+		       int (*fn)(struct loafre__dest *d, int src_root, const char *old_rel,
+				 const char *new_rel, char *why),
+		       int src_root, const char *old_rel, const char *new_rel, char *why)
+{
+	int r = bad_rel(old_rel, why);
+
+	if (r == 0)
+		r = bad_rel(new_rel, why);
+	if (r == 0)
+		r = fn(d, src_root, old_rel, new_rel, why);
+	return count(d, op, r);
+}
+
+int loafre__dest_copy(struct loafre__dest *d, int src_root, const char *rel, char *why)
+{
+	return one_path_op(d, LOAFRE__DOP_COPY, d->ops->copy, src_root, rel, why);
 }
 
 int loafre__dest_mkdir(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	int r = bad_rel(rel, why);
-
-	if (r == 0)
-		r = d->ops->mkdir(d, src_root, rel, why);
-	return count(d, LOAFRE__DOP_MKDIR, r);
+	return one_path_op(d, LOAFRE__DOP_MKDIR, d->ops->mkdir, src_root, rel, why);
 }
 
 int loafre__dest_symlink(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	int r = bad_rel(rel, why);
-
-	if (r == 0)
-		r = d->ops->symlink(d, src_root, rel, why);
-	return count(d, LOAFRE__DOP_SYMLINK, r);
+	return one_path_op(d, LOAFRE__DOP_SYMLINK, d->ops->symlink, src_root, rel, why);
 }
 
 int loafre__dest_mknod(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	int r = bad_rel(rel, why);
-
-	if (r == 0)
-		r = d->ops->mknod(d, src_root, rel, why);
-	return count(d, LOAFRE__DOP_MKNOD, r);
+	return one_path_op(d, LOAFRE__DOP_MKNOD, d->ops->mknod, src_root, rel, why);
 }
 
 int loafre__dest_link(struct loafre__dest *d, int src_root, const char *old_rel,
 		      const char *new_rel, char *why)
 {
-	int r = bad_rel(old_rel, why);
-
-	if (r == 0)
-		r = bad_rel(new_rel, why);
-	if (r == 0)
-		r = d->ops->link(d, src_root, old_rel, new_rel, why);
-	return count(d, LOAFRE__DOP_LINK, r);
+	return two_path_op(d, LOAFRE__DOP_LINK, d->ops->link, src_root, old_rel, new_rel,
+			   why);
 }
 
 int loafre__dest_rename(struct loafre__dest *d, int src_root, const char *old_rel,
 			const char *new_rel, char *why)
 {
-	int r = bad_rel(old_rel, why);
-
-	if (r == 0)
-		r = bad_rel(new_rel, why);
-	if (r == 0)
-		r = d->ops->rename(d, src_root, old_rel, new_rel, why);
-	return count(d, LOAFRE__DOP_RENAME, r);
+	return two_path_op(d, LOAFRE__DOP_RENAME, d->ops->rename, src_root, old_rel, new_rel,
+			   why);
 }
 
 int loafre__dest_unlink(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	int r = bad_rel(rel, why);
-
-	if (r == 0)
-		r = d->ops->unlink(d, src_root, rel, why);
-	return count(d, LOAFRE__DOP_UNLINK, r);
+	return one_path_op(d, LOAFRE__DOP_UNLINK, d->ops->unlink, src_root, rel, why);
 }
 
 int loafre__dest_rmdir(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	int r = bad_rel(rel, why);
-
-	if (r == 0)
-		r = d->ops->rmdir(d, src_root, rel, why);
-	return count(d, LOAFRE__DOP_RMDIR, r);
+	return one_path_op(d, LOAFRE__DOP_RMDIR, d->ops->rmdir, src_root, rel, why);
 }
 
 int loafre__dest_setattr(struct loafre__dest *d, int src_root, const char *rel, unsigned mask,

@@ -561,6 +561,64 @@ static int rename_over(struct loafre__dest *d, int op, const char *oname, int np
 	return renameat(op, oname, np, nname) < 0 ? -errno : 0;
 }
 
+/* ---- opening and naming ------------------------------------------------------------ */
+
+/* Opens the source parent of rel and stats rel (not followed). */
+static int src_stat(int src_root, const char *rel, int *ret_sp, const char **ret_name,
+		    struct stat *st, char *why)
+{
+	int sp = loafre__repl_open_parent(src_root, rel, ret_name);
+
+	if (sp < 0)
+		return failf(why, sp, "cannot open the source directory of '%s'", rel);
+	if (fstatat(sp, *ret_name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		int r = -errno;
+
+		close(sp);
+		return failf(why, r, "cannot stat source '%s'", rel);
+	}
+	*ret_sp = sp;
+	return 0;
+}
+
+/* Opens the destination directory of rel: the fd (*ret_name rel's last
+ * component) or a negative errno with why written. */
+static int dest_parent(struct loafre__dest *d, const char *rel, const char **ret_name, char *why)
+{
+	int dp = loafre__repl_open_parent(root_of(d), rel, ret_name);
+
+	return dp < 0 ? failf(why, dp, "cannot open the directory of '%s'", rel) : dp;
+}
+
+/* dest_parent() once the missing directories above rel are created. */
+static int ensure_dest_parent(struct loafre__dest *d, int src_root, const char *rel,
+			      const char **ret_name, char *why)
+{
+	int r = ensure_parents(d, src_root, rel, why);
+
+	return r < 0 ? r : dest_parent(d, rel, ret_name, why);
+}
+
+/* Makes an entry at a fresh temporary name for name in dp (tmpname; ""
+ * on failure) with make(dp, tmpname, arg) (0, or -1 and errno); a name
+ * taken meanwhile (EEXIST) is tried again, 101 names at most. Returns 0 or
+ * a negative errno. */
+static int make_at_tmpname(int dp, const char *name, char tmpname[NAME_MAX + 1],
+			   int (*make)(int dp, const char *tmpname, void *arg), void *arg)
+{
+	for (int i = 0;; i++) {
+		int r;
+
+		make_tmpname(name, tmpname);
+		if (make(dp, tmpname, arg) == 0)
+			return 0;
+		r = -errno;
+		tmpname[0] = '\0';
+		if (r != -EEXIST || i == 100)
+			return r;
+	}
+}
+
 /* ---- copy ---------------------------------------------------------------------------- */
 
 static int copy_range(int sfd, int tfd, off_t off, off_t len, char **buf, bool *no_cfr,
@@ -728,15 +786,9 @@ static int local_copy(struct loafre__dest *d, int src_root, const char *rel, cha
 	struct stat before, after;
 	uint64_t bytes = 0;
 
-	sp = loafre__repl_open_parent(src_root, rel, &name);
-	if (sp < 0) {
-		r = failf(why, sp, "cannot open the source directory of '%s'", rel);
+	r = src_stat(src_root, rel, &sp, &name, &before, why);
+	if (r < 0)
 		goto out;
-	}
-	if (fstatat(sp, name, &before, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = failf(why, -errno, "cannot stat source '%s'", rel);
-		goto out;
-	}
 	if (!S_ISREG(before.st_mode)) {
 		r = failf(why, -EINVAL, "source '%s' is not a regular file", rel);
 		goto out;
@@ -746,12 +798,9 @@ static int local_copy(struct loafre__dest *d, int src_root, const char *rel, cha
 		r = failf(why, sfd == -ELOOP ? -EINVAL : sfd, "cannot open source '%s'", rel);
 		goto out;
 	}
-	r = ensure_parents(d, src_root, rel, why);
-	if (r < 0)
-		goto out;
-	dp = loafre__repl_open_parent(root_of(d), rel, &name);
+	dp = ensure_dest_parent(d, src_root, rel, &name, why);
 	if (dp < 0) {
-		r = failf(why, dp, "cannot open the directory of '%s'", rel);
+		r = dp;
 		goto out;
 	}
 	for (unsigned attempt = 0;; attempt++) {
@@ -823,24 +872,6 @@ out:
 
 /* ---- the other operations ----------------------------------------------------------- */
 
-/* Opens the source parent of rel and stats rel (not followed). */
-static int src_stat(int src_root, const char *rel, int *ret_sp, const char **ret_name,
-		    struct stat *st, char *why)
-{
-	int sp = loafre__repl_open_parent(src_root, rel, ret_name);
-
-	if (sp < 0)
-		return failf(why, sp, "cannot open the source directory of '%s'", rel);
-	if (fstatat(sp, *ret_name, st, AT_SYMLINK_NOFOLLOW) < 0) {
-		int r = -errno;
-
-		close(sp);
-		return failf(why, r, "cannot stat source '%s'", rel);
-	}
-	*ret_sp = sp;
-	return 0;
-}
-
 static int local_mkdir(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
 	const char *sname, *name;
@@ -854,12 +885,9 @@ static int local_mkdir(struct loafre__dest *d, int src_root, const char *rel, ch
 		r = failf(why, -ENOTDIR, "source '%s' is not a directory", rel);
 		goto out;
 	}
-	r = ensure_parents(d, src_root, rel, why);
-	if (r < 0)
-		goto out;
-	dp = loafre__repl_open_parent(root_of(d), rel, &name);
+	dp = ensure_dest_parent(d, src_root, rel, &name, why);
 	if (dp < 0) {
-		r = failf(why, dp, "cannot open the directory of '%s'", rel);
+		r = dp;
 		goto out;
 	}
 	if (mkdirat(dp, name, 0700) < 0) {
@@ -888,6 +916,22 @@ out:
 	return r;
 }
 
+/* What make_special_at() creates: a symlink to target, or (target NULL) a
+ * special file of st's type and device. */
+struct special {
+	const char *target;    /* the symlink's target; NULL: a special file */
+	const struct stat *st; /* the source's stat (type, st_rdev) */
+};
+
+static int make_special_at(int dp, const char *tmpname, void *arg)
+{
+	const struct special *s = arg;
+
+	if (s->target)
+		return symlinkat(s->target, dp, tmpname);
+	return mknodat(dp, tmpname, (s->st->st_mode & S_IFMT) | 0600, s->st->st_rdev);
+}
+
 /* Creates a symlink or special file like the source's under a temporary
  * name, applies its attributes, renames it into place. */
 static int make_special(struct loafre__dest *d, int src_root, const char *rel, bool symlink,
@@ -897,6 +941,7 @@ static int make_special(struct loafre__dest *d, int src_root, const char *rel, b
 	int sp = -1, dp = -1, r;
 	struct stat st;
 	char tmpname[NAME_MAX + 1] = "", *target = NULL;
+	struct special sp_make;
 
 	r = src_stat(src_root, rel, &sp, &sname, &st, why);
 	if (r < 0)
@@ -921,28 +966,17 @@ static int make_special(struct loafre__dest *d, int src_root, const char *rel, b
 		}
 		target[n] = '\0';
 	}
-	r = ensure_parents(d, src_root, rel, why);
-	if (r < 0)
-		goto out;
-	dp = loafre__repl_open_parent(root_of(d), rel, &name);
+	dp = ensure_dest_parent(d, src_root, rel, &name, why);
 	if (dp < 0) {
-		r = failf(why, dp, "cannot open the directory of '%s'", rel);
+		r = dp;
 		goto out;
 	}
-	for (int i = 0;; i++) {
-		make_tmpname(name, tmpname);
-		if (symlink)
-			r = symlinkat(target, dp, tmpname);
-		else
-			r = mknodat(dp, tmpname, (st.st_mode & S_IFMT) | 0600, st.st_rdev);
-		if (r == 0)
-			break;
-		r = -errno;
-		tmpname[0] = '\0';
-		if (r != -EEXIST || i == 100) {
-			failf(why, r, "cannot create '%s'", rel);
-			goto out;
-		}
+	sp_make.target = target;
+	sp_make.st = &st;
+	r = make_at_tmpname(dp, name, tmpname, make_special_at, &sp_make);
+	if (r < 0) {
+		failf(why, r, "cannot create '%s'", rel);
+		goto out;
 	}
 	r = apply_path(d, dp, tmpname, &st, LOAFRE__ATTR_ALL, rel, why);
 	if (r < 0)
@@ -973,6 +1007,19 @@ static int local_mknod(struct loafre__dest *d, int src_root, const char *rel, ch
 	return make_special(d, src_root, rel, false, why);
 }
 
+/* What link_at() links: (dirfd, name), a destination entry. */
+struct link_src {
+	int dirfd;        /* its directory */
+	const char *name; /* its name there */
+};
+
+static int link_at(int dp, const char *tmpname, void *arg)
+{
+	const struct link_src *l = arg;
+
+	return linkat(l->dirfd, l->name, dp, tmpname, 0);
+}
+
 static int local_link(struct loafre__dest *d, int src_root, const char *old_rel,
 		      const char *new_rel, char *why)
 {
@@ -981,9 +1028,9 @@ static int local_link(struct loafre__dest *d, int src_root, const char *old_rel,
 	struct stat ost, nst;
 	char tmpname[NAME_MAX + 1] = "";
 
-	op = loafre__repl_open_parent(root_of(d), old_rel, &oname);
+	op = dest_parent(d, old_rel, &oname, why);
 	if (op < 0) {
-		r = failf(why, op, "cannot open the directory of '%s'", old_rel);
+		r = op;
 		goto out;
 	}
 	if (fstatat(op, oname, &ost, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -994,12 +1041,9 @@ static int local_link(struct loafre__dest *d, int src_root, const char *old_rel,
 		r = failf(why, -EPERM, "cannot link directory '%s'", old_rel);
 		goto out;
 	}
-	r = ensure_parents(d, src_root, new_rel, why);
-	if (r < 0)
-		goto out;
-	np = loafre__repl_open_parent(root_of(d), new_rel, &nname);
+	np = ensure_dest_parent(d, src_root, new_rel, &nname, why);
 	if (np < 0) {
-		r = failf(why, np, "cannot open the directory of '%s'", new_rel);
+		r = np;
 		goto out;
 	}
 	if (fstatat(np, nname, &nst, AT_SYMLINK_NOFOLLOW) == 0 && nst.st_dev == ost.st_dev &&
@@ -1007,16 +1051,10 @@ static int local_link(struct loafre__dest *d, int src_root, const char *old_rel,
 		r = 0; /* already one file */
 		goto out;
 	}
-	for (int i = 0;; i++) {
-		make_tmpname(nname, tmpname);
-		if (linkat(op, oname, np, tmpname, 0) == 0)
-			break;
-		r = -errno;
-		tmpname[0] = '\0';
-		if (r != -EEXIST || i == 100) {
-			failf(why, r, "cannot link '%s' to '%s'", old_rel, new_rel);
-			goto out;
-		}
+	r = make_at_tmpname(np, nname, tmpname, link_at, &(struct link_src){ op, oname });
+	if (r < 0) {
+		failf(why, r, "cannot link '%s' to '%s'", old_rel, new_rel);
+		goto out;
 	}
 	r = rename_over(d, np, tmpname, np, nname);
 	if (r < 0) {
@@ -1040,21 +1078,18 @@ static int local_rename(struct loafre__dest *d, int src_root, const char *old_re
 	int op = -1, np = -1, r;
 	struct stat ost;
 
-	op = loafre__repl_open_parent(root_of(d), old_rel, &oname);
+	op = dest_parent(d, old_rel, &oname, why);
 	if (op < 0) {
-		r = failf(why, op, "cannot open the directory of '%s'", old_rel);
+		r = op;
 		goto out;
 	}
 	if (fstatat(op, oname, &ost, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = failf(why, -errno, "cannot rename '%s' to '%s'", old_rel, new_rel);
 		goto out;
 	}
-	r = ensure_parents(d, src_root, new_rel, why);
-	if (r < 0)
-		goto out;
-	np = loafre__repl_open_parent(root_of(d), new_rel, &nname);
+	np = ensure_dest_parent(d, src_root, new_rel, &nname, why);
 	if (np < 0) {
-		r = failf(why, np, "cannot open the directory of '%s'", new_rel);
+		r = np;
 		goto out;
 	}
 	r = rename_over(d, op, oname, np, nname);
@@ -1137,9 +1172,9 @@ static int local_setattr(struct loafre__dest *d, int src_root, const char *rel, 
 		r = src_stat(src_root, rel, &sp, &sname, &st, why);
 		if (r < 0)
 			goto out;
-		dp = loafre__repl_open_parent(root_of(d), rel, &name);
+		dp = dest_parent(d, rel, &name, why);
 		if (dp < 0) {
-			r = failf(why, dp, "cannot open the directory of '%s'", rel);
+			r = dp;
 			goto out;
 		}
 	}

@@ -74,6 +74,7 @@
  * the xattrs in verify.
  */
 #include "repl_dest.h"
+#include "repl_type.h"
 #include "rule.h"
 
 #include <errno.h>
@@ -737,6 +738,24 @@ static void sb_parents(struct loafre__dest *d, int src_root, struct sbuf *b, con
 	}
 }
 
+/* The start of a script on two destination entries: $o, old_rel (it must
+ * exist), and $n, new_rel (its parents created); it exits 0 when they are
+ * already one file. */
+static void sb_old_new(struct loafre__dest *d, int src_root, struct sbuf *b, const char *old_rel,
+		       const char *new_rel)
+{
+	preamble(SD(d), b);
+	sb_nl(b, old_rel);
+	sb_nl(b, new_rel);
+	sb_str(b, "o=\"$R\"/");
+	sb_q(b, old_rel);
+	sb_str(b, "; n=\"$R\"/");
+	sb_q(b, new_rel);
+	sb_str(b, "\nex \"$o\" || die 'no such file at the destination' 2\n"
+		   "if [ ! -L \"$o\" ] && [ ! -L \"$n\" ] && [ \"$o\" -ef \"$n\" ]; then exit 0; fi\n");
+	sb_parents(d, src_root, b, new_rel);
+}
+
 static int ssh_link(struct loafre__dest *d, int src_root, const char *old_rel,
 		    const char *new_rel, char *why)
 {
@@ -744,16 +763,7 @@ static int ssh_link(struct loafre__dest *d, int src_root, const char *old_rel,
 	char what[2 * PATH_MAX + 32];
 
 	snprintf(what, sizeof(what), "cannot link '%s' to '%s'", new_rel, old_rel);
-	preamble(SD(d), &b);
-	sb_nl(&b, old_rel);
-	sb_nl(&b, new_rel);
-	sb_str(&b, "o=\"$R\"/");
-	sb_q(&b, old_rel);
-	sb_str(&b, "; n=\"$R\"/");
-	sb_q(&b, new_rel);
-	sb_str(&b, "\nex \"$o\" || die 'no such file at the destination' 2\n"
-		   "if [ ! -L \"$o\" ] && [ ! -L \"$n\" ] && [ \"$o\" -ef \"$n\" ]; then exit 0; fi\n");
-	sb_parents(d, src_root, &b, new_rel);
+	sb_old_new(d, src_root, &b, old_rel, new_rel);
 	sb_str(&b, "t=\"${n%/*}/.${n##*/}.loafre.$$\"\n"
 		   "ln -P -- \"$o\" \"$t\" || exit 1\n"
 		   "if isdir \"$n\"; then rm -rf -- \"$n\"; fi\n"
@@ -769,16 +779,7 @@ static int ssh_rename(struct loafre__dest *d, int src_root, const char *old_rel,
 	char what[2 * PATH_MAX + 32];
 
 	snprintf(what, sizeof(what), "cannot rename '%s' to '%s'", old_rel, new_rel);
-	preamble(SD(d), &b);
-	sb_nl(&b, old_rel);
-	sb_nl(&b, new_rel);
-	sb_str(&b, "o=\"$R\"/");
-	sb_q(&b, old_rel);
-	sb_str(&b, "; n=\"$R\"/");
-	sb_q(&b, new_rel);
-	sb_str(&b, "\nex \"$o\" || die 'no such file at the destination' 2\n"
-		   "if [ ! -L \"$o\" ] && [ ! -L \"$n\" ] && [ \"$o\" -ef \"$n\" ]; then exit 0; fi\n");
-	sb_parents(d, src_root, &b, new_rel);
+	sb_old_new(d, src_root, &b, old_rel, new_rel);
 	sb_str(&b, "if ex \"$n\" && { isdir \"$n\" || isdir \"$o\"; }; then rm -rf -- \"$n\"; fi\n"
 		   "mv -fT -- \"$o\" \"$n\" || exit 1\n");
 	sb_parent_times(d, src_root, &b, old_rel);
@@ -786,20 +787,34 @@ static int ssh_rename(struct loafre__dest *d, int src_root, const char *old_rel,
 	return script_op(d, &b, what, why);
 }
 
-static int ssh_unlink(struct loafre__dest *d, int src_root, const char *rel, char *why)
+/* The start of a script on one destination entry: $f, rel. */
+static void sb_entry(struct loafre__dest *d, struct sbuf *b, const char *rel)
+{
+	preamble(SD(d), b);
+	sb_nl(b, rel);
+	sb_str(b, "f=\"$R\"/");
+	sb_q(b, rel);
+}
+
+/* Removes rel (a tree too) if it exists; what names the operation. */
+static int remove_op(struct loafre__dest *d, int src_root, const char *rel, const char *what,
+		     char *why)
 {
 	struct sbuf b = { .max = SCRIPT_MAX };
-	char what[PATH_MAX + 32];
 
-	snprintf(what, sizeof(what), "cannot remove '%s'", rel);
-	preamble(SD(d), &b);
-	sb_nl(&b, rel);
-	sb_str(&b, "f=\"$R\"/");
-	sb_q(&b, rel);
+	sb_entry(d, &b, rel);
 	sb_str(&b, "\nex \"$f\" || exit 0\n"
 		   "if isdir \"$f\"; then rm -rf -- \"$f\"; else rm -f -- \"$f\"; fi || exit 1\n");
 	sb_parent_times(d, src_root, &b, rel);
 	return script_op(d, &b, what, why);
+}
+
+static int ssh_unlink(struct loafre__dest *d, int src_root, const char *rel, char *why)
+{
+	char what[PATH_MAX + 32];
+
+	snprintf(what, sizeof(what), "cannot remove '%s'", rel);
+	return remove_op(d, src_root, rel, what, why);
 }
 
 /* Is `e` kept: protected itself, under a protected entry or holding one? */
@@ -830,10 +845,7 @@ static int rmdir_protected(struct loafre__dest *d, const char *rel, const char *
 	size_t n_prot = 0;
 	int r;
 
-	preamble(SD(d), &b);
-	sb_nl(&b, rel);
-	sb_str(&b, "f=\"$R\"/");
-	sb_q(&b, rel);
+	sb_entry(d, &b, rel);
 	sb_str(&b, "\nisdir \"$f\" || exit 0\nexec find \"$f/\" -mindepth 1 -printf '%y %P\\0'\n");
 	r = run_script(SD(d), &b, &out, what, why);
 	free(b.p);
@@ -907,7 +919,6 @@ static int rmdir_protected(struct loafre__dest *d, const char *rel, const char *
 
 static int ssh_rmdir(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	struct sbuf b = { .max = SCRIPT_MAX };
 	char what[PATH_MAX + 32];
 
 	snprintf(what, sizeof(what), "cannot remove directory '%s'", rel);
@@ -917,14 +928,7 @@ static int ssh_rmdir(struct loafre__dest *d, int src_root, const char *rel, char
 		if (r != 1)
 			return r;
 	}
-	preamble(SD(d), &b);
-	sb_nl(&b, rel);
-	sb_str(&b, "f=\"$R\"/");
-	sb_q(&b, rel);
-	sb_str(&b, "\nex \"$f\" || exit 0\n"
-		   "if isdir \"$f\"; then rm -rf -- \"$f\"; else rm -f -- \"$f\"; fi || exit 1\n");
-	sb_parent_times(d, src_root, &b, rel);
-	return script_op(d, &b, what, why);
+	return remove_op(d, src_root, rel, what, why);
 }
 
 /* Parses `stat -c '%f %h %u %g %s %X.%x %t %T %i'`-like output (see ssh_lstat). */
@@ -957,10 +961,7 @@ static int ssh_lstat(struct loafre__dest *d, const char *rel, struct stat *st)
 	struct sbuf b = { .max = SCRIPT_MAX }, out = { .max = 4096 };
 	int r;
 
-	preamble(SD(d), &b);
-	sb_nl(&b, rel);
-	sb_str(&b, "f=\"$R\"/");
-	sb_q(&b, rel);
+	sb_entry(d, &b, rel);
 	sb_str(&b, "\nex \"$f\" || exit 2\n"
 		   "exec stat -c '%f %h %u %g %s %X %.9X %Y %.9Y %t %T %i' -- \"$f\"\n");
 	r = run_script(SD(d), &b, &out, "stat", NULL);
@@ -1296,20 +1297,6 @@ static void unescape(char *s)
 	*w = '\0';
 }
 
-static const char *vtype_name(mode_t m)
-{
-	switch (m & S_IFMT) {
-	case S_IFREG: return "file";
-	case S_IFDIR: return "directory";
-	case S_IFLNK: return "symlink";
-	case S_IFIFO: return "fifo";
-	case S_IFCHR: return "character-device";
-	case S_IFBLK: return "block-device";
-	case S_IFSOCK: return "socket";
-	default: return "unknown";
-	}
-}
-
 struct vctx_ssh {
 	struct loafre__dest *d;          /* the destination */
 	int src;                         /* source root (O_PATH) */
@@ -1429,8 +1416,8 @@ static void v_compare(struct vctx_ssh *v, const struct vitem *it)
 		return;
 	}
 	if ((s.st_mode ^ d.st_mode) & S_IFMT) {
-		vreport(v, LOAFRE__VD_TYPE, shown, NULL, vtype_name(s.st_mode), vtype_name(d.st_mode),
-			NULL);
+		vreport(v, LOAFRE__VD_TYPE, shown, NULL, loafre__repl_type_name(s.st_mode),
+			loafre__repl_type_name(d.st_mode), NULL);
 		return;
 	}
 	if (S_ISREG(s.st_mode) && s.st_size != d.st_size) {
@@ -1664,8 +1651,9 @@ int loafre__verify_ssh(const char *src, const char *spec, const struct loafre__s
 			struct stat ss, ds;
 
 			if (src_stat(v.src, it->path, &ss) == 0 && ssh_lstat(v.d, it->path, &ds) == 0)
-				vreport(&v, LOAFRE__VD_TYPE, it->path, NULL, vtype_name(ss.st_mode),
-					vtype_name(ds.st_mode), NULL);
+				vreport(&v, LOAFRE__VD_TYPE, it->path, NULL,
+					loafre__repl_type_name(ss.st_mode),
+					loafre__repl_type_name(ds.st_mode), NULL);
 			else
 				vreport(&v, LOAFRE__VD_ERROR, it->path, NULL, NULL, NULL,
 					"cannot stat");
@@ -1677,8 +1665,9 @@ int loafre__verify_ssh(const char *src, const char *spec, const struct loafre__s
 			if (e == -ENOENT)
 				vreport(&v, LOAFRE__VD_MISSING, it->path, NULL, NULL, NULL, NULL);
 			else if (e == 0 && src_stat(v.src, it->path, &ss) == 0)
-				vreport(&v, LOAFRE__VD_TYPE, it->path, NULL, vtype_name(ss.st_mode),
-					vtype_name(ds.st_mode), NULL);
+				vreport(&v, LOAFRE__VD_TYPE, it->path, NULL,
+					loafre__repl_type_name(ss.st_mode),
+					loafre__repl_type_name(ds.st_mode), NULL);
 			else
 				vreport(&v, LOAFRE__VD_ERROR, it->path, NULL, NULL, NULL,
 					"cannot stat");

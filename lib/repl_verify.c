@@ -26,6 +26,7 @@
  * relative to directory descriptors opened O_NOFOLLOW.
  */
 #include "repl_dest.h"
+#include "repl_type.h"
 #include "rule.h"
 
 #include <dirent.h>
@@ -100,7 +101,7 @@ static void report_err(struct vctx *v, const char *path, const char *what, int e
 	report(v, LOAFRE__VD_ERROR, path, NULL, NULL, NULL, msg);
 }
 
-static const char *type_name(mode_t m)
+const char *loafre__repl_type_name(mode_t m)
 {
 	switch (m & S_IFMT) {
 	case S_IFREG: return "file";
@@ -333,8 +334,8 @@ static void compare_entry(struct vctx *v, int sp, int dp, const char *name, cons
 	int sfd = -1, dfd = -1;
 
 	if ((s->st_mode ^ d->st_mode) & S_IFMT) {
-		report(v, LOAFRE__VD_TYPE, rel, NULL, type_name(s->st_mode), type_name(d->st_mode),
-		       NULL);
+		report(v, LOAFRE__VD_TYPE, rel, NULL, loafre__repl_type_name(s->st_mode),
+		       loafre__repl_type_name(d->st_mode), NULL);
 		return;
 	}
 	if (S_ISREG(s->st_mode) && s->st_size != d->st_size) {

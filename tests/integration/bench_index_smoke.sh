@@ -30,7 +30,7 @@ expect_line "^size: $R bytes/entry "
 # the queries: loafre's answers equal GNU's (and the result counts agree)
 expect_line "^query find -name 'solver_1\*\.c': GNU find $R ms, loafre find $R ms \(process wall time; the store's select $R ms in-process, [0-9]+ candidates\): ${R}x; ([0-9]+) results, GNU \1: equal$"
 expect_line "^query find -size \+1M -user [0-9]+: GNU find $R ms, loafre find $R ms .*; ([0-9]+) results, GNU \1: equal$"
-expect_line "^query du -s: GNU du $R ms, loafre du $R ms \(process wall time; rollup \+ multi-link pass $R ms in-process\): ${R}x; [0-9]+ KiB, equal$"
+expect_line "^query du -s: GNU du $R ms, loafre du $R ms \(process wall time; the root's rollup row $R ms in-process\): ${R}x; [0-9]+ KiB, equal$"
 # the size+user question has results on this tree (the generator's owners)
 grep -qE "^query find -size \+1M -user [0-9]+: .*; [1-9][0-9]* results" "$T/bench.out" ||
 	fail "find -size +1M -user found nothing: the tree lacks owners or sizes"
