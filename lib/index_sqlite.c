@@ -111,7 +111,8 @@
  * QUERIES. select() picks one plan: NAME (the glob's literal, see
  * loafre__idx_glob_literal, searched in the chunks, candidates checked with
  * fnmatch, then fetched by id), USER-SIZE (entry_us range for a uid or, for
- * a size range alone, one range per distinct uid), or SCAN (the entry table,
+ * a size range alone, one range per distinct uid: the ids from the index,
+ * then the rows in id order, US_BATCH per "id IN (...)"), or SCAN (the entry table,
  * NOT INDEXED, every constraint in SQL, the glob's literal as instr()).
  * NAME is used unless its hits exceed 1/16 of the names or a USER-SIZE
  * range holds fewer rows; USER-SIZE when its range holds under 1/10 of the
@@ -133,6 +134,7 @@
 
 #include <sqlite3.h>
 
+#include "sqlite_init.h"
 #include "util.h"
 
 #define APP_ID 0x6c6f6978
@@ -144,6 +146,7 @@
 #define CHUNK_CACHE_MAX (64u << 20) /* bytes of decoded chunks before an early write */
 #define POOL_MAX 4                  /* idle prepared statements kept per kind */
 #define US_RATIO 10 /* a row read through entry_us costs about 10 rows of a scan */
+#define US_BATCH 64 /* ids per row read of the USER-SIZE plan (id IN (...)) */
 #define BUSY_MS_DEFAULT 5000
 
 #define ECOLS                                                                                     \
@@ -1030,6 +1033,7 @@ static int sq_open(const char *where, const char *fsname, int flags, void **ret_
 		snprintf(err, errlen, "no index store at '%s': %s", where, strerror(errno));
 		goto fail;
 	}
+	loafre__sqlite_init();
 	rc = sqlite3_open_v2(where, &s->db, oflags, NULL);
 	if (rc != SQLITE_OK) {
 		r = s->db ? sq_err(s, rc) : -ENOMEM;
@@ -2688,20 +2692,69 @@ static int us_estimate(struct sq *s, const struct loafre__idx_filter *f, int64_t
 	return 0;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts n ids (rowids: distinct) ascending: through a bitmap of their
+ * range when it is dense (at most 4 words per id), else with qsort.
+ * Returns the number of distinct ids (a duplicate would be dropped). */
+static size_t sort_ids(int64_t *ids, size_t n)
+{
+	int64_t lo = INT64_MAX, hi = INT64_MIN;
+	uint64_t *bits, span;
+	size_t words, k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		lo = ids[i] < lo ? ids[i] : lo;
+		hi = ids[i] > hi ? ids[i] : hi;
+	}
+	if (n < 2)
+		return n;
+	span = (uint64_t)hi - (uint64_t)lo;
+	if (span / 64 >= 4 * (uint64_t)n || !(bits = calloc(span / 64 + 1, sizeof(*bits)))) {
+		qsort(ids, n, sizeof(*ids), cmp_id);
+		return n;
+	}
+	words = (size_t)(span / 64) + 1;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t d = (uint64_t)ids[i] - (uint64_t)lo;
+
+		bits[d / 64] |= UINT64_C(1) << (d % 64);
+	}
+	for (size_t w = 0; w < words; w++) {
+		for (uint64_t b = bits[w]; b; b &= b - 1)
+			ids[k++] = (int64_t)((uint64_t)lo + w * 64 + (uint64_t)__builtin_ctzll(b));
+	}
+	free(bits);
+	return k;
+}
+
 static int plan_us(struct sel *q)
 {
 	const struct loafre__idx_filter *f = q->f;
 	int64_t lo = clamp64(f->size_min), hi = f->size_max ? clamp64(f->size_max) : INT64_MAX;
 	int64_t uid = f->has_uid ? (int64_t)f->uid : -1;
 	struct resid rs;
-	sqlite3_stmt *st = NULL;
-	int r;
+	sqlite3_stmt *st = NULL, *pe = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0, cap = 0;
+	int r, rc = SQLITE_DONE;
 
-	resid_build(&rs, f, "", 4);
-	r = prepare_resid(q->s,
-			  "SELECT " ECOLS " FROM entry INDEXED BY entry_us WHERE uid=?1 AND size>=?2"
-			  " AND size<=?3 AND parent IS NOT NULL",
-			  "", &rs, &st);
+	/* the ids from entry_us alone (it covers uid, size and the rowid),
+	 * then the rows in id order: neighbouring reads share leaf pages
+	 * instead of one random descent of the entry B-tree per row */
+	r = sqlite3_prepare_v2(q->s->db,
+			       "SELECT id FROM entry INDEXED BY entry_us WHERE uid=?1 AND size>=?2"
+			       " AND size<=?3",
+			       -1, &st, NULL);
+	if (r != SQLITE_OK) {
+		st = NULL;
+		r = sq_err(q->s, r);
+	}
 	while (r == 0) {
 		if (!f->has_uid) {
 			r = next_uid(q->s, uid, &uid);
@@ -2715,12 +2768,61 @@ static int plan_us(struct sel *q)
 		sqlite3_bind_int64(st, 1, uid);
 		sqlite3_bind_int64(st, 2, lo);
 		sqlite3_bind_int64(st, 3, hi);
-		r = run_rows(q, st);
+		while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			r = grow((void **)&ids, &cap, n + 1, sizeof(*ids));
+			if (r == 0)
+				ids[n++] = sqlite3_column_int64(st, 0);
+		}
+		if (r == 0 && rc != SQLITE_DONE)
+			r = sq_err(q->s, rc);
 		sqlite3_reset(st);
 		if (f->has_uid)
 			break;
 	}
+	n = sort_ids(ids, n);
+	if (r == 0 && n >= PMAP_AFTER && !q->pc->map) {
+		/* rows enough to miss the parent cache for a quarter of the
+		 * directories: every directory's FID at once, not after the
+		 * misses (see struct pcache) */
+		int64_t nd = 0;
+
+		if (pragma_int(q->s, "SELECT count(*) FROM dirsum", &nd) == 0 && nd > 0 &&
+		    (uint64_t)n >= (uint64_t)nd / 4)
+			pmap_load(q->s, q->pc, nd);
+	}
+	if (r == 0) {
+		/* US_BATCH ids per execution (one statement start, one cursor,
+		 * rows in id order; NOT INDEXED: by rowid, never entry_us for
+		 * the residual uid and size); a short last batch repeats its
+		 * last id */
+		char head[sizeof("SELECT " ECOLS " FROM entry NOT INDEXED WHERE id IN () AND parent IS "
+				 "NOT NULL") +
+			  US_BATCH * 5];
+		size_t l = (size_t)snprintf(head, sizeof(head),
+					    "SELECT " ECOLS " FROM entry NOT INDEXED WHERE id IN (");
+
+		for (int k = 1; k <= US_BATCH; k++)
+			l += (size_t)snprintf(head + l, sizeof(head) - l, "%s?%d", k > 1 ? "," : "", k);
+		snprintf(head + l, sizeof(head) - l, ") AND parent IS NOT NULL");
+		resid_build(&rs, f, "", US_BATCH + 1);
+		r = prepare_resid(q->s, head, "", &rs, &pe);
+	}
+	for (size_t i = 0; r == 0 && i < n; i += US_BATCH) {
+		struct loafre__idx_row row;
+
+		for (size_t k = 0; k < US_BATCH; k++)
+			sqlite3_bind_int64(pe, (int)k + 1, ids[i + k < n ? i + k : n - 1]);
+		while (r == 0 && (rc = sqlite3_step(pe)) == SQLITE_ROW) {
+			read_row(q->s, pe, 0, STR_BORROW, &row);
+			r = emit_all_links(q, &row);
+		}
+		if (r == 0 && rc != SQLITE_DONE)
+			r = sq_err(q->s, rc);
+		sqlite3_reset(pe);
+	}
 	sqlite3_finalize(st);
+	sqlite3_finalize(pe);
+	free(ids);
 	return r;
 }
 

@@ -35,6 +35,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "sqlite_init.h"
 #include "util.h"
 
 size_t loafre__lfs_fid_hash(const struct loafre_fid *f)
@@ -405,6 +406,7 @@ int loafre__lfs_db_open(struct loafre__lfs *l, const char *path, bool readonly)
 	int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	int r;
 
+	loafre__sqlite_init();
 	if (sqlite3_open_v2(path, &l->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		r = l->db ? sql_err(l->db) : -ENOMEM;
 		sqlite3_close(l->db);

@@ -51,6 +51,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "sqlite_init.h"
 #include "util.h"
 
 #define PATHS_APP_ID 0x6c6f7061
@@ -1143,6 +1144,7 @@ int loafre__paths_open(const char *path, int flags, struct loafre__paths **ret)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	loafre__sqlite_init();
 	rc = sqlite3_open_v2(path, &p->db,
 			     SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
 				     SQLITE_OPEN_NOMUTEX,

@@ -87,6 +87,43 @@ static const char *cache_get(const struct idx_cache *c, const struct loafre_fid 
 	}
 }
 
+/* Grows the table to ncap slots (a power of two above c->n); 0 or -ENOMEM. */
+static int cache_grow(struct idx_cache *c, size_t ncap)
+{
+	struct cache_slot *nv = calloc(ncap, sizeof(*nv));
+	size_t i;
+
+	if (!nv)
+		return -ENOMEM;
+	for (size_t k = 0; k < c->cap; k++) {
+		if (!c->v[k].path)
+			continue;
+		for (i = fid_hash(&c->v[k].fid) & (ncap - 1); nv[i].path; i = (i + 1) & (ncap - 1))
+			;
+		nv[i] = c->v[k];
+	}
+	free(c->v);
+	c->v = nv;
+	c->cap = ncap;
+	return 0;
+}
+
+/* Makes room for n more paths without a clear or a regrowth (one
+ * allocation instead of doubling): 1, 0 when they would not fit the
+ * limit (nothing done), or -ENOMEM. */
+static int cache_reserve(struct idx_cache *c, size_t n)
+{
+	size_t ncap = c->cap ? c->cap : 1024;
+
+	if (c->n + n >= (size_t)IDX_CACHE_MAX)
+		return 0;
+	while (c->n + n + 1 > ncap / 2)
+		ncap *= 2;
+	if (ncap != c->cap && cache_grow(c, ncap) < 0)
+		return -ENOMEM;
+	return 1;
+}
+
 /* Takes ownership of path (freed on failure). The returned pointer is the
  * cached copy. */
 static const char *cache_put(struct idx_cache *c, const struct loafre_fid *fid, char *path)
@@ -96,24 +133,9 @@ static const char *cache_put(struct idx_cache *c, const struct loafre_fid *fid, 
 	if (c->n + 1 > c->cap / 2) {
 		if (c->cap >= 2 * (size_t)IDX_CACHE_MAX) {
 			cache_clear(c); /* full: start again (paths are cheap to look up) */
-		} else {
-			size_t ncap = c->cap ? c->cap * 2 : 1024;
-			struct cache_slot *nv = calloc(ncap, sizeof(*nv));
-			if (!nv) {
-				free(path);
-				return NULL;
-			}
-			for (size_t k = 0; k < c->cap; k++) {
-				if (!c->v[k].path)
-					continue;
-				for (i = fid_hash(&c->v[k].fid) & (ncap - 1); nv[i].path;
-				     i = (i + 1) & (ncap - 1))
-					;
-				nv[i] = c->v[k];
-			}
-			free(c->v);
-			c->v = nv;
-			c->cap = ncap;
+		} else if (cache_grow(c, c->cap ? c->cap * 2 : 1024) < 0) {
+			free(path);
+			return NULL;
 		}
 	}
 	for (i = fid_hash(fid) & (c->cap - 1); c->v[i].path; i = (i + 1) & (c->cap - 1))
@@ -153,6 +175,7 @@ struct bdir {
 	struct loafre_fid fid;
 	size_t name;              /* offset of its name in the arena */
 	char *path;               /* built (owned until cached), NULL */
+	bool cached;              /* path is owned by the cache now */
 	int state;                /* 0 unknown, 1 built, -1 no path */
 };
 
@@ -251,10 +274,15 @@ static int bulk_path(struct idx_db *db, struct bulk *b, struct bdir *d)
 		const char *pp = d ? d->path : NULL, *name = b->names + c->name;
 
 		if (state == 1) {
-			if (asprintf(&c->path, "%s%s%s", pp, *pp ? "/" : "", name) < 0) {
-				c->path = NULL;
+			size_t pl = strlen(pp), nl = strlen(name), o = pl;
+
+			c->path = malloc(pl + nl + 2);
+			if (!c->path)
 				return -ENOMEM;
-			}
+			memcpy(c->path, pp, pl);
+			if (pl)
+				c->path[o++] = '/';
+			memcpy(c->path + o, name, nl + 1);
 			c->state = 1;
 		}
 		d = c;
@@ -267,6 +295,7 @@ static int bulk_path(struct idx_db *db, struct bulk *b, struct bdir *d)
 static int bulk_load(struct idx_db *db)
 {
 	struct bulk b = {.limit = IDX_CACHE_MAX / 2};
+	bool give = false;
 	int r;
 
 	db->cache->bulk_done = true;
@@ -275,8 +304,17 @@ static int bulk_load(struct idx_db *db)
 		r = b.err;
 	else if (r != 0 || b.n >= b.limit)
 		r = 0, b.n = 0; /* not supported, or too many: per-directory lookups */
-	if (b.n > 1)
-		qsort(b.v, b.n, sizeof(*b.v), bdir_cmp);
+	for (size_t i = 1; i < b.n; i++) {
+		if (b.v[i - 1].id > b.v[i].id) { /* the store's order is usually id order */
+			qsort(b.v, b.n, sizeof(*b.v), bdir_cmp);
+			break;
+		}
+	}
+	if (r == 0 && b.n) {
+		r = cache_reserve(db->cache, b.n);
+		give = r == 1;
+		r = r < 0 ? r : 0;
+	}
 	for (size_t i = 0; r == 0 && i < b.n; i++) {
 		struct bdir *d = &b.v[i];
 
@@ -284,14 +322,23 @@ static int bulk_load(struct idx_db *db)
 			r = bulk_path(db, &b, d);
 		if (r == 0 && d->state == 1 && !fid_eq(&d->fid, &db->root_fid) &&
 		    !cache_get(db->cache, &d->fid)) {
-			/* a copy: the children's paths are built from d->path */
-			char *copy = strdup(d->path);
-			if (!copy || !cache_put(db->cache, &d->fid, copy))
+			/* the children's paths are built from d->path: the cache
+			 * takes it when reserved (then never cleared meanwhile),
+			 * else a copy */
+			char *p = give ? d->path : strdup(d->path);
+
+			if (p && cache_put(db->cache, &d->fid, p)) {
+				d->cached = give;
+			} else {
+				if (give)
+					d->path = NULL; /* freed by cache_put */
 				r = -ENOMEM;
+			}
 		}
 	}
 	for (size_t i = 0; i < b.n; i++)
-		free(b.v[i].path);
+		if (!b.v[i].cached)
+			free(b.v[i].path);
 	free(b.v);
 	free(b.names);
 	return r;
