@@ -1647,6 +1647,16 @@ static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const
 	if (r == 0 && old_child == crow.id)
 		return 0; /* that very link */
 	if (is_dir(crow.a.mode)) {
+		struct loafre_fid root;
+
+		/* the root is linked nowhere: is_below cannot see it when the
+		 * parent lies in a detached subtree (its chain never meets the
+		 * root) */
+		r = x->ops->root_get(x->be, &root);
+		if (r < 0 && r != -ENOENT)
+			return poison(x, r);
+		if (r == 0 && loafre_fid_equal(&root, child))
+			return -EINVAL;
 		r = is_below(x, prow.id, crow.id);
 		if (r < 0)
 			return poison(x, r);

@@ -428,6 +428,13 @@ static void test_dir_moves(void **state)
 		assert_int_equal(loafre__idx_link(f->x, &seven, "loop", &b), -EINVAL);
 	}
 	assert_int_equal(loafre__idx_link(f->x, &a, "root", &root), -EINVAL);
+	/* nor under a detached directory, whose chain never meets the root */
+	mk(f->x, 8, DIRM, 4096);
+	{
+		struct loafre_fid eight = F(8);
+
+		assert_int_equal(loafre__idx_link(f->x, &eight, "root", &root), -EINVAL);
+	}
 	assert_int_equal(loafre__idx_commit(f->x), 0);
 	path_is(f->x, 7, "c/bb/deep");
 	check_ok(f->x);
