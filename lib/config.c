@@ -574,6 +574,20 @@ static void leave_section(struct parse_state *st)
 	st->excl = NULL;
 }
 
+/* arr (n elements of size bytes) grown by one zeroed element at index n:
+ * the new array, or NULL with the error set (arr is left as it was). */
+static void *grow_by_one(struct parse_state *st, void *arr, size_t n, size_t size)
+{
+	unsigned char *na = realloc(arr, (n + 1) * size);
+
+	if (!na) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return NULL;
+	}
+	memset(na + n * size, 0, size);
+	return na;
+}
+
 static void begin_group(struct parse_state *st, const char *gname)
 {
 	struct loafre_config *c = st->c;
@@ -593,14 +607,11 @@ static void begin_group(struct parse_state *st, const char *gname)
 			return;
 		}
 	}
-	ng = realloc(c->groups, (c->n_groups + 1) * sizeof(*ng));
-	if (!ng) {
-		set_err(st, -ENOMEM, st->line, "out of memory");
+	ng = grow_by_one(st, c->groups, c->n_groups, sizeof(*ng));
+	if (!ng)
 		return;
-	}
 	c->groups = ng;
 	st->grp = &c->groups[c->n_groups++];
-	memset(st->grp, 0, sizeof(*st->grp));
 	st->grp->line = st->line;
 	st->grp_keys = 0;
 	st->grp->name = strdup(gname);
@@ -628,14 +639,11 @@ static void begin_index(struct parse_state *st, const char *iname)
 			return;
 		}
 	}
-	nx = realloc(c->indexes, (c->n_indexes + 1) * sizeof(*nx));
-	if (!nx) {
-		set_err(st, -ENOMEM, st->line, "out of memory");
+	nx = grow_by_one(st, c->indexes, c->n_indexes, sizeof(*nx));
+	if (!nx)
 		return;
-	}
 	c->indexes = nx;
 	st->idx = &c->indexes[c->n_indexes++];
-	memset(st->idx, 0, sizeof(*st->idx));
 	st->idx->line = st->line;
 	st->idx->fetch_threads = 4;
 	st->idx->in_daemon = true;
@@ -689,20 +697,6 @@ static bool named_section_ok(struct parse_state *st, int kind, const char *name)
 		}
 	}
 	return true;
-}
-
-/* arr (n elements of size bytes) grown by one zeroed element at index n:
- * the new array, or NULL with the error set (arr is left as it was). */
-static void *grow_by_one(struct parse_state *st, void *arr, size_t n, size_t size)
-{
-	unsigned char *na = realloc(arr, (n + 1) * size);
-
-	if (!na) {
-		set_err(st, -ENOMEM, st->line, "out of memory");
-		return NULL;
-	}
-	memset(na + n * size, 0, size);
-	return na;
 }
 
 static void begin_rule(struct parse_state *st, const char *rname)
