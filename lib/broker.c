@@ -38,6 +38,21 @@
  * and the position passes it only once that record is DONE). The subtree
  * module asks broker_fid.c where objects are now.
  *
+ * Paths groups (a member's HELLO paths=FSNAME; docs/design/replication.md
+ * decisions 1 and 2, docs/design/broker.md "Paths groups"): the group has
+ * a directory map (lib/repl_paths.h, FS_JOURNAL/broker/GROUP.paths; the
+ * file existing makes the group one again after a restart). Until the
+ * map is loaded (a walk in its own thread, lib/broker_paths.h, from P =
+ * the read position) nothing of the group is read or sent. Each record
+ * read for the group is annotated when it is placed (before the modules:
+ * the map sees every record), the annotation kept in its slot until the
+ * record is acked, dropped or covered; the map commits at the end of each
+ * read run, before dispatch (see paths_commit), prunes its stored
+ * annotations and collects deleted subtrees in group_clear's rhythm.
+ * Barriers: a record flagged LOAFRE_RP_BARRIER is dispatched alone when
+ * the group has nothing in flight, and nothing after it until it is acked
+ * (group_dispatch). A map failure stops the group until a restart.
+ *
  * Sockets: one ROUTER for ipc:// and inproc:// endpoints; with CurveZMQ
  * (broker_auth.h) a second ROUTER, a CURVE server, for tcp:// endpoints,
  * its clients checked by the ZAP handler polled in this same loop. A
@@ -47,6 +62,7 @@
 #include "broker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -66,7 +82,11 @@
 
 #include "broker_auth.h"
 #include "broker_fid.h"
+#include "broker_paths.h"
 #include "broker_proto.h"
+#include "loafre/consumer.h"
+#include "repl_paths.h"
+#include "util.h"
 #include "loafre/modules.h"
 #include "loafre/journal.h"
 #include "loafre/record.h"
@@ -77,7 +97,14 @@
 #define POLL_INTERVAL_MS 100
 #define STATS_INTERVAL_MS 500
 #define BATCH_BYTES (256u * 1024u)
+/* a paths frame: room for at least 64 entries of two PATH_MAX paths */
+#define PATHS_BATCH_BYTES (1024u * 1024u)
+/* a paths group's map: gc at most this often, and only after directory deletes */
+#define PATHS_GC_INTERVAL_MS 60000
 #define MAX_RECV_FRAMES 8
+/* frames of the longest message a consumer sends (ACK; the 4-frame RECS
+ * only goes to consumers): more is "too many frames" */
+#define IN_FRAMES_MAX 3
 #define ROUTING_ID_MAX 256
 #define BAD_FRAME_LOG_MAX 100
 
@@ -93,6 +120,9 @@ struct slot {
 	uint64_t time;   /* the record's cr_time (for lag in seconds) */
 	uint8_t *raw;    /* RAW / PENDING / INFLIGHT: the record */
 	uint32_t len;    /* bytes at raw */
+	struct loafre__bpann *ann; /* paths groups: RAW / PENDING / INFLIGHT: the
+				    * record's paths (NULL: read before the group
+				    * asked for paths) */
 };
 
 struct bmdt {
@@ -104,6 +134,17 @@ struct bmdt {
 	uint64_t last;                     /* journal's last index seen */
 	struct loafre__fidres *res;        /* FID -> path (subtree modules), or NULL */
 	uint64_t read_total;               /* records the tail reader has seen */
+	size_t fs;                         /* its filesystem: index in broker.fs */
+};
+
+/* A configured filesystem (what paths groups need of it). */
+struct bfs {
+	char *name;               /* the [filesystem] name */
+	enum loafre_fs_type type; /* local or lustre */
+	char *path;               /* the tree (local) or the client mount (lustre) */
+	char *journal;            /* its journal (local) or journals' base (lustre) */
+	size_t first_mdt;         /* its MDTs: broker.mdts[first_mdt .. + n_mdts) */
+	size_t n_mdts;
 };
 
 struct keyent {
@@ -129,7 +170,9 @@ struct gmdt {
 	uint64_t raw_from;  /* groups with modules: first RAW index (no RAW below) */
 	uint64_t raw_since_ms; /* when the oldest RAW record was read (0: none) */
 	int mod_error;      /* last error of the modules on this MDT (logged once) */
-	uint8_t *stash;     /* a record read beyond the window */
+	bool at_barrier;    /* paths groups: dispatch stopped at a pending barrier */
+	uint64_t pruned;    /* paths groups: the map's annotations are pruned up to here */
+	uint8_t *stash;     /* a record read beyond the window (or not yet annotated) */
 	uint32_t stash_len;
 	uint64_t stash_index;
 	struct keyent *keys[KEY_BUCKETS];
@@ -150,6 +193,19 @@ struct group {
 	struct loafre_rec *mod_in; /* scratch: decoded RAW records */
 	uint64_t *mod_idx;        /* scratch: their indices */
 	size_t mod_cap;           /* entries of mod_in / mod_idx */
+	/* paths groups (docs/design/replication.md decisions 1 and 2) */
+	int pfs;                  /* its filesystem (index in broker.fs), -1: not one */
+	struct loafre__paths *paths; /* the directory map (JOURNAL/broker/NAME.paths) */
+	struct loafre__pbuild *pbuild; /* the map's walk, running: nothing is read
+					* or sent meanwhile */
+	bool paths_broken;        /* the map failed: nothing read or sent (logged) */
+	bool paths_txn;           /* the map has an open transaction to commit */
+	int paths_error;          /* last map error (logged once) */
+	bool barrier_held;        /* a barrier record is in flight */
+	uint64_t barriers;        /* barrier records sent */
+	uint64_t paths_dirs;      /* the map's directories (at its build, then its gc) */
+	uint64_t dir_deletes;     /* directory deletes since the last gc */
+	uint64_t next_gc_ms;      /* gc not before */
 	struct group *next;
 };
 
@@ -164,6 +220,9 @@ struct member {
 	uint32_t hb_ms;
 	uint64_t last_recv_ms, last_send_ms;
 	bool has_fields;
+	bool paths;                /* asked paths=: RECS carry the paths frame */
+	uint8_t *pbatch;           /* the paths frame being built (paths members) */
+	size_t pbatch_len;         /* its bytes */
 	uint16_t clf;
 	uint64_t clfe;
 	/* ephemeral: per MDT cursor and next index expected */
@@ -188,6 +247,8 @@ struct loafre__broker {
 	bool thread_started;
 	struct bmdt *mdts;
 	size_t n_mdts;
+	struct bfs *fs;           /* the configured filesystems */
+	size_t n_fs;
 	char **endpoints;
 	size_t n_endpoints;
 	unsigned max_credit, heartbeat_ms;
@@ -280,20 +341,47 @@ static void flush_batch(struct loafre__broker *b, struct member *mb)
 	m.mdt = mb->batch_mdt;
 	m.payload = mb->batch;
 	m.payload_len = mb->batch_len;
+	if (mb->paths) {
+		m.paths = mb->pbatch;
+		m.paths_len = mb->pbatch_len;
+	}
 	send_msg(b, mb, mb->rid, mb->rid_len, &m);
 	mb->batch_len = 0;
+	mb->pbatch_len = 0;
 }
 
-/* Appends a record (remapped to the member's fields) to its batch. */
+/* Appends a record (remapped to the member's fields) to its batch, and for
+ * a member that asked paths its annotation (ann NULL: -ENODATA) to the
+ * paths frame. */
 static int batch_add(struct loafre__broker *b, struct member *mb, uint32_t mdt,
-		     const uint8_t *raw, size_t len)
+		     const uint8_t *raw, size_t len, const struct loafre__bpann *ann)
 {
-	if (mb->batch_len > 0 && (mb->batch_mdt != mdt || mb->batch_len + LOAFRE_REC_MAX_SIZE >
-							     BATCH_BYTES))
+	struct loafre__bp_rec_paths rp = {.path_err = -ENODATA};
+	size_t plen = 0;
+
+	if (mb->paths && ann) {
+		rp.flags = ann->flags;
+		rp.path_err = ann->path_err;
+		rp.spath_err = ann->spath_err;
+		rp.path = ann->s;
+		rp.path_len = ann->path_len;
+		rp.spath = ann->s + ann->path_len;
+		rp.spath_len = ann->spath_len;
+	}
+	if (mb->paths)
+		plen = LOAFRE__BP_PATHS_HDR + rp.path_len + rp.spath_len;
+	if (mb->batch_len > 0 &&
+	    (mb->batch_mdt != mdt || mb->batch_len + LOAFRE_REC_MAX_SIZE > BATCH_BYTES ||
+	     mb->pbatch_len + plen > PATHS_BATCH_BYTES))
 		flush_batch(b, mb);
 	if (!mb->batch) {
 		mb->batch = malloc(BATCH_BYTES);
 		if (!mb->batch)
+			return -ENOMEM;
+	}
+	if (mb->paths && !mb->pbatch) {
+		mb->pbatch = malloc(PATHS_BATCH_BYTES);
+		if (!mb->pbatch)
 			return -ENOMEM;
 	}
 	mb->batch_mdt = mdt;
@@ -304,6 +392,12 @@ static int batch_add(struct loafre__broker *b, struct member *mb, uint32_t mdt,
 		if (n < 0)
 			return n;
 		len = (size_t)n;
+	}
+	if (mb->paths) {
+		/* one entry per record: the record is added only with its entry */
+		int r = loafre__bp_paths_put(mb->pbatch, PATHS_BATCH_BYTES, &mb->pbatch_len, &rp);
+		if (r < 0)
+			return r;
 	}
 	mb->batch_len += len;
 	return 0;
@@ -391,8 +485,10 @@ static struct member *member_by_id(struct loafre__broker *b, uint32_t id)
 static void gmdt_free(struct loafre__broker *b, struct gmdt *gm)
 {
 	if (gm->ring)
-		for (uint64_t i = 0; i < b->W; i++)
+		for (uint64_t i = 0; i < b->W; i++) {
 			free(gm->ring[i].raw);
+			free(gm->ring[i].ann);
+		}
 	free(gm->ring);
 	free(gm->stash);
 	loafre_journal_reader_close(gm->cur);
@@ -410,6 +506,11 @@ static void group_free(struct loafre__broker *b, struct group *g)
 		for (size_t i = 0; i < b->n_mdts; i++)
 			gmdt_free(b, &g->m[i]);
 	free(g->m);
+	if (g->pbuild) {
+		loafre__pbuild_cancel(g->pbuild);
+		loafre__pbuild_finish(g->pbuild, NULL);
+	}
+	loafre__paths_close(g->paths);
 	loafre_modules_free(g->mods);
 	free(g->mod_in);
 	free(g->mod_idx);
@@ -456,6 +557,7 @@ static void advance(struct loafre__broker *b, struct gmdt *gm)
 		} else if (s->state != S_DONE) {
 			break;
 		}
+		free(s->ann);
 		memset(s, 0, sizeof(*s));
 		gm->pos++;
 	}
@@ -463,21 +565,105 @@ static void advance(struct loafre__broker *b, struct gmdt *gm)
 		gm->first_pending = gm->pos + 1;
 }
 
+static void paths_fail(struct loafre__broker *b, struct group *g, const char *what, int r)
+{
+	if (r != g->paths_error)
+		b->log(LOG_ERR, "broker: group %s: paths map %s: %s", g->name, what, strerror(-r));
+	g->paths_error = r;
+}
+
+/* A paths group's annotation of a record read on MDT k (see the head of
+ * this file): loafre__paths_next for the records of the group's
+ * filesystem, in index order per MDT (the map must see every record, also
+ * one a module drops later: this runs when the record is read, before
+ * the modules); -EXDEV for another filesystem's. 0 and *ret, or -errno
+ * and the record is to be placed again: -ENOMEM (the map is past it and
+ * answers from its stored annotation then), or a map failure (the group
+ * is stopped: paths_broken). */
+static int annotate(struct loafre__broker *b, struct group *g, size_t k,
+		    const struct loafre_rec *rec, struct loafre__bpann **ret)
+{
+	struct loafre__paths_ann pa;
+	int r;
+
+	if (b->mdts[k].fs != (size_t)g->pfs) {
+		*ret = loafre__bpann_error(-EXDEV);
+		return *ret ? 0 : -ENOMEM;
+	}
+	r = loafre__paths_next(g->paths, b->mdts[k].name, rec, &pa);
+	g->paths_txn = true;
+	if (r < 0 && r != -ENOENT && r != -ENAMETOOLONG && r != -ELOOP && r != -EINVAL &&
+	    r != -ENODATA) {
+		/* the map rolled its transaction back, with the changes of records
+		 * already in the window: stop until a restart re-reads them */
+		paths_fail(b, g, "cannot annotate (the group stops until loafred restarts)", r);
+		g->paths_broken = true;
+		g->paths_txn = false;
+		return r;
+	}
+	*ret = loafre__bpann_make(rec, r, r == -ENODATA ? NULL : &pa);
+	if (!*ret)
+		return -ENOMEM;
+	if ((*ret)->flags & LOAFRE_RP_BARRIER)
+		g->dir_deletes++;
+	return 0;
+}
+
+/* Commits what the map did for the records read. Ordering: this runs at
+ * the end of each read run, before group_dispatch can put any of those
+ * records into a RECS frame, so no record leaves the broker before the
+ * map's change and its stored annotation are committed. The map is WAL
+ * with synchronous=NORMAL (lib/repl_paths.c): a commit survives a crash of
+ * loafred (the restart re-reads from the acked position, and
+ * loafre__paths_next answers every record the map has seen with the
+ * annotation it stored, the one that went out); an OS crash may take the
+ * last commits back, whole: records after the map's older position are
+ * then applied again, in order, to the map as it was before them, which
+ * gives the same annotations; if even acked records were lost (the map
+ * behind the group's position) group_paths rebuilds the map. A failed
+ * commit rolled the map back past records already in the window: the
+ * group stops (nothing more is read or sent) until loafred restarts and
+ * re-reads them. */
+static void paths_commit(struct loafre__broker *b, struct group *g)
+{
+	int r;
+
+	if (!g->paths_txn)
+		return;
+	g->paths_txn = false;
+	r = loafre__paths_commit(g->paths, NULL, 0);
+	if (r < 0) {
+		paths_fail(b, g, "cannot commit (the group stops until loafred restarts)", r);
+		g->paths_broken = true;
+	}
+}
+
 /* Puts a record read at `index` into the window (marking skipped indices
- * DONE). Returns 0, or 1 if it lies beyond the window (caller stashes). */
+ * DONE). Returns 0, 1 if it lies beyond the window (caller stashes), or
+ * -errno (nothing placed: the caller stashes it and tries again). */
 static int place(struct loafre__broker *b, struct group *g, struct gmdt *gm, uint64_t index,
 		 const void *raw, size_t len, const struct loafre_rec *rec)
 {
+	struct loafre__bpann *ann = NULL;
 	struct slot *s;
+	int r;
 
 	if (index <= gm->read_upto)
 		return 0; /* not expected from a journal cursor; ignore */
 	if (index > gm->pos + b->W)
 		return 1;
+	if (g->paths) {
+		r = annotate(b, g, (size_t)(gm - g->m), rec, &ann);
+		if (r < 0)
+			return r;
+	}
 	s = slot_of(b, gm, index);
 	s->raw = malloc(len);
-	if (!s->raw)
+	if (!s->raw) {
+		free(ann);
 		return -ENOMEM;
+	}
+	s->ann = ann;
 	memcpy(s->raw, raw, len);
 	s->len = (uint32_t)len;
 	s->key = rec_key(rec);
@@ -517,8 +703,9 @@ static void group_read(struct loafre__broker *b, struct group *g, size_t k)
 		if (gm->stash_index > gm->pos + b->W)
 			return;
 		struct loafre_rec sr;
-		if (loafre_rec_decode(gm->stash, gm->stash_len, &sr, NULL) == 0)
-			place(b, g, gm, gm->stash_index, gm->stash, gm->stash_len, &sr);
+		if (loafre_rec_decode(gm->stash, gm->stash_len, &sr, NULL) == 0 &&
+		    place(b, g, gm, gm->stash_index, gm->stash, gm->stash_len, &sr) < 0)
+			goto out; /* not placed (out of memory, the map): next loop */
 		free(gm->stash);
 		gm->stash = NULL;
 	}
@@ -532,7 +719,7 @@ static void group_read(struct loafre__broker *b, struct group *g, size_t k)
 			break;
 		}
 		r = place(b, g, gm, rec.index, raw, len, &rec);
-		if (r == 1) {
+		if (r != 0) {
 			gm->stash = malloc(len);
 			if (gm->stash) {
 				memcpy(gm->stash, raw, len);
@@ -541,9 +728,10 @@ static void group_read(struct loafre__broker *b, struct group *g, size_t k)
 			}
 			break;
 		}
-		if (r < 0)
-			break;
 	}
+out:
+	if (g->paths)
+		paths_commit(b, g);
 }
 
 /* ---- processing modules ----------------------------------------------------- */
@@ -654,6 +842,8 @@ static void group_process(struct loafre__broker *b, struct group *g, size_t k)
 				continue;
 			free(s->raw);
 			s->raw = NULL;
+			free(s->ann);
+			s->ann = NULL;
 			s->len = 0;
 			gm->n_pending--;
 			if (c == LOAFRE_MOD_ACK_NOW) {
@@ -681,7 +871,20 @@ static bool member_free(const struct member *m)
 	return m->inflight < m->credit;
 }
 
-/* Sends the group's pending records of MDT k to its members. */
+static bool is_barrier(const struct group *g, const struct slot *s)
+{
+	return g->paths && s->ann && (s->ann->flags & LOAFRE_RP_BARRIER);
+}
+
+/* Sends the group's pending records of MDT k to its members.
+ *
+ * Paths groups (decision 2): a barrier record (a directory's RENME, a
+ * RENME over a directory, an RMDIR) leaves only when the group has nothing
+ * in flight on any MDT, alone, and nothing leaves after it (on any MDT)
+ * until it is acked. While an MDT waits at a barrier, the other MDTs send
+ * nothing new either, so the group drains. A member that dies or leaves
+ * gives its records back (PENDING again, barrier_held cleared): they go
+ * out again in index order under the same rule. */
 static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
 {
 	struct gmdt *gm = &g->m[k];
@@ -691,6 +894,14 @@ static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
 
 	if (gm->n_pending == 0 || g->members == 0)
 		return;
+	if (g->paths) {
+		if (g->barrier_held)
+			return;
+		gm->at_barrier = false;
+		for (size_t j = 0; j < b->n_mdts; j++)
+			if (j != k && g->m[j].at_barrier)
+				return; /* another MDT waits for the group to drain */
+	}
 	for (struct member *m = b->members; m && n_cand < 64; m = m->next)
 		if (m->g == g)
 			cand[n_cand++] = m;
@@ -698,9 +909,17 @@ static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
 		struct slot *s = slot_of(b, gm, i);
 		struct member *to = NULL;
 		struct keyent *e;
+		bool barrier;
 
 		if (s->state != S_PENDING)
 			continue;
+		barrier = is_barrier(g, s);
+		if (barrier && g->inflight > 0) {
+			gm->at_barrier = true;
+			if (!first_left)
+				first_left = i;
+			break;
+		}
 		seen++;
 		e = g->keyed ? key_find(gm, s->key) : NULL;
 		if (e) {
@@ -726,7 +945,7 @@ static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
 			break;
 		if (e)
 			e->count++;
-		if (batch_add(b, to, b->mdts[k].id, s->raw, s->len) < 0) {
+		if (batch_add(b, to, b->mdts[k].id, s->raw, s->len, s->ann) < 0) {
 			b->log(LOG_ERR, "broker: group %s: cannot send record %llu", g->name,
 			       (unsigned long long)i);
 			if (g->keyed)
@@ -739,6 +958,11 @@ static void group_dispatch(struct loafre__broker *b, struct group *g, size_t k)
 		g->inflight++;
 		gm->n_pending--;
 		seen--;
+		if (barrier) {
+			g->barrier_held = true;
+			g->barriers++;
+			break;
+		}
 	}
 	gm->first_pending = first_left ? first_left : gm->first_pending;
 	for (size_t c = 0; c < n_cand; c++)
@@ -759,8 +983,43 @@ static void group_maybe_process(struct loafre__broker *b, struct group *g, size_
 		group_process(b, g, k);
 }
 
+/* A paths group whose map is being built: when the walk finished, logs
+ * it. True while nothing of the group may be read or sent (building, or
+ * the map failed). */
+static bool paths_waiting(struct loafre__broker *b, struct group *g)
+{
+	struct loafre__pwalk_stats st;
+	int r;
+
+	if (g->paths_broken)
+		return true;
+	if (!g->pbuild)
+		return false;
+	if (!loafre__pbuild_done(g->pbuild))
+		return true;
+	r = loafre__pbuild_finish(g->pbuild, &st);
+	g->pbuild = NULL;
+	if (r < 0) {
+		b->log(LOG_ERR,
+		       "broker: group %s: cannot build its paths map of %s: %s; the group stops until loafred restarts",
+		       g->name, b->fs[g->pfs].name, strerror(-r));
+		g->paths_broken = true;
+		return true;
+	}
+	g->paths_dirs = st.dirs;
+	b->log(LOG_INFO,
+	       "broker: group %s: paths map of %s built: %llu directories (%llu entries read, %llu skipped) in %.3f s",
+	       g->name, b->fs[g->pfs].name, (unsigned long long)st.dirs,
+	       (unsigned long long)st.entries, (unsigned long long)st.skipped, st.seconds);
+	for (size_t k = 0; k < b->n_mdts; k++)
+		g->m[k].pruned = g->m[k].pos;
+	return false;
+}
+
 static void group_pump(struct loafre__broker *b, struct group *g, uint64_t now)
 {
+	if (g->paths && paths_waiting(b, g))
+		return;
 	for (size_t k = 0; k < b->n_mdts; k++) {
 		group_read(b, g, k);
 		group_maybe_process(b, g, k, now);
@@ -775,6 +1034,48 @@ static void group_pump(struct loafre__broker *b, struct group *g, uint64_t now)
 			group_dispatch(b, g, k);
 		}
 	}
+}
+
+/* Paths groups, about once a second: the map forgets the annotations of
+ * acked records, and after directory deletes (at most once a minute)
+ * drops the entries of deleted subtrees. */
+static void paths_tidy(struct loafre__broker *b, struct group *g, uint64_t now)
+{
+	const struct bfs *f;
+	uint64_t removed = 0;
+	int r = 0;
+
+	if (!g->paths || g->pbuild || g->paths_broken)
+		return;
+	f = &b->fs[g->pfs];
+	for (size_t i = 0; r == 0 && i < f->n_mdts; i++) {
+		struct gmdt *gm = &g->m[f->first_mdt + i];
+
+		if (gm->pos > gm->pruned) {
+			r = loafre__paths_prune(g->paths, b->mdts[f->first_mdt + i].name, gm->pos);
+			g->paths_txn = true;
+			if (r == 0)
+				gm->pruned = gm->pos;
+		}
+	}
+	if (r == 0 && g->dir_deletes && now >= g->next_gc_ms) {
+		r = loafre__paths_gc(g->paths, &removed);
+		g->paths_txn = true;
+		if (r == 0) {
+			g->dir_deletes = 0;
+			g->next_gc_ms = now + PATHS_GC_INTERVAL_MS;
+		}
+	}
+	if (r == 0 && removed)
+		r = loafre__paths_count(g->paths, &g->paths_dirs);
+	if (r < 0) {
+		paths_fail(b, g, "cannot prune", r);
+		g->paths_broken = true;
+		loafre__paths_rollback(g->paths);
+		g->paths_txn = false;
+		return;
+	}
+	paths_commit(b, g);
 }
 
 /* Clears upstream what the group's position passed. */
@@ -802,11 +1103,127 @@ static void group_clear(struct loafre__broker *b, struct group *g)
 	}
 }
 
+/* FS_JOURNAL/broker/GROUP.paths: a paths group's map. */
+static int paths_file(const struct bfs *f, const char *group, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "%s/broker/%s.paths", f->journal, group);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* Starts the walk that loads g's map, with P = the group's read position
+ * on each MDT of its filesystem (records after it are read once the map
+ * is loaded and applied over it; nothing of the group is read or sent
+ * meanwhile). */
+static int paths_build(struct loafre__broker *b, struct group *g, char *err, size_t errlen)
+{
+	const struct bfs *f = &b->fs[g->pfs];
+	const char **mdts = calloc(f->n_mdts, sizeof(*mdts));
+	uint64_t *pos = calloc(f->n_mdts, sizeof(*pos));
+	int r = -ENOMEM;
+
+	if (!mdts || !pos) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < f->n_mdts; i++) {
+		mdts[i] = b->mdts[f->first_mdt + i].name;
+		pos[i] = g->m[f->first_mdt + i].read_upto;
+	}
+	r = loafre__pbuild_start(g->paths, f->path, f->type, mdts, pos, f->n_mdts, &g->pbuild);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the paths map's walk: %s", strerror(-r));
+		goto out;
+	}
+	b->log(LOG_INFO, "broker: group %s: building its paths map of %s (walking %s from %s:%llu)",
+	       g->name, f->name, f->path, mdts[0], (unsigned long long)pos[0]);
+out:
+	free(mdts);
+	free(pos);
+	return r;
+}
+
+/* Makes g a paths group of filesystem fi: opens (creates) its map and
+ * builds it when it has no root yet, when `fresh` (the group's readers
+ * were just registered: an old map of the same name is of an old group),
+ * or when it is behind the group's position on an MDT (an OS crash took
+ * its last commits back: records it has not seen are acked already). */
+static int group_paths(struct loafre__broker *b, struct group *g, size_t fi, bool fresh,
+		       char *err, size_t errlen)
+{
+	const struct bfs *f = &b->fs[fi];
+	char file[PATH_MAX], dir[PATH_MAX];
+	struct loafre_fid root;
+	bool build = fresh;
+	int r;
+
+	r = paths_file(f, g->name, file, sizeof(file));
+	if (r == 0 && (size_t)snprintf(dir, sizeof(dir), "%s/broker", f->journal) >= sizeof(dir))
+		r = -ENAMETOOLONG;
+	if (r == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+		r = -errno;
+	if (r == 0 && fresh) {
+		/* an old map of this name (of a root since replaced, say) is of no
+		 * use: start from an empty file */
+		static const char *const sfx[] = {"", "-wal", "-shm"};
+		char old[PATH_MAX + 8];
+
+		for (size_t i = 0; r == 0 && i < LOAFRE__ARRAY_SIZE(sfx); i++) {
+			snprintf(old, sizeof(old), "%s%s", file, sfx[i]);
+			if (unlink(old) < 0 && errno != ENOENT)
+				r = -errno;
+		}
+	}
+	if (r == 0)
+		r = loafre__paths_open(file, LOAFRE__PATHS_CREATE, &g->paths);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot open the paths map '%.300s': %s", file, strerror(-r));
+		return r;
+	}
+	g->pfs = (int)fi;
+	if (!build) {
+		r = loafre__paths_get_root(g->paths, &root);
+		if (r == -ENOENT)
+			build = true;
+		else if (r < 0)
+			goto fail;
+	}
+	for (size_t i = 0; !build && i < f->n_mdts; i++) {
+		uint64_t at = 0;
+
+		r = loafre__paths_get_position(g->paths, b->mdts[f->first_mdt + i].name, &at);
+		if (r < 0)
+			goto fail;
+		if (at < g->m[f->first_mdt + i].pos) {
+			b->log(LOG_WARNING,
+			       "broker: group %s: paths map '%s' is behind the group on %s (%llu < %llu): rebuilding it",
+			       g->name, file, b->mdts[f->first_mdt + i].name, (unsigned long long)at,
+			       (unsigned long long)g->m[f->first_mdt + i].pos);
+			build = true;
+		}
+	}
+	if (build)
+		return paths_build(b, g, err, errlen);
+	r = loafre__paths_count(g->paths, &g->paths_dirs);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < f->n_mdts; i++)
+		g->m[f->first_mdt + i].pruned = g->m[f->first_mdt + i].pos;
+	return 0;
+fail:
+	snprintf(err, errlen, "paths map '%.300s': %s", file, strerror(-r));
+	loafre__paths_close(g->paths);
+	g->paths = NULL;
+	g->pfs = -1;
+	return r;
+}
+
 /* Finds or registers the group's reader on every MDT. */
 static int group_open(struct loafre__broker *b, const struct loafre__bp_hello *h,
 		      struct group **ret, char *err, size_t errlen)
 {
 	struct group *g;
+	bool fresh = false;
 	int r = 0;
 
 	for (size_t s = 0; s < h->n_starts; s++) {
@@ -826,6 +1243,7 @@ static int group_open(struct loafre__broker *b, const struct loafre__bp_hello *h
 		return -ENOMEM;
 	}
 	strcpy(g->name, h->group);
+	g->pfs = -1;
 	for (size_t k = 0; k < b->n_mdts; k++) {
 		struct bmdt *bm = &b->mdts[k];
 		struct gmdt *gm = &g->m[k];
@@ -858,6 +1276,7 @@ static int group_open(struct loafre__broker *b, const struct loafre__bp_hello *h
 		if (found) {
 			start = gm->pos + 1;
 		} else {
+			fresh = true;
 			/* The reader starts cleared just before the group's start,
 			 * so the journal keeps every record the group has yet to
 			 * get (decided under the journal lock: no purge between). */
@@ -897,6 +1316,18 @@ static int group_open(struct loafre__broker *b, const struct loafre__bp_hello *h
 		r = loafre_journal_reader_open(bm->j, start, &gm->cur);
 		if (r < 0) {
 			snprintf(err, errlen, "%s: cannot read: %s", bm->name, strerror(-r));
+			break;
+		}
+	}
+	/* A paths group again (its map's file exists: the group was made one
+	 * before a restart). */
+	for (size_t i = 0; r == 0 && i < b->n_fs; i++) {
+		char file[PATH_MAX];
+		struct stat st;
+
+		if (paths_file(&b->fs[i], g->name, file, sizeof(file)) == 0 &&
+		    stat(file, &st) == 0) {
+			r = group_paths(b, g, i, fresh, err, errlen);
 			break;
 		}
 	}
@@ -1016,6 +1447,8 @@ static void member_drop(struct loafre__broker *b, struct member *mb, const char 
 				struct slot *s = slot_of(b, gm, i);
 				if (s->state != S_INFLIGHT || s->member != mb->id)
 					continue;
+				if (is_barrier(g, s))
+					g->barrier_held = false;
 				s->state = S_PENDING;
 				if (g->keyed)
 					key_release(gm, s->key);
@@ -1046,7 +1479,30 @@ static void member_drop(struct loafre__broker *b, struct member *mb, const char 
 	free(mb->ecur);
 	free(mb->enext);
 	free(mb->batch);
+	free(mb->pbatch);
 	free(mb);
+}
+
+/* HELLO paths=FSNAME: the group becomes (or must be) a paths group of it. */
+static int hello_paths(struct loafre__broker *b, struct group *g, const char *fsname, char *err,
+		       size_t errlen)
+{
+	for (size_t i = 0; i < b->n_fs; i++) {
+		if (strcmp(b->fs[i].name, fsname) != 0)
+			continue;
+		if (g->pfs == (int)i)
+			return 0;
+		if (g->pfs >= 0) {
+			snprintf(err, errlen, "paths: the group's paths are of filesystem %s, not %s",
+				 b->fs[g->pfs].name, fsname);
+			return -EINVAL;
+		}
+		/* the group was not one: its readers are its own (not fresh),
+		 * but an old map of this name is of no use: build it anew */
+		return group_paths(b, g, i, true, err, errlen);
+	}
+	snprintf(err, errlen, "paths: no filesystem %s in loafred's configuration", fsname);
+	return -ENOENT;
 }
 
 static void on_hello(struct loafre__broker *b, const uint8_t *rid, size_t rid_len,
@@ -1075,6 +1531,12 @@ static void on_hello(struct loafre__broker *b, const uint8_t *rid, size_t rid_le
 	if (!h.ephemeral) {
 		g = group_find(b, h.group);
 		if (!g && (r = group_open(b, &h, &g, err, sizeof(err))) < 0) {
+			b->log(LOG_ERR, "broker: group %s: %s", h.group, err);
+			send_err(b, NULL, rid, rid_len, r, "group %s: %s", h.group, err);
+			free(mb);
+			return;
+		}
+		if (h.paths[0] && (r = hello_paths(b, g, h.paths, err, sizeof(err))) < 0) {
 			b->log(LOG_ERR, "broker: group %s: %s", h.group, err);
 			send_err(b, NULL, rid, rid_len, r, "group %s: %s", h.group, err);
 			free(mb);
@@ -1115,6 +1577,7 @@ static void on_hello(struct loafre__broker *b, const uint8_t *rid, size_t rid_le
 	mb->hb_ms = h.heartbeat_ms ? h.heartbeat_ms : b->heartbeat_ms;
 	mb->last_recv_ms = mb->last_send_ms = now_ms();
 	mb->has_fields = h.has_fields;
+	mb->paths = h.paths[0] != '\0';
 	loafre__bp_fields_flags(h.fields, &mb->clf, &mb->clfe);
 	mb->next = b->members;
 	b->members = mb;
@@ -1196,9 +1659,13 @@ static void on_ack(struct loafre__broker *b, struct member *mb, const struct loa
 			struct slot *s = slot_of(b, gm, i);
 			if (s->state != S_INFLIGHT)
 				continue;
+			if (is_barrier(g, s))
+				g->barrier_held = false;
 			s->state = S_DONE;
 			free(s->raw);
 			s->raw = NULL;
+			free(s->ann);
+			s->ann = NULL;
 			if (g->keyed)
 				key_release(gm, s->key);
 			mb->inflight--;
@@ -1317,7 +1784,7 @@ static void recv_all(struct loafre__broker *b, void *sock)
 					bad_frame(b, member_find(b, rid, rl), rid, rl, -EBADMSG,
 						  overflow ? "too many frames" : "empty message");
 			}
-		} else if (n > LOAFRE__BP_MAX_FRAMES + 1) {
+		} else if (n > IN_FRAMES_MAX + 1) {
 			const uint8_t *rid = zmq_msg_data(&parts[0]);
 			size_t rl = zmq_msg_size(&parts[0]);
 			if (rl > 0 && rl <= ROUTING_ID_MAX)
@@ -1358,7 +1825,7 @@ static void ephemeral_pump(struct loafre__broker *b, struct member *mb)
 			int r = loafre_journal_reader_next(mb->ecur[k], &rec, &raw, &len);
 			if (r < 0)
 				break;
-			if (batch_add(b, mb, bm->id, raw, len) < 0)
+			if (batch_add(b, mb, bm->id, raw, len, NULL) < 0)
 				break;
 			mb->enext[k] = rec.index + 1;
 			mb->credit--;
@@ -1436,6 +1903,13 @@ static void update_stats(struct loafre__broker *b)
 		ADD("broker.group.%s.dropped %llu\n", g->name, (unsigned long long)g->dropped);
 		ADD("broker.group.%s.covered %llu\n", g->name, (unsigned long long)g->covered);
 		ADD("broker.group.%s.declared %d\n", g->name, g->declared ? 1 : 0);
+		if (g->paths) {
+			ADD("broker.group.%s.paths_fs %s\n", g->name, b->fs[g->pfs].name);
+			ADD("broker.group.%s.paths_building %d\n", g->name, g->pbuild ? 1 : 0);
+			ADD("broker.group.%s.paths_dirs %llu\n", g->name,
+			    (unsigned long long)g->paths_dirs);
+			ADD("broker.group.%s.barriers %llu\n", g->name, (unsigned long long)g->barriers);
+		}
 		for (size_t k = 0; k < b->n_mdts; k++) {
 			const struct gmdt *gm = &g->m[k];
 			uint64_t lag = b->mdts[k].last > gm->pos ? b->mdts[k].last - gm->pos : 0;
@@ -1536,8 +2010,10 @@ static void *broker_thread(void *arg)
 			if (!m->g)
 				ephemeral_pump(b, m);
 		if (now >= b->next_clear_ms || stop) {
-			for (struct group *g = b->groups; g; g = g->next)
+			for (struct group *g = b->groups; g; g = g->next) {
 				group_clear(b, g);
+				paths_tidy(b, g, now);
+			}
 			b->next_clear_ms = now + CLEAR_INTERVAL_MS;
 		}
 		if (now >= b->next_stats_ms || stop) {
@@ -1562,6 +2038,7 @@ static void broker_free(struct loafre__broker *b)
 		free(m->ecur);
 		free(m->enext);
 		free(m->batch);
+		free(m->pbatch);
 		free(m);
 	}
 	while (b->groups) {
@@ -1586,6 +2063,12 @@ static void broker_free(struct loafre__broker *b)
 		free(b->mdts[k].dir);
 	}
 	free(b->mdts);
+	for (size_t i = 0; i < b->n_fs; i++) {
+		free(b->fs[i].name);
+		free(b->fs[i].path);
+		free(b->fs[i].journal);
+	}
+	free(b->fs);
 	for (size_t i = 0; i < b->n_endpoints; i++)
 		free(b->endpoints[i]);
 	free(b->endpoints);
@@ -1620,19 +2103,34 @@ int loafre__broker_start(const struct loafre_config *cfg, loafre__broker_log_fn 
 	for (size_t i = 0; i < cfg->n_fs; i++)
 		n += cfg->fs[i].n_mdts;
 	b->mdts = calloc(n ? n : 1, sizeof(*b->mdts));
+	b->fs = calloc(cfg->n_fs ? cfg->n_fs : 1, sizeof(*b->fs));
 	b->endpoints = calloc(bc->n_endpoints ? bc->n_endpoints : 1, sizeof(char *));
-	if (!b->mdts || !b->endpoints) {
+	if (!b->mdts || !b->fs || !b->endpoints) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto fail;
 	}
 	for (size_t i = 0; i < cfg->n_fs; i++) {
 		const struct loafre_fs_config *fs = &cfg->fs[i];
+		struct bfs *bf = &b->fs[b->n_fs++];
+
+		bf->type = fs->type;
+		bf->first_mdt = b->n_mdts;
+		bf->n_mdts = fs->n_mdts;
+		bf->name = strdup(fs->name);
+		bf->path = strdup(fs->path);
+		bf->journal = strdup(fs->journal);
+		if (!bf->name || !bf->path || !bf->journal) {
+			snprintf(err, errlen, "out of memory");
+			r = -ENOMEM;
+			goto fail;
+		}
 		for (size_t k = 0; k < fs->n_mdts; k++) {
 			struct bmdt *bm = &b->mdts[b->n_mdts];
 			struct loafre_journal_info info;
 
 			bm->id = (uint32_t)b->n_mdts;
+			bm->fs = i;
 			bm->name = strdup(fs->mdts[k]);
 			bm->dir = strdup(fs->mdt_journals[k]);
 			b->n_mdts++;

@@ -35,7 +35,8 @@ int loafre__broker_start(const struct loafre_config *cfg, loafre__broker_log_fn 
 void loafre__broker_stop(struct loafre__broker *b);
 
 /* Appends the latest stats snapshot ("KEY VALUE\n" lines:
- * broker.group.NAME.{members,inflight,redelivered} N,
+ * broker.group.NAME.{members,inflight,redelivered} N, for paths groups
+ * broker.group.NAME.{paths_fs NAME,paths_building 0|1,paths_dirs N,barriers N},
  * broker.group.NAME.position.MDT N, broker.ephemeral N, broker.bad_frames N)
  * to buf at *len (cap bytes in all). Returns 0 or -ENOBUFS (truncated at a
  * line boundary). */

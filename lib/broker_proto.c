@@ -4,7 +4,7 @@
  *
  * Transport: ZeroMQ multipart messages, consumer DEALER ⇄ broker ROUTER
  * (the ROUTER's identity frame is the transport's, not part of this
- * format). Every message is 1 to 3 frames; the first is the command, its
+ * format). Every message is 1 to 4 frames; the first is the command, its
  * ASCII name exactly (no NUL, case-sensitive). Integer frames are exactly
  * their size, little-endian. Text frames hold no NUL and are not
  * NUL-terminated.
@@ -14,9 +14,11 @@
  *   B→C   "WELCOME" u32 member id, text MDT list   list ≤ 64 KiB: "NAME=ID,NAME=ID"
  *                                                  (NAME: [A-Za-z0-9_-], 1..63 bytes;
  *                                                  ID: decimal u32); may be empty
- *   B→C   "RECS"    u32 mdt id, records            1 byte .. 64 MiB of Lustre binary
- *                                                  records back to back, each sized by
- *                                                  loafre_rec_decode (record.h)
+ *   B→C   "RECS"    u32 mdt id, records [, paths]  records: 1 byte .. 64 MiB of Lustre
+ *                                                  binary records back to back, each
+ *                                                  sized by loafre_rec_decode (record.h);
+ *                                                  paths (optional 4th frame, only to a
+ *                                                  member whose HELLO had paths=): below
  *   C→B   "ACK"     u32 mdt id, ranges             1..4096 pairs (u64 first, u64 last),
  *                                                  16 bytes each, 1 ≤ first ≤ last;
  *                                                  inclusive; ascending and disjoint
@@ -41,8 +43,28 @@
  *                     or all; empty value: none (rename is always kept);
  *                     default: records as journaled
  *   heartbeat_ms=N    10..3600000 (default: the broker's heartbeat_ms)
+ *   paths=FSNAME      path annotations (docs/design/replication.md,
+ *                     decisions 1 and 2): FSNAME names a [filesystem] of the
+ *                     broker's configuration ([A-Za-z0-9_-], 1..63 bytes
+ *                     here; the configuration allows 8); only with group=.
+ *                     The member then gets RECS with the paths frame.
  * Each key at most once; unknown key or bad value: ERR -EINVAL with a
  * reason. Numbers are decimal, no sign, no leading zeros beyond "0".
+ *
+ * RECS paths frame: one entry per record of the records frame, in the same
+ * order (their number must be equal), each a 16-byte header then bytes:
+ *   u32 flags        LOAFRE_RP_DIR 0x1, LOAFRE_RP_VICTIM_DIR 0x2,
+ *                    LOAFRE_RP_BARRIER 0x4 (consumer.h); other bits: invalid
+ *   i32 path_err     0 or -errno (-4095..-1): why there is no path
+ *   i32 spath_err    the same for spath
+ *   u16 path_len     0..4095 bytes
+ *   u16 spath_len    0..4095 bytes
+ *   path_len bytes   the path as of the record, relative to the filesystem's
+ *                    root: '/' first, no NUL, not NUL-terminated
+ *   spath_len bytes  the same for a rename's source (spath)
+ * A non-empty path has error 0. At most 128 MiB in all. Anything else
+ * (a short entry, trailing bytes, a count differing from the records')
+ * is -EBADMSG.
  *
  * Errors (decode): -EPROTO unknown command, -EMSGSIZE oversized frame,
  * -EBADMSG anything else malformed.
@@ -139,7 +161,107 @@ static bool parse_u64(const char *s, size_t len, uint64_t *ret)
 	return true;
 }
 
-/* ---- messages ----------------------------------------------------------- */
+/* ---- RECS paths frame ----------------------------------------------------- */
+
+static bool path_ok(const char *p, size_t len)
+{
+	return len == 0 || (len <= LOAFRE__BP_PATH_MAX && p[0] == '/' && memchr(p, '\0', len) == NULL);
+}
+
+static bool path_err_ok(int32_t e, size_t len)
+{
+	return e <= 0 && e >= -4095 && (len == 0 || e == 0);
+}
+
+int loafre__bp_paths_put(void *buf, size_t cap, size_t *len, const struct loafre__bp_rec_paths *p)
+{
+	uint8_t *b;
+
+	if ((p->flags & ~LOAFRE__BP_RP_FLAGS) || (p->path_len && !p->path) ||
+	    (p->spath_len && !p->spath) || !path_ok(p->path, p->path_len) ||
+	    !path_ok(p->spath, p->spath_len) || !path_err_ok(p->path_err, p->path_len) ||
+	    !path_err_ok(p->spath_err, p->spath_len))
+		return -EINVAL;
+	if (*len > cap || cap - *len < LOAFRE__BP_PATHS_HDR + p->path_len + p->spath_len)
+		return -ENOBUFS;
+	b = (uint8_t *)buf + *len;
+	loafre__put32(b, p->flags);
+	loafre__put32(b + 4, (uint32_t)p->path_err);
+	loafre__put32(b + 8, (uint32_t)p->spath_err);
+	b[12] = (uint8_t)p->path_len;
+	b[13] = (uint8_t)(p->path_len >> 8);
+	b[14] = (uint8_t)p->spath_len;
+	b[15] = (uint8_t)(p->spath_len >> 8);
+	if (p->path_len)
+		memcpy(b + LOAFRE__BP_PATHS_HDR, p->path, p->path_len);
+	if (p->spath_len)
+		memcpy(b + LOAFRE__BP_PATHS_HDR + p->path_len, p->spath, p->spath_len);
+	*len += LOAFRE__BP_PATHS_HDR + p->path_len + p->spath_len;
+	return 0;
+}
+
+int loafre__bp_paths_next(const void *frame, size_t len, size_t *off,
+			  struct loafre__bp_rec_paths *ret)
+{
+	const uint8_t *b = (const uint8_t *)frame + *off;
+	struct loafre__bp_rec_paths e;
+	size_t left;
+
+	if (*off >= len)
+		return 0;
+	left = len - *off;
+	if (left < LOAFRE__BP_PATHS_HDR)
+		return -EBADMSG;
+	e.flags = loafre__le32(b);
+	e.path_err = (int32_t)loafre__le32(b + 4);
+	e.spath_err = (int32_t)loafre__le32(b + 8);
+	e.path_len = (size_t)b[12] | (size_t)b[13] << 8;
+	e.spath_len = (size_t)b[14] | (size_t)b[15] << 8;
+	if (left - LOAFRE__BP_PATHS_HDR < e.path_len + e.spath_len)
+		return -EBADMSG;
+	e.path = (const char *)b + LOAFRE__BP_PATHS_HDR;
+	e.spath = e.path + e.path_len;
+	if ((e.flags & ~LOAFRE__BP_RP_FLAGS) || !path_ok(e.path, e.path_len) ||
+	    !path_ok(e.spath, e.spath_len) || !path_err_ok(e.path_err, e.path_len) ||
+	    !path_err_ok(e.spath_err, e.spath_len))
+		return -EBADMSG;
+	if (!e.path_len)
+		e.path = NULL;
+	if (!e.spath_len)
+		e.spath = NULL;
+	*off += LOAFRE__BP_PATHS_HDR + e.path_len + e.spath_len;
+	*ret = e;
+	return 1;
+}
+
+/* A RECS paths frame: every entry valid, one per record of the records
+ * frame (which are then counted, so they must all decode). */
+static int check_paths(const struct loafre__bp_frame *recs, const struct loafre__bp_frame *paths,
+		       size_t *ret_n, char *err, size_t errlen)
+{
+	struct loafre__bp_rec_paths e;
+	struct loafre_rec rec;
+	size_t off = 0, np = 0, nr = 0;
+	int r;
+
+	if (paths->len > LOAFRE__BP_PATHS_MAX)
+		return fail(-EMSGSIZE, err, errlen, "RECS: paths over %u bytes",
+			    LOAFRE__BP_PATHS_MAX);
+	while ((r = loafre__bp_paths_next(paths->data, paths->len, &off, &e)) == 1)
+		np++;
+	if (r < 0)
+		return fail(-EBADMSG, err, errlen, "RECS: paths entry %zu is malformed", np);
+	off = 0;
+	while ((r = loafre__bp_recs_next(recs->data, recs->len, &off, &rec, NULL, NULL)) == 1)
+		nr++;
+	if (r < 0)
+		return fail(-EBADMSG, err, errlen, "RECS: record %zu is malformed", nr);
+	if (np != nr)
+		return fail(-EBADMSG, err, errlen, "RECS: %zu paths entries for %zu records", np,
+			    nr);
+	*ret_n = np;
+	return 0;
+}
 
 int loafre__bp_decode(const struct loafre__bp_frame *f, size_t n, struct loafre__bp_msg *m,
 		      char *err, size_t errlen)
@@ -158,7 +280,7 @@ int loafre__bp_decode(const struct loafre__bp_frame *f, size_t n, struct loafre_
 	}
 	if (cmd == 0)
 		return fail(-EPROTO, err, errlen, "unknown command");
-	if (n != cmd_frames[cmd])
+	if (n != cmd_frames[cmd] && !(cmd == LOAFRE__BP_RECS && n == 4))
 		return fail(-EBADMSG, err, errlen, "%s: %zu frames, expected %u", cmd_names[cmd], n,
 			    cmd_frames[cmd]);
 	memset(&out, 0, sizeof(out));
@@ -199,6 +321,13 @@ int loafre__bp_decode(const struct loafre__bp_frame *f, size_t n, struct loafre_
 			if (f[2].len > LOAFRE__BP_RECS_MAX)
 				return fail(-EMSGSIZE, err, errlen, "RECS: over %u bytes",
 					    LOAFRE__BP_RECS_MAX);
+			if (n == 4) {
+				int pr = check_paths(&f[2], &f[3], &out.n_paths, err, errlen);
+				if (pr < 0)
+					return pr;
+				out.paths = f[3].data ? f[3].data : "";
+				out.paths_len = f[3].len;
+			}
 			break;
 		}
 		if (f[2].len > (size_t)LOAFRE__BP_ACK_RANGES_MAX * LOAFRE__BP_ACK_RANGE_SIZE)
@@ -292,6 +421,11 @@ int loafre__bp_encode(const struct loafre__bp_msg *m, struct loafre__bp_frame *o
 		out[2].data = m->payload;
 		out[2].len = m->cmd == LOAFRE__BP_ACK ? m->n_ranges * LOAFRE__BP_ACK_RANGE_SIZE
 						      : m->payload_len;
+		if (m->cmd == LOAFRE__BP_RECS && m->paths) {
+			out[3].data = m->paths;
+			out[3].len = m->paths_len;
+			n = 4;
+		}
 		break;
 	case LOAFRE__BP_CREDIT:
 		loafre__put32(scratch, m->credit);
@@ -544,7 +678,15 @@ static int parse_start(const char *v, size_t len, struct loafre__bp_hello *h, ch
 	return 0;
 }
 
-enum { K_GROUP = 1, K_EPHEMERAL = 2, K_START = 4, K_CREDIT = 8, K_FIELDS = 16, K_HB = 32 };
+enum {
+	K_GROUP = 1,
+	K_EPHEMERAL = 2,
+	K_START = 4,
+	K_CREDIT = 8,
+	K_FIELDS = 16,
+	K_HB = 32,
+	K_PATHS = 64
+};
 
 int loafre__bp_hello_parse(const char *s, size_t len, struct loafre__bp_hello *h, char *err,
 			   size_t errlen)
@@ -594,6 +736,8 @@ int loafre__bp_hello_parse(const char *s, size_t len, struct loafre__bp_hello *h
 			key = K_FIELDS;
 		} else if (KEY_IS("heartbeat_ms")) {
 			key = K_HB;
+		} else if (KEY_IS("paths")) {
+			key = K_PATHS;
 		} else {
 			return fail(-EINVAL, err, errlen, "unknown option '%.*s'",
 				    (int)(eq - ts > 64 ? 64 : eq - ts), s + ts);
@@ -640,6 +784,15 @@ int loafre__bp_hello_parse(const char *s, size_t len, struct loafre__bp_hello *h
 					    LOAFRE__BP_HEARTBEAT_MIN, LOAFRE__BP_HEARTBEAT_MAX);
 			out.heartbeat_ms = (uint32_t)n;
 			break;
+		case K_PATHS:
+			if (vl > LOAFRE__BP_FSNAME_MAX || !mdt_name_ok(v, vl))
+				return fail(-EINVAL, err, errlen,
+					    "paths: bad filesystem name (letters, digits, '_', '-'; "
+					    "1 to %u bytes)",
+					    LOAFRE__BP_FSNAME_MAX);
+			memcpy(out.paths, v, vl);
+			out.paths[vl] = '\0';
+			break;
 		}
 	}
 	if ((seen & K_GROUP) && (seen & K_EPHEMERAL))
@@ -648,6 +801,8 @@ int loafre__bp_hello_parse(const char *s, size_t len, struct loafre__bp_hello *h
 		return fail(-EINVAL, err, errlen, "group=NAME or ephemeral is required");
 	if ((seen & K_START) && out.ephemeral)
 		return fail(-EINVAL, err, errlen, "start: an ephemeral reader starts at the end");
+	if ((seen & K_PATHS) && out.ephemeral)
+		return fail(-EINVAL, err, errlen, "paths: only for a group (group=NAME)");
 	*h = out;
 	return 0;
 }
@@ -699,6 +854,8 @@ int loafre__bp_hello_format(const struct loafre__bp_hello *h, char *buf, size_t 
 		OUT(" credit=%u", h->credit);
 	if (h->heartbeat_ms)
 		OUT(" heartbeat_ms=%u", h->heartbeat_ms);
+	if (h->paths[0])
+		OUT(" paths=%.*s", (int)LOAFRE__BP_FSNAME_MAX, h->paths);
 	if (h->has_fields) {
 		OUT(" fields=");
 		bool first = true;

@@ -22,7 +22,7 @@
 
 /* ---- limits ------------------------------------------------------------- */
 
-#define LOAFRE__BP_MAX_FRAMES 3          /* frames of the longest message */
+#define LOAFRE__BP_MAX_FRAMES 4          /* frames of the longest message (RECS with paths) */
 #define LOAFRE__BP_HELLO_MAX 4096        /* HELLO options text, bytes */
 #define LOAFRE__BP_TEXT_MAX 4096         /* ERR text, bytes */
 #define LOAFRE__BP_MDTS_MAX 65536        /* WELCOME MDT list, bytes */
@@ -36,6 +36,11 @@
 #define LOAFRE__BP_MDT_NAME_MAX 63       /* bytes of an MDT name */
 #define LOAFRE__BP_STARTS_MAX 64         /* MDT:INDEX entries in start= */
 #define LOAFRE__BP_SCRATCH 16            /* scratch bytes loafre__bp_encode needs */
+#define LOAFRE__BP_FSNAME_MAX 63         /* bytes of paths=FSNAME */
+#define LOAFRE__BP_PATHS_MAX (128u << 20) /* RECS paths frame, bytes */
+#define LOAFRE__BP_PATH_MAX 4095         /* bytes of one path (PATH_MAX without the NUL) */
+#define LOAFRE__BP_PATHS_HDR 16          /* header bytes of one paths entry */
+#define LOAFRE__BP_RP_FLAGS 0x7u         /* the LOAFRE_RP_* bits a paths entry may have */
 
 enum loafre__bp_cmd {
 	LOAFRE__BP_HELLO = 1,
@@ -61,7 +66,9 @@ struct loafre__bp_frame {
 /* One message. Which fields are meaningful depends on cmd:
  *   HELLO   text (options, see loafre__bp_hello_parse)
  *   WELCOME member, text (MDT list, see loafre__bp_mdts_next)
- *   RECS    mdt, payload (records, see loafre__bp_recs_next)
+ *   RECS    mdt, payload (records, see loafre__bp_recs_next); paths,
+ *           paths_len, n_paths (the optional paths frame, NULL when absent:
+ *           see loafre__bp_paths_next; encode sends it when non-NULL)
  *   ACK     mdt, payload (n_ranges pairs, see loafre__bp_ack_get)
  *   CREDIT  credit
  *   GAP     mdt, lost
@@ -79,6 +86,9 @@ struct loafre__bp_msg {
 	const void *payload;
 	size_t payload_len;
 	size_t n_ranges;
+	const void *paths;  /* RECS: the paths frame, or NULL */
+	size_t paths_len;   /* its bytes */
+	size_t n_paths;     /* decoded: its entries (= the records) */
 };
 
 /* Decodes the n frames of one message. Returns 0 and fills *m, or:
@@ -86,10 +96,12 @@ struct loafre__bp_msg {
  *   -EMSGSIZE  a frame over its limit (HELLO > 4 KiB, ACK > 4096 ranges...)
  *   -EBADMSG   wrong frame count, wrong integer frame size, a bad value
  *              (CREDIT 0, ERR >= 0, ACK range first > last or first 0,
- *              NUL in a text frame, empty RECS)
+ *              NUL in a text frame, empty RECS, a RECS paths frame that is
+ *              malformed or whose entries are not one per record)
  * and writes a one-line reason into err[0..errlen) when err is non-NULL.
- * RECS records and HELLO options are not validated here (iterate them
- * with loafre__bp_recs_next, parse them with loafre__bp_hello_parse). */
+ * RECS records are not validated here unless a paths frame came with
+ * them (then they are counted: a malformed record is -EBADMSG); HELLO
+ * options are parsed by loafre__bp_hello_parse. */
 int loafre__bp_decode(const struct loafre__bp_frame *frames, size_t n, struct loafre__bp_msg *m,
 		      char *err, size_t errlen);
 
@@ -115,6 +127,30 @@ void loafre__bp_ack_get(const struct loafre__bp_msg *m, size_t i, uint64_t *firs
  * bytes at *off are not a valid record (the iteration must stop). */
 int loafre__bp_recs_next(const void *payload, size_t len, size_t *off, struct loafre_rec *rec,
 			 const void **raw, size_t *raw_len);
+
+/* ---- RECS paths frame --------------------------------------------------- */
+
+/* One record's paths (the wire form of struct loafre_rec_paths). */
+struct loafre__bp_rec_paths {
+	uint32_t flags;      /* LOAFRE_RP_* (loafre/consumer.h) */
+	int32_t path_err;    /* 0 or -errno */
+	int32_t spath_err;   /* 0 or -errno */
+	const char *path;    /* path_len bytes, not NUL-terminated; borrowed */
+	size_t path_len;     /* 0: no path */
+	const char *spath;   /* spath_len bytes; borrowed */
+	size_t spath_len;    /* 0: no spath */
+};
+
+/* Appends one entry to a paths frame being built in buf (cap bytes, *len
+ * used). 0, -EINVAL (an entry that would not decode: a path over
+ * LOAFRE__BP_PATH_MAX, not starting with '/', with a NUL, a path with an
+ * error, an error out of -4095..0, unknown flags) or -ENOBUFS. */
+int loafre__bp_paths_put(void *buf, size_t cap, size_t *len, const struct loafre__bp_rec_paths *p);
+/* Iterates a paths frame: *off starts at 0. 1 with the next entry in *ret
+ * (borrowing from frame), 0 at the end, -EBADMSG (the iteration must
+ * stop). */
+int loafre__bp_paths_next(const void *frame, size_t len, size_t *off,
+			  struct loafre__bp_rec_paths *ret);
 
 /* ---- WELCOME MDT list: "NAME=ID,NAME=ID" --------------------------------- */
 
@@ -159,6 +195,7 @@ struct loafre__bp_hello {
 	uint32_t heartbeat_ms; /* 0: not given */
 	bool has_fields;       /* fields= given; else every field is sent as journaled */
 	uint32_t fields;       /* LOAFRE__BP_FIELD_* */
+	char paths[LOAFRE__BP_FSNAME_MAX + 1]; /* paths=FSNAME, "" when not given */
 };
 
 /* Parses the HELLO options text (tokens KEY=VALUE or `ephemeral`,
@@ -168,6 +205,7 @@ struct loafre__bp_hello {
  *   credit=N                 1..LOAFRE__BP_CREDIT_MAX
  *   fields=F[,F...]          jobid uidgid nid openmode xattr, `all`; empty: none
  *   heartbeat_ms=N           LOAFRE__BP_HEARTBEAT_MIN..MAX
+ *   paths=FSNAME             [A-Za-z0-9_-], 1..LOAFRE__BP_FSNAME_MAX; only with group
  * Each key at most once. Returns 0, -EMSGSIZE (over 4 KiB) or -EINVAL
  * (unknown key, bad value, duplicate, missing group/ephemeral) with a
  * one-line reason in err. */

@@ -375,6 +375,8 @@ static void rule_config_clear(struct loafre_rule_config *r)
 		free(d->user);
 		free(d->host);
 		free(d->path);
+		free(d->identity);
+		free(d->known_hosts);
 		loafre__idmap_clear(&d->uid_map);
 		loafre__idmap_clear(&d->gid_map);
 	}
@@ -1690,11 +1692,54 @@ static int add_dest(struct parse_state *st, struct loafre_rule_config *r, const 
 	for (size_t i = 1; i < n; i++) {
 		bool is_gid = strncmp(w[i], "gid_map=", 8) == 0;
 		struct loafre_idmap *m = is_gid ? &d.gid_map : &d.uid_map;
+		bool is_port = strncmp(w[i], "port=", 5) == 0;
+		bool is_id = strncmp(w[i], "identity=", 9) == 0;
+		bool is_kh = strncmp(w[i], "known_hosts=", 12) == 0;
 		int e;
 
+		if (is_port || is_id || is_kh) {
+			/* ssh options of a [user@]host:/path destination */
+			const char *v = strchr(w[i], '=') + 1;
+			char **sp = is_id ? &d.identity : &d.known_hosts;
+
+			if (!d.host) {
+				set_err(st, -EINVAL, st->line,
+					"%s: destination '%s': %.*s is for [user@]host:/path destinations",
+					sect, d.spec, (int)(v - 1 - w[i]), w[i]);
+				goto out;
+			}
+			if ((is_port && d.port) || (!is_port && *sp)) {
+				set_err(st, -EINVAL, st->line, "%s: destination: %.*s given twice", sect,
+					(int)(v - 1 - w[i]), w[i]);
+				goto out;
+			}
+			if (is_port) {
+				char *end;
+				unsigned long p;
+
+				errno = 0;
+				p = strtoul(v, &end, 10);
+				if (errno || !*v || *end || v[0] == '0' || p < 1 || p > 65535) {
+					set_err(st, -EINVAL, st->line,
+						"%s: destination: port '%s' is not 1 to 65535", sect, v);
+					goto out;
+				}
+				d.port = (unsigned)p;
+			} else {
+				if (!*v) {
+					set_err(st, -EINVAL, st->line, "%s: destination: %s needs a file",
+						sect, w[i]);
+					goto out;
+				}
+				if (!(*sp = resolve_path(st, v)))
+					goto nomem;
+			}
+			continue;
+		}
 		if (!is_gid && strncmp(w[i], "uid_map=", 8) != 0) {
 			set_err(st, -EINVAL, st->line,
-				"%s: destination: unknown option '%s' (uid_map=S:D,... or gid_map=S:D,...)",
+				"%s: destination: unknown option '%s' (uid_map=, gid_map=, port=, "
+				"identity=, known_hosts=)",
 				sect, w[i]);
 			goto out;
 		}
@@ -1731,6 +1776,8 @@ out:
 	free(d.user);
 	free(d.host);
 	free(d.path);
+	free(d.identity);
+	free(d.known_hosts);
 	loafre__idmap_clear(&d.uid_map);
 	loafre__idmap_clear(&d.gid_map);
 	loafre__argv_free(w);

@@ -17,6 +17,13 @@
  * answers PING with PONG, and reports -ENOTCONN when nothing at all came
  * from the broker for 3 heartbeat intervals.
  *
+ * Paths (options.paths): HELLO carries paths=FSNAME; a RECS with the
+ * paths frame (validated by the decoder: one valid entry per record) is
+ * turned, when the batch is made and before its records count as held,
+ * into one struct loafre_rec_paths per record whose strings are copied
+ * NUL-terminated (the wire has none) into one buffer owned by the batch;
+ * loafre_batch_paths hands them out.
+ *
  * CurveZMQ: with the three curve options the DEALER is a CURVE client
  * (ZMQ_CURVE_SERVERKEY/PUBLICKEY/SECRETKEY before connect). A refused
  * handshake is invisible on the socket itself (libzmq just retries), so
@@ -77,6 +84,8 @@ struct loafre_batch {
 	size_t len;
 	size_t *off; /* count + 1 offsets */
 	size_t count;
+	struct loafre_rec_paths *paths; /* per record, or NULL (no paths frame) */
+	char *pstr;  /* the paths' strings, NUL-terminated (owned) */
 };
 
 static uint64_t now_ns(void)
@@ -300,6 +309,8 @@ static int hello_text(const struct loafre_consumer_options *o, char *buf, size_t
 	APPEND(" credit=%u", o->credit ? o->credit : LOAFRE_CONSUMER_CREDIT_DEFAULT);
 	if (o->fields)
 		APPEND(" fields=%s", o->fields);
+	if (o->paths)
+		APPEND(" paths=%s", o->paths);
 	APPEND(" heartbeat_ms=%u",
 	       o->heartbeat_ms ? o->heartbeat_ms : LOAFRE_CONSUMER_HEARTBEAT_DEFAULT_MS);
 #undef APPEND
@@ -687,6 +698,42 @@ size_t loafre_consumer_unacked(const struct loafre_consumer *c)
 	return n;
 }
 
+/* Copies the paths frame of m (the decoder checked it: one valid entry per
+ * record) into b->paths and b->pstr. */
+static int take_paths(struct loafre_batch *b, const struct loafre__bp_msg *m)
+{
+	struct loafre__bp_rec_paths e;
+	size_t off = 0, i = 0, at = 0;
+	int r;
+
+	b->paths = calloc(m->n_paths ? m->n_paths : 1, sizeof(*b->paths));
+	/* the strings plus one NUL per string: at most the frame's size */
+	b->pstr = malloc(m->paths_len + 1);
+	if (!b->paths || !b->pstr)
+		return -ENOMEM;
+	while ((r = loafre__bp_paths_next(m->paths, m->paths_len, &off, &e)) == 1 &&
+	       i < m->n_paths) {
+		struct loafre_rec_paths *p = &b->paths[i++];
+
+		p->flags = e.flags;
+		p->path_err = e.path_err;
+		p->spath_err = e.spath_err;
+		if (e.path) {
+			p->path = b->pstr + at;
+			memcpy(b->pstr + at, e.path, e.path_len);
+			at += e.path_len;
+			b->pstr[at++] = '\0';
+		}
+		if (e.spath) {
+			p->spath = b->pstr + at;
+			memcpy(b->pstr + at, e.spath, e.spath_len);
+			at += e.spath_len;
+			b->pstr[at++] = '\0';
+		}
+	}
+	return r < 0 || i != m->n_paths ? -EBADMSG : 0;
+}
+
 /* Builds a batch from a RECS or GAP message. */
 static int make_batch(struct loafre_consumer *c, const struct loafre__bp_msg *m,
 		      zmq_msg_t *payload, struct loafre_batch **ret)
@@ -725,6 +772,11 @@ static int make_batch(struct loafre_consumer *c, const struct loafre__bp_msg *m,
 	b->has_msg = true;
 	b->data = zmq_msg_data(&b->msg);
 	b->len = m->payload_len;
+	if (m->paths) {
+		r = take_paths(b, m);
+		if (r < 0)
+			goto fail;
+	}
 	for (;;) {
 		size_t at = off;
 		r = loafre__bp_recs_next(b->data, b->len, &off, &rec, NULL, NULL);
@@ -751,6 +803,13 @@ static int make_batch(struct loafre_consumer *c, const struct loafre__bp_msg *m,
 			if (r < 0)
 				goto fail;
 		}
+	}
+	if (b->paths && b->count != m->n_paths) {
+		/* the decoder counted them: cannot happen */
+		set_err(c->err, sizeof(c->err), "paths of %zu records for %zu", m->n_paths,
+			b->count);
+		r = -EBADMSG;
+		goto fail;
 	}
 	*ret = b;
 	return 0;
@@ -780,7 +839,7 @@ static int handle(struct loafre_consumer *c, zmq_msg_t *msgs, int n, struct loaf
 	switch (m.cmd) {
 	case LOAFRE__BP_RECS:
 	case LOAFRE__BP_GAP:
-		r = make_batch(c, &m, m.cmd == LOAFRE__BP_RECS ? &msgs[n - 1] : NULL, ret);
+		r = make_batch(c, &m, m.cmd == LOAFRE__BP_RECS ? &msgs[2] : NULL, ret);
 		if (r < 0)
 			return r;
 		if (c->ephemeral && m.cmd == LOAFRE__BP_RECS && (*ret)->count > 0) {
@@ -802,6 +861,16 @@ static int handle(struct loafre_consumer *c, zmq_msg_t *msgs, int n, struct loaf
 		/* WELCOME again or a command for the broker: not for us. */
 		return 0;
 	}
+}
+
+int loafre_consumer_keepalive(struct loafre_consumer *c)
+{
+	uint64_t hb_ns = (uint64_t)c->hb_ms * 1000000u;
+
+	if (now_ns() - c->last_send_ns < hb_ns)
+		return 0;
+	struct loafre__bp_msg ping = { .cmd = LOAFRE__BP_PING };
+	return send_msg(c, &ping);
 }
 
 int loafre_consumer_recv(struct loafre_consumer *c, int timeout_ms, struct loafre_batch **ret)
@@ -942,12 +1011,24 @@ const void *loafre_batch_data(const struct loafre_batch *b, size_t *ret_len)
 	return b->data;
 }
 
+int loafre_batch_paths(const struct loafre_batch *b, size_t i, struct loafre_rec_paths *ret)
+{
+	if (!b->paths)
+		return -ENODATA;
+	if (i >= b->count)
+		return -ERANGE;
+	*ret = b->paths[i];
+	return 0;
+}
+
 void loafre_batch_free(struct loafre_batch *b)
 {
 	if (!b)
 		return;
 	if (b->has_msg)
 		zmq_msg_close(&b->msg);
+	free(b->paths);
+	free(b->pstr);
 	free(b->off);
 	free(b);
 }

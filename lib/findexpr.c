@@ -2926,6 +2926,8 @@ static void hints_meet(struct loafre__find_hints *h, const struct loafre__find_h
 		h->name_suffix = o->name_suffix;
 	if (o->name_glob && (!h->name_glob || strlen(o->name_glob) > strlen(h->name_glob)))
 		h->name_glob = o->name_glob; /* both hold for every match: keep one */
+	if (o->name_iglob && (!h->name_iglob || strlen(o->name_iglob) > strlen(h->name_iglob)))
+		h->name_iglob = o->name_iglob;
 	meet_u64(&h->size_min, &h->size_max, o->size_min, o->size_max);
 	meet_u32(&h->uid_min, &h->uid_max, o->uid_min, o->uid_max);
 	meet_u32(&h->gid_min, &h->gid_max, o->gid_min, o->gid_max);
@@ -2958,6 +2960,7 @@ static void hints_join(struct loafre__find_hints *h, const struct loafre__find_h
 	h->name_prefix = same_str(h->name_prefix, o->name_prefix);
 	h->name_suffix = same_str(h->name_suffix, o->name_suffix);
 	h->name_glob = same_str(h->name_glob, o->name_glob);
+	h->name_iglob = same_str(h->name_iglob, o->name_iglob);
 	join_u64(&h->size_min, &h->size_max, o->size_min, o->size_max, h->size_min > h->size_max,
 		 o->size_min > o->size_max);
 	if (h->n_uids && o->n_uids && h->n_uids + o->n_uids <= LOAFRE__FIND_HINT_UIDS) {
@@ -3016,8 +3019,10 @@ static void constraint(const struct node *n, struct loafre__find_hints *h)
 		hints_empty(h);
 		break;
 	case K_NAME:
-		if (n->flag)
+		if (n->flag) {
+			h->name_iglob = n->u.glob.pat;
 			break;
+		}
 		h->name = n->u.glob.exact;
 		h->name_prefix = n->u.glob.exact ? n->u.glob.exact : n->u.glob.prefix;
 		h->name_suffix = n->u.glob.exact ? n->u.glob.exact : n->u.glob.suffix;

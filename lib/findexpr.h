@@ -147,6 +147,9 @@ struct loafre__find_hints {
 	const char *name_suffix;  /* every name ends with this (may be ""), or NULL */
 	const char *name_glob;    /* every name matches this fnmatch(3) glob (flags 0:
 	                           * a case-sensitive -name), or NULL */
+	const char *name_iglob;   /* every name matches this glob with FNM_CASEFOLD
+	                           * (an -iname), or NULL; unused when name_glob,
+	                           * name, name_prefix or name_suffix is given */
 	uint64_t size_min, size_max;     /* st_size range, bytes, inclusive */
 	uint32_t uid_min, uid_max;       /* uid range, inclusive */
 	unsigned n_uids;                 /* > 0: the uid is one of uids[] */

@@ -1354,6 +1354,26 @@ out:
 	return r;
 }
 
+/* Records o's current xattrs in the state without any record (first run).
+ * An object that cannot be opened or read keeps none: nothing to say. */
+static void xattr_baseline(struct loafre__lfs *l, struct lfs_obj *o)
+{
+	char *nl = NULL;
+	uint32_t nlen = 0;
+	int fd = loafre__lfs_open_fid(l, &o->fid, O_PATH);
+
+	if (fd < 0)
+		return;
+	if (read_xattrs(fd, &nl, &nlen) == 0 && nl) {
+		o->xattrs = nl;
+		o->xattrs_len = nlen;
+		loafre__lfs_obj_touch(l, o);
+	} else {
+		free(nl);
+	}
+	close(fd);
+}
+
 static int64_t ts_ns(const struct timespec *t)
 {
 	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
@@ -1648,6 +1668,14 @@ int loafre__lfs_rescan(struct loafre__lfs *l)
 	if (r < 0)
 		return r;
 	r = loafre__lfs_flush(l);
+	/* First run: the objects were learnt silently, without their xattrs
+	 * (process_object compares them only after an attribute change). Read
+	 * them now, so removing an xattr the tree had before loafred's first
+	 * start is a change like any other (an XATTR record). */
+	for (i = 0; r >= 0 && l->snapshot && i <= l->objs_mask; i++)
+		for (struct lfs_obj *o = l->objs[i]; o; o = o->hnext)
+			if (!S_ISLNK(o->mode) && !o->xattrs)
+				xattr_baseline(l, o);
 	l->snapshot = false;
 	return r;
 }

@@ -153,6 +153,12 @@ int loafre__dest_copy(struct loafre__dest *d, int src_root, const char *rel, cha
 	return one_path_op(d, LOAFRE__DOP_COPY, d->ops->copy, src_root, rel, why);
 }
 
+int loafre__dest_update(struct loafre__dest *d, int src_root, const char *rel, char *why)
+{
+	return one_path_op(d, LOAFRE__DOP_COPY, d->ops->update ? d->ops->update : d->ops->copy,
+			   src_root, rel, why);
+}
+
 int loafre__dest_mkdir(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
 	return one_path_op(d, LOAFRE__DOP_MKDIR, d->ops->mkdir, src_root, rel, why);
@@ -255,4 +261,61 @@ int loafre__dest_list(struct loafre__dest *d, const char *rel,
 	if (r < 0)
 		return r;
 	return d->ops->list(d, rel, fn, arg);
+}
+
+/* The fallback of list_stat: list, then lstat of each name. */
+struct ls_ctx {
+	struct loafre__dest *d;  /* the destination */
+	const char *rel;         /* the directory */
+	int (*fn)(void *arg, const char *name, const struct stat *st); /* caller's */
+	void *arg;               /* its argument */
+};
+
+static int ls_one(void *arg, const char *name)
+{
+	struct ls_ctx *c = arg;
+	char path[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if (snprintf(path, sizeof(path), "%s%s%s", c->rel, c->rel[0] ? "/" : "", name) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	r = c->d->ops->lstat(c->d, path, &st);
+	if (r == -ENOENT)
+		return 0; /* gone meanwhile */
+	if (r < 0)
+		return r;
+	return c->fn(c->arg, name, &st);
+}
+
+int loafre__dest_list_stat(struct loafre__dest *d, const char *rel,
+			   int (*fn)(void *arg, const char *name, const struct stat *st),
+			   void *arg)
+{
+	struct ls_ctx c = { d, rel, fn, arg };
+	int r = rel && !rel[0] ? 0 : loafre__rel_check(rel);
+
+	if (r < 0)
+		return r;
+	if (d->ops->list_stat)
+		return d->ops->list_stat(d, rel, fn, arg);
+	return d->ops->list(d, rel, ls_one, &c);
+}
+
+int loafre__dest_batch_begin(struct loafre__dest *d,
+			     void (*failed)(void *arg, const char *rel, int err, const char *why),
+			     void *arg)
+{
+	return d->ops->batch_begin ? d->ops->batch_begin(d, failed, arg) : 0;
+}
+
+int loafre__dest_flush(struct loafre__dest *d, char *why)
+{
+	return d->ops->flush ? d->ops->flush(d, why) : 0;
+}
+
+int loafre__dest_batch_end(struct loafre__dest *d, char *why)
+{
+	return d->ops->batch_end ? d->ops->batch_end(d, why) : 0;
 }

@@ -108,6 +108,8 @@ struct loafre__dest;
 struct loafre__dest_ops {
 	const char *type;  /* "local", ... */
 	int (*copy)(struct loafre__dest *d, int src_root, const char *rel, char *why);
+	/* Optional (NULL: copy): see loafre__dest_update. */
+	int (*update)(struct loafre__dest *d, int src_root, const char *rel, char *why);
 	int (*mkdir)(struct loafre__dest *d, int src_root, const char *rel, char *why);
 	int (*symlink)(struct loafre__dest *d, int src_root, const char *rel, char *why);
 	int (*mknod)(struct loafre__dest *d, int src_root, const char *rel, char *why);
@@ -125,6 +127,18 @@ struct loafre__dest_ops {
 	 * "." and ".." excluded; stops at fn's first non-zero return (returned). */
 	int (*list)(struct loafre__dest *d, const char *rel,
 		    int (*fn)(void *arg, const char *name), void *arg);
+	/* Optional (NULL: list + lstat): the names with their lstat, in one
+	 * listing; see loafre__dest_list_stat. */
+	int (*list_stat)(struct loafre__dest *d, const char *rel,
+			 int (*fn)(void *arg, const char *name, const struct stat *st),
+			 void *arg);
+	/* Optional (NULL: copies are never queued): see loafre__dest_batch_begin,
+	 * loafre__dest_flush, loafre__dest_batch_end. */
+	int (*batch_begin)(struct loafre__dest *d,
+			   void (*failed)(void *arg, const char *rel, int err, const char *why),
+			   void *arg);
+	int (*flush)(struct loafre__dest *d, char *why);
+	int (*batch_end)(struct loafre__dest *d, char *why);
 	void (*close)(struct loafre__dest *d); /* frees priv */
 };
 
@@ -160,7 +174,9 @@ struct loafre__ssh_spec {
 int loafre__ssh_spec_parse(const char *spec, struct loafre__ssh_spec *ret);
 struct loafre__ssh_opts {
 	const char *control_dir;   /* private 0700 directory for the master's socket
-				    * (absolute, at most 80 bytes); required */
+				    * (absolute, at most 1024 bytes; when too long
+				    * for ssh's socket path a short private one in
+				    * /tmp is used); required */
 	unsigned port;             /* ssh port, 0: ssh's default */
 	const char *identity_file; /* ssh -i FILE, NULL: ssh's default */
 	const char *known_hosts;   /* UserKnownHostsFile (then strict), NULL: default */
@@ -186,10 +202,25 @@ void loafre__dest_get_stats(struct loafre__dest *d, struct loafre__dest_stats *r
  * entry at `rel` is replaced, whatever its type. -ENOENT: the source is
  * gone (nothing to copy); -EINVAL: it is not a regular file; -EAGAIN: it
  * kept changing during copy_retries+1 copies. The new file is a new inode
- * at `rel` only: when the source has other names (st_nlink > 1), the
- * caller links them to `rel` again (loafre__dest_link), as the initial
- * sync does. */
+ * at `rel` only (whatever was there, another file's link included, is
+ * replaced): when the source has other names (st_nlink > 1), the caller
+ * links them to `rel` again (loafre__dest_link), as the initial sync does. */
 int loafre__dest_copy(struct loafre__dest *d, int src_root, const char *rel, char *why);
+/* The same as loafre__dest_copy, for a write to a file whose destination
+ * entry at `rel` the caller knows to be that file's (a content change
+ * applied to one of its names): when the source has several names
+ * (st_nlink > 1) and the destination entry is a regular file with several
+ * names, the file is updated IN PLACE: the data still goes to a temporary
+ * first (the source read completely and consistently), then the
+ * destination's inode is truncated and rewritten from it (holes kept) and
+ * gets the attributes (xattrs made equal, owner, mode, times), so every
+ * destination name of that inode follows and links stay links. Deviation
+ * from temp + rename: a reader at the destination may see such a file
+ * being rewritten (empty or partly written), as with rsync --inplace,
+ * which the ssh type uses for it. Otherwise (one name on either side, or
+ * the destination file cannot be opened for writing) as
+ * loafre__dest_copy. Counted as a copy. */
+int loafre__dest_update(struct loafre__dest *d, int src_root, const char *rel, char *why);
 /* Creates directory `rel` (and missing parents) with the source's
  * attributes; an existing directory only gets them; another type there is
  * replaced. */
@@ -216,7 +247,8 @@ int loafre__dest_unlink(struct loafre__dest *d, int src_root, const char *rel, c
  * except protected entries (opts.protect; then -ENOTEMPTY). Missing: 0. */
 int loafre__dest_rmdir(struct loafre__dest *d, int src_root, const char *rel, char *why);
 /* Applies the source's current attributes selected by mask
- * (LOAFRE__ATTR_*) to `rel` ("" here: the root itself). -ENOENT if either side is missing. A type
+ * (LOAFRE__ATTR_*) to `rel` ("" here: the root itself), in place (every
+ * destination name of its inode sees them). -ENOENT if either side is missing. A type
  * that differs: the entry is made anew (loafre__dest_sync_entry). */
 int loafre__dest_setattr(struct loafre__dest *d, int src_root, const char *rel, unsigned mask,
 			 char *why);
@@ -230,6 +262,54 @@ int loafre__dest_lstat(struct loafre__dest *d, const char *rel, struct stat *st)
 /* The names in destination directory `rel` ("" = the root): see ops->list. */
 int loafre__dest_list(struct loafre__dest *d, const char *rel,
 		      int (*fn)(void *arg, const char *name), void *arg);
+
+/* Like loafre__dest_list, with each entry's lstat (st_dev is 0; a remote
+ * type may leave st_rdev 0 except for devices and st_atim at 0). One
+ * round trip for a remote type. */
+int loafre__dest_list_stat(struct loafre__dest *d, const char *rel,
+			   int (*fn)(void *arg, const char *name, const struct stat *st),
+			   void *arg);
+
+/* ---- batched copies ------------------------------------------------------------ */
+/*
+ * A destination that supports it (ssh) queues the copies of a thread in a
+ * batch instead of making them at once, and transfers the queue with one
+ * transfer (one rsync run: delta transfer, temporary names renamed into
+ * place). A local destination ignores batches: begin, flush and end return
+ * 0 and copies stay synchronous.
+ *
+ * loafre__dest_batch_begin(d, failed, arg): from now on, loafre__dest_copy
+ * called by THIS thread on d (also through loafre__dest_sync_entry) checks
+ * the source (-ENOENT, -EINVAL as usual), queues rel and returns 0; copies
+ * by other threads are not affected. failed (may be NULL) is called for
+ * each queued copy that the flush could not make (from the thread that
+ * flushes, possibly another: it must be thread-safe and must not call
+ * into d). src_root must stay open until the flush. -EBUSY when the
+ * thread already has a batch on d, -ENOSPC when 64 threads have one.
+ *
+ * The CALLER must call loafre__dest_flush (or _batch_end) before it treats
+ * its queued copies as done (before acknowledging the records behind them,
+ * before comparing the trees): until then a queued copy may not have
+ * happened. The destination flushes by itself: when a thread's queue holds
+ * 4096 files or 256 MiB, and before any other operation on d (from any
+ * thread) whose path conflicts with a queued copy (the same path, or one
+ * a directory prefix of the other; lstat and list included), so operations
+ * keep their order.
+ *
+ * loafre__dest_flush(d, why): transfers everything queued on d (every
+ * thread's) and returns 0 when each of the calling thread's queued copies
+ * was made (also those an earlier automatic or other thread's flush
+ * transferred), else the first error with its line in why (the others
+ * through `failed`). A source file that vanished before the transfer is
+ * not an error (the record that removed it follows).
+ * loafre__dest_batch_end(d, why): flush, then the thread's copies are
+ * synchronous again; always ends the batch.
+ */
+int loafre__dest_batch_begin(struct loafre__dest *d,
+			     void (*failed)(void *arg, const char *rel, int err, const char *why),
+			     void *arg);
+int loafre__dest_flush(struct loafre__dest *d, char *why);
+int loafre__dest_batch_end(struct loafre__dest *d, char *why);
 
 /* Checks a relative path (the rules in the head comment): 0 or -EINVAL. */
 int loafre__rel_check(const char *rel);

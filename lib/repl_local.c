@@ -8,7 +8,8 @@
  * XXXXXX random letters/digits). A regular file is first an O_TMPFILE (no
  * name at all) where the filesystem supports it, linked at that temporary
  * name once complete; then renameat(2) puts it at NAME, atomically. A
- * reader at the destination sees the old entry or the new, complete one.
+ * reader at the destination sees the old entry or the new, complete one
+ * (except for files with several names: "Hard links" below).
  * A crash may leave a temporary name behind (never NAME itself half-made);
  * the initial sync and verify report it as extra.
  *
@@ -35,6 +36,22 @@
  * whose size, mtime or ctime moved during the copy is copied again (up to
  * copy_retries times, then -EAGAIN); one unlinked meanwhile (st_nlink 0)
  * gives -ENOENT and nothing is written.
+ *
+ * Hard links: an update (loafre__dest_update: a write to the file the
+ * destination entry is known to be) whose source has several names
+ * (st_nlink > 1) and whose destination entry is a regular file with
+ * several names is made IN PLACE: the data goes to the temporary file
+ * first (so the source is read completely and checked as above), then the
+ * destination's inode is
+ * truncated and rewritten from it (holes kept) and gets the attributes
+ * (xattrs made equal, owner, mode, times). Every destination name of that
+ * inode then has the new content and attributes, as at the source, and
+ * links stay links. The deviation: a reader at the destination may see
+ * such a file empty or partly rewritten (rsync --inplace does the same for
+ * the same reason), and a crash may leave it half-rewritten (its size or
+ * mtime then differ from the source's: the initial sync makes it again).
+ * Single-name files (and a destination file that cannot be opened for
+ * writing) keep temporary + rename.
  */
 #include "repl_dest.h"
 #include "rule.h"
@@ -778,10 +795,57 @@ static int link_tmpfile(int tfd, int dp, const char *name, char tmpname[NAME_MAX
 	return -errno;
 }
 
-static int local_copy(struct loafre__dest *d, int src_root, const char *rel, char *why)
+/* The destination file (dp, name) opened for writing when it is to be
+ * rewritten in place: a regular file with several names (st_nlink > 1);
+ * -1 otherwise (also when it cannot be opened for writing, e.g. mode 0444
+ * without root, or an executable running: then it is replaced). */
+static int open_inplace(int dp, const char *name)
+{
+	struct stat st;
+	int fd;
+
+	if (fstatat(dp, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink < 2)
+		return -1;
+	fd = openat(dp, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Rewrites dfd (an existing destination file) with the data of the
+ * complete temporary file tfd, then the source's attributes: every name of
+ * dfd's inode sees them. */
+static int rewrite_inplace(struct loafre__dest *d, int sfd, int tfd, int dfd,
+			   const struct stat *s, const char *rel, char *why)
+{
+	uint64_t ignored = 0;
+	int r;
+
+	/* emptied first: the temporary's holes stay holes */
+	if (ftruncate(dfd, 0) < 0)
+		return failf(why, -errno, "cannot truncate '%s'", rel);
+	r = copy_data(tfd, dfd, &ignored);
+	if (r < 0)
+		return failf(why, r, "cannot rewrite the data of '%s'", rel);
+	r = apply_fd(d, sfd, dfd, s, LOAFRE__ATTR_ALL, true, rel, why);
+	if (r < 0)
+		return r;
+	if (d->o.fsync && fsync(dfd) < 0)
+		return failf(why, -errno, "cannot fsync '%s'", rel);
+	return 0;
+}
+
+/* loafre__dest_copy (update false) and loafre__dest_update (true). */
+static int copy_file(struct loafre__dest *d, int src_root, const char *rel, bool update,
+		     char *why)
 {
 	const char *name;
-	int sp = -1, sfd = -1, dp = -1, tfd = -1, r;
+	int sp = -1, sfd = -1, dp = -1, tfd = -1, dfd = -1, r;
 	char tmpname[NAME_MAX + 1] = "";
 	struct stat before, after;
 	uint64_t bytes = 0;
@@ -838,6 +902,16 @@ static int local_copy(struct loafre__dest *d, int src_root, const char *rel, cha
 			goto out;
 		}
 	}
+	/* a file with several names at the source and at the destination: the
+	 * destination's inode rewritten, so that all its names follow */
+	if (update && before.st_nlink > 1 && (dfd = open_inplace(dp, name)) >= 0) {
+		r = rewrite_inplace(d, sfd, tfd, dfd, &before, rel, why);
+		if (r < 0)
+			goto out;
+		atomic_fetch_add(&d->bytes, bytes);
+		parent_times(d, src_root, rel); /* a named temporary came and went */
+		goto out;
+	}
 	r = apply_fd(d, sfd, tfd, &before, LOAFRE__ATTR_ALL, false, rel, why);
 	if (r < 0)
 		goto out;
@@ -864,10 +938,21 @@ out:
 	if (dp >= 0)
 		drop_tmpfile(dp, &tfd, tmpname);
 	close_fd(&tfd);
+	close_fd(&dfd);
 	close_fd(&sfd);
 	close_fd(&sp);
 	close_fd(&dp);
 	return r;
+}
+
+static int local_copy(struct loafre__dest *d, int src_root, const char *rel, char *why)
+{
+	return copy_file(d, src_root, rel, false, why);
+}
+
+static int local_update(struct loafre__dest *d, int src_root, const char *rel, char *why)
+{
+	return copy_file(d, src_root, rel, true, why);
 }
 
 /* ---- the other operations ----------------------------------------------------------- */
@@ -1097,6 +1182,17 @@ static int local_rename(struct loafre__dest *d, int src_root, const char *old_re
 		failf(why, r, "cannot rename '%s' to '%s'", old_rel, new_rel);
 		goto out;
 	}
+	if (!S_ISDIR(ost.st_mode) && ost.st_nlink > 1 && strcmp(old_rel, new_rel) != 0) {
+		/* two names of one inode: rename(2) did nothing and left both */
+		struct stat now;
+
+		if (fstatat(op, oname, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == ost.st_ino &&
+		    now.st_dev == ost.st_dev && unlinkat(op, oname, 0) < 0 && errno != ENOENT) {
+			r = failf(why, -errno, "cannot remove '%s' (renamed onto '%s')", old_rel,
+				  new_rel);
+			goto out;
+		}
+	}
 	parent_times(d, src_root, old_rel);
 	parent_times(d, src_root, new_rel);
 out:
@@ -1249,6 +1345,7 @@ static void local_close(struct loafre__dest *d)
 static const struct loafre__dest_ops local_ops = {
 	.type = "local",
 	.copy = local_copy,
+	.update = local_update,
 	.mkdir = local_mkdir,
 	.symlink = local_symlink,
 	.mknod = local_mknod,

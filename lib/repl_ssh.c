@@ -10,28 +10,110 @@
  * Connection. Every program runs through one master connection per
  * destination: ssh -o ControlMaster=auto -o ControlPath=DIR/ssh-%C
  * -o ControlPersist=60 -o BatchMode=yes (DIR: the caller's private 0700
- * directory), plus the port, identity file and known_hosts file of the
+ * directory; when DIR/ssh-%C plus the 17 bytes ssh appends for its
+ * temporary name would not fit a Unix socket's 107-byte path, a private
+ * directory /tmp/loafre-ssh.PID.XXXXXX made for this destination, removed at
+ * close), plus the port, identity file and known_hosts file of the
  * options. rsync gets the same command line as -e, so it shares the
- * master. close() stops the master (ssh -O exit).
+ * master. close() ends the channels and stops the master (ssh -O exit).
  *
- * Programs are run with fork + execvp (no local shell) in their own process
- * group, stdin/stdout/stderr through pipes (stdout kept up to a limit per
- * call, stderr up to 4 KiB), a timeout per command after which the process
- * group is killed (-ETIMEDOUT); SIGPIPE is blocked in the calling thread
- * while it writes to a child and a pending one is consumed.
+ * Channel protocol. Namespace operations and every remote script go
+ * through a persistent command channel instead of one process per
+ * operation: `ssh OPTS -- TARGET 'exec sh -s loafre-channel'` over the
+ * master (one session of it), its stdin a socket of ours (written with
+ * MSG_NOSIGNAL), stdout and stderr pipes. A destination has up to CHAN_MAX
+ * (4) channels, started on demand (one when used by one thread), each
+ * used by one thread at a time (a pool: mutex + condition variable); when
+ * one cannot start while others run (e.g. sshd's MaxSessions), the
+ * running ones are shared.
+ *   Start: we send the prologue
+ *     T=$(mktemp -d) || exit 1            (private directory for replies)
+ *     trap 'rm -rf -- "$T"' EXIT
+ *     printf '@ready\n'
+ *   and wait for the line "@ready" (else: ssh's exit status 255 =
+ *   -EHOSTUNREACH, another = -EIO, with ssh's first stderr line).
+ *   Command N (N = 1, 2, ... per channel), SCRIPT the operation's script:
+ *     (
+ *     SCRIPT
+ *     ) </dev/null >"$T/o" 2>"$T/e"; s=$?; set -- $(stat -c %s -- "$T/o" "$T/e");
+ *     printf '@N %s %s %s\n' "$s" "$1" "$2"; cat -- "$T/o" "$T/e"
+ *   The subshell keeps the script's `exit`, `set -u`, `exec` and reads of
+ *   stdin away from the channel's shell. Reply: one status line
+ *   "@N STATUS OLEN ELEN" (grammar: lib/repl_ssh_reply.c), then exactly
+ *   OLEN bytes of the script's stdout and ELEN bytes of its stderr. The
+ *   exit status maps to an errno as below, the first stderr line is the
+ *   `why`. Any other byte, a wrong N or a line longer than 80 bytes is a
+ *   protocol error: the channel is killed (-EIO).
+ *   Liveness: between commands nothing may be readable on the channel's
+ *   stdout, so before a command a readable stdout (EOF or stray bytes) or
+ *   an exited ssh means the channel died: it is killed and started again.
+ *   A channel that dies after the command was sent and before any byte of
+ *   the reply (killed meanwhile) is started again and the command sent a
+ *   second time (every script checks the state it changes first: a rename
+ *   already made answers -ENOENT, which the callers treat as "copy the new
+ *   name"); dying later: -EHOSTUNREACH with ssh's stderr line, and the next
+ *   command starts a new channel.
+ *   Timeouts: a command (and a start) has timeout_ms; then the ssh process
+ *   group is killed (-ETIMEDOUT) and the next command starts a new channel
+ *   (what ran remotely may go on until it notices the closed session).
+ *   End: stdin closed (the remote shell exits, its trap removes $T), 2 s,
+ *   then SIGKILL.
  *
- * Data. copy, mkdir, symlink, mknod (and setattr with xattrs) are
- *   rsync -a -H -A -X --sparse --numeric-ids --force [--usermap=M]
- *         [--groupmap=M] --files-from=- --from0 -e SSH SRCDIR/ [user@]host:ROOT/
- * with the relative path on stdin: rsync writes a temporary name and renames
- * it into place, creates missing parents with their source attributes
- * (implied directories) and translates owners with the id maps (pairs in
- * order, then `*:D`).
+ * Programs (rsync, ssh -O exit) are run with fork + execvp (no local shell)
+ * in their own process group, stdin/stdout/stderr through pipes (stdout
+ * kept up to a limit per call, stderr up to 4 KiB), a timeout per command
+ * after which the process group is killed (-ETIMEDOUT); SIGPIPE is blocked
+ * in the calling thread while it writes to a child and a pending one is
+ * consumed.
  *
- * Namespace operations (rename, unlink, rmdir, link; setattr without xattrs;
- * lstat; list) are one `sh -c SCRIPT` per operation over the master, every
- * path single-quoted ('\'' for a quote) and written as "$R/REL" with R the
- * root (resolved with `pwd -P` once, at open, like the local type follows
+ * Data. copy (but a small one, below), mkdir/symlink of a source entry
+ * with xattrs or ACLs, an existing directory's mkdir, mknod and setattr
+ * with xattrs are
+ *   rsync -a -H -A -X --sparse [--ignore-times] --numeric-ids --force
+ *         [--usermap=M] [--groupmap=M] --files-from=- --from0 -e SSH
+ *         SRCDIR/ [user@]host:ROOT/
+ * with the relative paths on stdin: rsync writes a temporary name and
+ * renames it into place (delta transfer against what is there; a copy's
+ * files are transferred whatever their size and mtime, --ignore-times,
+ * as rsync's quick check compares mtimes to the second only and the
+ * caller copies because the file changed), creates
+ * missing parents with their source attributes (implied directories) and
+ * translates owners with the id maps (pairs in order, then `*:D`). A new
+ * directory or a symlink without xattrs is made through the channel
+ * (mkdir / ln -s to a ".NAME.loafre.PID" temporary renamed with mv -T,
+ * then chown -h, chmod, touch -h), and so is a synchronous copy of a
+ * regular file of at most 32 KiB without xattrs (chan_copy_small: its
+ * data in base64 in the script, `base64 -d` into the temporary).
+ * Hard links: an update (loafre__dest_update) of a source file with
+ * several names (st_nlink > 1; outside the initial sync) is never queued
+ * nor made by the channel: one rsync of its own with --inplace, which
+ * rewrites the destination's file through its inode (every destination
+ * name of it follows, links stay links; a reader may see it being
+ * rewritten: lib/repl_dest.h, loafre__dest_update).
+ *
+ * Batches (loafre__dest_batch_begin, lib/repl_dest.h). A copy by a thread
+ * with a batch is checked at the source and queued (the queue is the
+ * destination's, each entry tagged with its thread). A flush takes the
+ * whole queue (flush_mu: one transfer at a time; the entries stay visible
+ * as "in flight" for conflict checks) and, per source root: one channel
+ * command walking the distinct parents (`nl`, below), one rsync with
+ * every path on stdin, one channel command setting the parents' times
+ * (unless the entries were queued by the initial sync or no_parent_times).
+ * rsync exit 0, 24 (vanished during the transfer) and 23 whose stderr
+ * lines all say a source vanished (link_stat ... No such file or
+ * directory, "file has vanished") are success; 255 (ssh) and a timeout
+ * fail every entry; another status, or a parent walk that found a symlink
+ * or a non-directory, makes each entry again alone (rsync per entry) to
+ * know which failed. Failures go to the owner's callback and are returned
+ * by its next flush. Every other operation on a path conflicting with a
+ * queued or in-flight copy (same path, or one a directory prefix of the
+ * other) flushes first. A thread's queue is flushed at 4096 files or
+ * 256 MiB; close() flushes what is left (errors lost).
+ *
+ * Namespace operations (rename, unlink, rmdir, link; setattr without
+ * xattrs; lstat; list; list_stat) are one channel command each, every path
+ * single-quoted ('\'' for a quote) and written as "$R/REL" with R the root
+ * (resolved with `pwd -P` once, at open, like the local type follows
  * symlinks in its root once).
  *
  * Symlinks in parents: paths are checked lexically first (lib/repl_path.c:
@@ -47,20 +129,25 @@
  * the same walk of the parents.
  *
  * rmdir with opts.protect lists the tree (find -printf '%y %P\0'), and
- * removes the topmost unprotected entries with `xargs -0 rm -rf` (the list
- * on stdin), then -ENOTEMPTY.
+ * removes the topmost unprotected entries with quoted `rm -rf` lines (64 KiB
+ * of script per command), then -ENOTEMPTY.
  *
- * Script exit statuses: 0 ok, 2 -ENOENT, 20 -ENOTDIR, 39 -ENOTEMPTY, 40
- * -ELOOP, anything else -EIO with the remote's first stderr line. ssh's
- * own 255 (and rsync's 255): -EHOSTUNREACH with ssh's stderr line.
+ * list_stat: find DIR/ -mindepth 1 -maxdepth 1 -printf
+ * '%f\0%y %m %U %G %s %n %i %A@ %T@\0' (parsed by lib/repl_ssh_reply.c;
+ * devices then get an lstat each for their numbers).
  *
- * Scripts: at most 96 KiB, and the quoted remote command at most 128 KiB
- * (one argument of the remote shell: the kernel's MAX_ARG_STRLEN); else
- * -E2BIG. Missing parents of a rename/link target are made with their
- * source's attributes; directory times are set again from the source after
- * an operation changes a directory's entries (as the local type does).
+ * Script exit statuses: 0 ok, 2 -ENOENT, 3 -EEXIST (mkdir: a directory is
+ * there: rsync updates it), 20 -ENOTDIR, 39 -ENOTEMPTY, 40 -ELOOP,
+ * anything else -EIO with the remote's first stderr line. rsync's 255:
+ * -EHOSTUNREACH with its stderr line.
  *
- * Verify (loafre__verify_ssh): rsync -a -H -A -X -n --delete --numeric-ids
+ * Scripts: at most 96 KiB (-E2BIG). Missing parents of a rename/link target
+ * are made with their source's attributes; directory times are set again
+ * from the source after an operation changes a directory's entries (as the
+ * local type does).
+ *
+ * Verify (loafre__verify_ssh): rsync -a -H -A -X -n --delete
+ * --modify-window=-1 (mtimes to the nanosecond) --numeric-ids
  * [maps] [-c --checksum-choice=xxh128] --stats --out-format='%i\t%n\t%L'
  * (rsync escapes unprintable bytes as \#ooo, so TAB separates): lines
  * "*deleting" = extra, all '+' = missing (or a type change when the remote
@@ -70,11 +157,12 @@
  * verify, not descended below missing/extra/retyped directories.
  *
  * Remote requirements: POSIX sh, GNU coreutils (stat -c, touch -d @S.N,
- * mv -T), findutils (find -printf, xargs -0), rsync; getfattr (attr) for
+ * mv -T, mktemp -d), findutils (find -printf), rsync; getfattr (attr) for
  * the xattrs in verify.
  */
 #include "repl_dest.h"
 #include "repl_type.h"
+#include "repl_ssh_reply.h"
 #include "rule.h"
 
 #include <errno.h>
@@ -89,6 +177,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -99,8 +188,14 @@
 #define ERR_MAX 4096           /* stderr kept per command */
 #define OUT_MAX (64u << 20)    /* stdout kept per command (list, lstat) */
 #define SCRIPT_MAX (96u << 10) /* one script (before its quoting) */
-#define CMD_MAX ((128u << 10) - 1) /* the remote command: one argument (MAX_ARG_STRLEN) */
 #define ARGV_MAX 48
+#define CHAN_MAX 4             /* channels per destination */
+#define REPLY_LINE_MAX 80      /* a channel's status line */
+#define BATCH_OWNERS 64        /* threads with a batch on one destination */
+#define QUEUE_FILES 4096       /* a thread's queue: flushed at this many files */
+#define QUEUE_BYTES (256ull << 20) /* ... or bytes */
+#define RSYNC_ERR_MAX (256u << 10) /* stderr kept of a batch's rsync */
+#define SMALL_COPY_MAX (32 << 10) /* a synchronous copy up to this size: through the channel */
 
 /* One line into why (LOAFRE__DEST_WHY_MAX bytes; truncated). */
 static void setwhy(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -320,11 +415,47 @@ out_close:
 
 /* ---- the destination --------------------------------------------------------- */
 
+/* One remote command channel (see "Channel protocol" at the head). */
+struct chan {
+	pid_t pid;          /* the ssh process (own process group); 0: not running */
+	int in;             /* our end of its stdin (a socket: MSG_NOSIGNAL) */
+	int out;            /* its stdout (pipe, O_NONBLOCK) */
+	int err;            /* its stderr (pipe, O_NONBLOCK), drained while waiting */
+	struct sbuf errs;   /* what it wrote on stderr (first ERR_MAX bytes) */
+	uint64_t seq;       /* commands sent on it */
+	bool busy;          /* taken by a thread (ssh_dest.pool_mu) */
+};
+
+/* A copy queued in a batch (see "Batches" at the head). */
+struct qent {
+	char *rel;          /* the path (owned) */
+	int src_root;       /* the caller's source root */
+	int owner;          /* index in ssh_dest.own */
+	bool ptimes;        /* set the parent's times after the transfer */
+	uint64_t size;      /* source size when queued (statistics) */
+	int err;            /* the transfer's outcome */
+	char *why;          /* its line when err < 0 (owned), else NULL */
+};
+
+/* A thread's batch. */
+struct bowner {
+	pthread_t tid;      /* the thread */
+	bool active;        /* in a batch */
+	void (*failed)(void *arg, const char *rel, int err, const char *why); /* or NULL */
+	void *arg;          /* its argument */
+	unsigned nq;        /* its entries queued */
+	uint64_t qbytes;    /* their bytes */
+	int err;            /* first error not yet returned by a flush of its own, or 0 */
+	char why[LOAFRE__DEST_WHY_MAX]; /* its line */
+};
+
 struct ssh_dest {
 	struct loafre__ssh_spec spec;  /* user, host, path as given */
 	char root[PATH_MAX];           /* remote root, resolved at open */
 	char target[PATH_MAX + 340];   /* "[user@]host" */
 	char ctl[PATH_MAX + 32];       /* ControlPath=DIR/ssh-%C */
+	char short_dir[32];            /* DIR made for a too long control_dir
+					* (removed at close), or "" */
 	char port[16];                 /* port as text, "" = default */
 	char identity[PATH_MAX];       /* identity file, "" = default */
 	char known[PATH_MAX + 24];     /* UserKnownHostsFile=F, "" = default */
@@ -333,6 +464,18 @@ struct ssh_dest {
 	char *usermap;                 /* --usermap=..., or NULL */
 	char *groupmap;                /* --groupmap=..., or NULL */
 	unsigned timeout_ms;           /* per command */
+	pthread_mutex_t pool_mu;       /* protects ch[].busy, ch[].pid (start/stop) */
+	pthread_cond_t pool_cv;        /* a channel was released */
+	struct chan ch[CHAN_MAX];      /* the channels, started on demand */
+	bool no_grow;                  /* a channel could not start: use the running ones */
+	pthread_mutex_t batch_mu;      /* protects q, infl, own */
+	pthread_mutex_t flush_mu;      /* serialises transfers of the queue */
+	struct qent *q;                /* queued copies, in order */
+	size_t nq, capq;               /* used, room */
+	struct qent *infl;             /* the copies being transferred */
+	size_t ninfl;                  /* their count */
+	_Atomic size_t pending;        /* nq + ninfl (conflict checks skip the lock at 0) */
+	struct bowner own[BATCH_OWNERS]; /* threads with a batch */
 };
 
 static struct ssh_dest *SD(struct loafre__dest *d)
@@ -397,27 +540,394 @@ static int status_errno(int st)
 	switch (st) {
 	case 2:
 		return -ENOENT;
+	case 3:
+		return -EEXIST; /* only mkdir's script: an existing directory */
 	case 20:
 		return -ENOTDIR;
 	case 39:
 		return -ENOTEMPTY;
 	case 40:
 		return -ELOOP;
-	case 255:
-		return -EHOSTUNREACH;
 	default:
 		return -EIO;
 	}
 }
 
-/* Runs script on the remote (sh -c). stdout into out (may be NULL). */
-static int run_script_in(struct ssh_dest *s, const struct sbuf *script, const char *in,
-			 size_t in_len, struct sbuf *out, const char *what, char *why)
+/* Stops channel c at once: SIGKILL to its process group, fds closed,
+ * reaped. The caller owns c (busy). */
+static void chan_kill(struct chan *c)
 {
-	struct sbuf cmd = { .max = CMD_MAX }, err = { .max = ERR_MAX };
-	const char *a[ARGV_MAX];
+	if (c->pid > 0) {
+		kill(-c->pid, SIGKILL);
+		kill(c->pid, SIGKILL);
+		while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (c->in >= 0)
+		close(c->in);
+	if (c->out >= 0)
+		close(c->out);
+	if (c->err >= 0)
+		close(c->err);
+	c->pid = 0;
+	c->in = c->out = c->err = -1;
+}
+
+/* Reads what is there of c's stderr into c->errs (non-blocking). */
+static void chan_drain_err(struct chan *c)
+{
+	char buf[4096];
+	ssize_t k;
+
+	while (c->err >= 0 && (k = read(c->err, buf, sizeof(buf))) != 0) {
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN) {
+				close(c->err);
+				c->err = -1;
+			}
+			return;
+		}
+		sb_add(&c->errs, buf, (size_t)k);
+	}
+	if (c->err >= 0) { /* EOF */
+		close(c->err);
+		c->err = -1;
+	}
+}
+
+/* Sends n bytes of p on c->in before deadline: 0, -ETIMEDOUT, -EPIPE. */
+static int chan_send(struct chan *c, const char *p, size_t n, int64_t deadline)
+{
+	while (n) {
+		struct pollfd pf = { .fd = c->in, .events = POLLOUT };
+		int left = (int)(deadline - now_ms());
+		ssize_t k;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pf, 1, left) < 0 && errno != EINTR)
+			return -errno;
+		k = send(c->in, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -EPIPE;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* Reads up to n bytes of c's stdout into buf before deadline (stderr
+ * drained meanwhile): the count (> 0), -EPIPE (EOF: the channel died),
+ * -ETIMEDOUT, -errno. */
+static ssize_t chan_read(struct chan *c, char *buf, size_t n, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = c->out, .events = POLLIN },
+					{ .fd = c->err, .events = POLLIN } };
+		int left = (int)(deadline - now_ms());
+		ssize_t k;
+
+		k = read(c->out, buf, n);
+		if (k > 0)
+			return k;
+		if (k == 0)
+			return -EPIPE;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(pf, c->err >= 0 ? 2 : 1, left) < 0 && errno != EINTR)
+			return -errno;
+		if (c->err >= 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			chan_drain_err(c);
+	}
+}
+
+/* The reason a channel failed to start or died, into why. */
+static void chan_why(struct ssh_dest *s, struct chan *c, int r, int st, const char *what,
+		     char *why)
+{
 	char line[LOAFRE__DEST_WHY_MAX];
-	int n, st = 0, r;
+
+	if (!why)
+		return;
+	chan_drain_err(c);
+	first_line(&c->errs, r == -ETIMEDOUT ? "timed out" : "connection lost", line,
+		   sizeof(line));
+	if (st == 255)
+		setwhy(why, "%s: cannot reach '%s': %s", what, s->target, line);
+	else
+		setwhy(why, "%s: remote shell: %s", what, line);
+}
+
+/* Starts channel c: the ssh process and the remote shell's prologue, then
+ * waits for "@ready". 0, or -EHOSTUNREACH / -EIO / -ETIMEDOUT with why. */
+static int chan_start(struct ssh_dest *s, struct chan *c, const char *what, char *why)
+{
+	static const char prologue[] =
+		"T=$(mktemp -d) || exit 1\n"
+		"trap 'rm -rf -- \"$T\"' EXIT\n"
+		"printf '@ready\\n'\n";
+	const char *a[ARGV_MAX];
+	int sv[2] = { -1, -1 }, op[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	char line[REPLY_LINE_MAX];
+	size_t got = 0;
+	int64_t deadline = now_ms() + s->timeout_ms;
+	int n, r = 0, ws, st = 0;
+
+	free(c->errs.p);
+	c->errs = (struct sbuf){ .max = ERR_MAX };
+	c->seq = 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(op, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto fail_fds;
+	}
+	n = ssh_opts(s, a);
+	a[n++] = "--";
+	a[n++] = s->target;
+	a[n++] = "exec sh -s loafre-channel";
+	a[n] = NULL;
+	c->pid = fork();
+	if (c->pid < 0) {
+		r = -errno;
+		c->pid = 0;
+		goto fail_fds;
+	}
+	if (c->pid == 0) {
+		sigset_t none;
+
+		setpgid(0, 0);
+		if (dup2(sv[1], 0) < 0 || dup2(op[1], 1) < 0 || dup2(ep[1], 2) < 0)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execvp(a[0], (char *const *)a);
+		_exit(127);
+	}
+	setpgid(c->pid, c->pid);
+	close(sv[1]);
+	close(op[1]);
+	close(ep[1]);
+	c->in = sv[0];
+	c->out = op[0];
+	c->err = ep[0];
+	fcntl(c->out, F_SETFL, O_NONBLOCK);
+	fcntl(c->err, F_SETFL, O_NONBLOCK);
+	r = chan_send(c, prologue, sizeof(prologue) - 1, deadline);
+	while (r == 0) {
+		ssize_t k = chan_read(c, line + got, 1, deadline);
+
+		if (k < 0) {
+			r = (int)k;
+			break;
+		}
+		got++;
+		if (line[got - 1] == '\n')
+			break;
+		if (got == sizeof(line))
+			r = -EIO;
+	}
+	if (r == 0 && (got != 7 || memcmp(line, "@ready\n", 7) != 0))
+		r = -EIO;
+	if (r == 0)
+		return 0;
+	/* why: ssh's status (255: unreachable) and first stderr line */
+	if (r == -EPIPE) {
+		int64_t until = now_ms() + 5000;
+		pid_t w;
+
+		while ((w = waitpid(c->pid, &ws, WNOHANG)) == 0 && now_ms() < until)
+			poll(NULL, 0, 10);
+		if (w == c->pid)
+			st = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128;
+		if (w != 0)
+			c->pid = 0; /* reaped */
+	}
+	chan_why(s, c, r, st, what, why);
+	chan_kill(c);
+	return st == 255 ? -EHOSTUNREACH : r == -ETIMEDOUT ? -ETIMEDOUT : -EIO;
+fail_fds:
+	for (int i = 0; i < 2; i++) {
+		if (sv[i] >= 0)
+			close(sv[i]);
+		if (op[i] >= 0)
+			close(op[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	c->in = c->out = c->err = -1;
+	if (why)
+		setwhy(why, "%s: cannot start ssh: %s", what, strerror(-r));
+	return r;
+}
+
+/* Is the idle channel c still usable? Nothing may be readable on its
+ * stdout between commands: EOF or stray bytes mean it died. */
+static bool chan_alive(struct chan *c)
+{
+	struct pollfd pf = { .fd = c->out, .events = POLLIN };
+
+	if (c->pid <= 0)
+		return false;
+	if (poll(&pf, 1, 0) != 0)
+		return false;
+	if (waitpid(c->pid, NULL, WNOHANG) == 0)
+		return true;
+	c->pid = 0; /* reaped (or gone): chan_kill must not signal its id */
+	return false;
+}
+
+/* Takes a channel (started, idle) for the calling thread. */
+static int chan_get(struct ssh_dest *s, struct chan **ret, const char *what, char *why)
+{
+	int r;
+
+	pthread_mutex_lock(&s->pool_mu);
+	for (;;) {
+		struct chan *idle = NULL, *free_slot = NULL;
+		unsigned running = 0;
+
+		for (unsigned i = 0; i < CHAN_MAX; i++) {
+			struct chan *c = &s->ch[i];
+
+			if (c->pid > 0)
+				running++;
+			if (c->busy)
+				continue;
+			if (c->pid > 0 && !idle)
+				idle = c;
+			else if (c->pid <= 0 && !free_slot)
+				free_slot = c;
+		}
+		if (idle) {
+			idle->busy = true;
+			pthread_mutex_unlock(&s->pool_mu);
+			if (!chan_alive(idle)) {
+				chan_kill(idle);
+				r = chan_start(s, idle, what, why);
+				if (r < 0) {
+					pthread_mutex_lock(&s->pool_mu);
+					idle->busy = false;
+					pthread_cond_broadcast(&s->pool_cv);
+					pthread_mutex_unlock(&s->pool_mu);
+					return r;
+				}
+			}
+			*ret = idle;
+			return 0;
+		}
+		if (free_slot && (running == 0 || !s->no_grow)) {
+			free_slot->busy = true;
+			pthread_mutex_unlock(&s->pool_mu);
+			r = chan_start(s, free_slot, what, why);
+			pthread_mutex_lock(&s->pool_mu);
+			if (r == 0) {
+				pthread_mutex_unlock(&s->pool_mu);
+				*ret = free_slot;
+				return 0;
+			}
+			free_slot->busy = false;
+			pthread_cond_broadcast(&s->pool_cv);
+			if (running == 0) {
+				pthread_mutex_unlock(&s->pool_mu);
+				return r;
+			}
+			s->no_grow = true; /* e.g. the server's MaxSessions: share */
+			continue;
+		}
+		pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+	}
+}
+
+static void chan_put(struct ssh_dest *s, struct chan *c)
+{
+	pthread_mutex_lock(&s->pool_mu);
+	c->busy = false;
+	pthread_cond_signal(&s->pool_cv);
+	pthread_mutex_unlock(&s->pool_mu);
+}
+
+/* One command on channel c: sends the framed script, reads the status line
+ * and the two payloads. *got_reply: some of the reply arrived. 0 (then
+ * *status), or -EPIPE (the channel died), -ETIMEDOUT, -EIO (protocol). */
+static int chan_io(struct ssh_dest *s, struct chan *c, const struct sbuf *script,
+		   struct sbuf *out, struct sbuf *err, int *status, bool *got_reply)
+{
+	struct sbuf cmd = { .max = SCRIPT_MAX + 512 };
+	char line[REPLY_LINE_MAX], buf[16384];
+	int64_t deadline = now_ms() + s->timeout_ms;
+	uint64_t seq = ++c->seq;
+	size_t got = 0, olen, elen;
+	int r;
+
+	*got_reply = false;
+	sb_str(&cmd, "(\n");
+	sb_add(&cmd, script->p ? script->p : "", script->len);
+	sb_fmt(&cmd, "\n) </dev/null >\"$T/o\" 2>\"$T/e\"; s=$?; set -- $(stat -c %%s -- \"$T/o\" "
+		     "\"$T/e\"); printf '@%" PRIu64 " %%s %%s %%s\\n' \"$s\" \"$1\" \"$2\"; "
+		     "cat -- \"$T/o\" \"$T/e\"\n", seq);
+	if (cmd.nomem || cmd.trunc) {
+		free(cmd.p);
+		return cmd.nomem ? -ENOMEM : -E2BIG;
+	}
+	r = chan_send(c, cmd.p, cmd.len, deadline);
+	free(cmd.p);
+	while (r == 0) {
+		ssize_t k = chan_read(c, line + got, 1, deadline);
+
+		if (k < 0) {
+			r = (int)k;
+			break;
+		}
+		*got_reply = true;
+		if (line[got++] == '\n')
+			break;
+		if (got == sizeof(line))
+			r = -EIO;
+	}
+	if (r < 0)
+		return r;
+	line[got - 1] = '\0';
+	r = loafre__ssh_reply_parse(line, seq, status, &olen, &elen);
+	for (size_t left = olen + elen; r == 0 && left;) {
+		ssize_t k = chan_read(c, buf, left < sizeof(buf) ? left : sizeof(buf), deadline);
+		size_t in_out;
+
+		if (k < 0) {
+			r = (int)k;
+			break;
+		}
+		/* bytes [0, olen) of the payload are stdout, the rest stderr */
+		in_out = left > elen ? left - elen : 0;
+		if (in_out > (size_t)k)
+			in_out = (size_t)k;
+		if (in_out && out)
+			sb_add(out, buf, in_out);
+		if ((size_t)k > in_out)
+			sb_add(err, buf + in_out, (size_t)k - in_out);
+		left -= (size_t)k;
+	}
+	return r;
+}
+
+/* Runs script on the remote through a channel (see the head): stdout into
+ * out (may be NULL). A channel that died before any of the reply came is
+ * restarted and the command sent once more. */
+static int run_script(struct ssh_dest *s, const struct sbuf *script, struct sbuf *out,
+		      const char *what, char *why)
+{
+	struct sbuf err = { .max = ERR_MAX };
+	char line[LOAFRE__DEST_WHY_MAX];
+	struct chan *c = NULL;
+	bool got_reply = false;
+	int st = 0, r;
 
 	if (script->nomem)
 		return -ENOMEM;
@@ -426,41 +936,50 @@ static int run_script_in(struct ssh_dest *s, const struct sbuf *script, const ch
 			setwhy(why, "%s: script too long", what);
 		return -E2BIG;
 	}
-	sb_str(&cmd, "sh -c ");
-	sb_q(&cmd, script->p);
-	if (cmd.trunc) {
-		free(cmd.p);
-		if (why)
-			setwhy(why, "%s: command too long", what);
-		return -E2BIG;
+	r = chan_get(s, &c, what, why);
+	if (r < 0)
+		return r;
+	for (int attempt = 0;; attempt++) {
+		size_t out_len = out ? out->len : 0;
+
+		err.len = 0;
+		c->errs.len = 0; /* ssh's stderr: this command's only */
+		c->errs.trunc = false;
+		r = chan_io(s, c, script, out, &err, &st, &got_reply);
+		if (r == 0 || r == -ENOMEM || r == -E2BIG)
+			break;
+		chan_drain_err(c);
+		if (r != -EPIPE || got_reply || attempt > 0) {
+			chan_why(s, c, r, 0, what, why);
+			chan_kill(c);
+			if (r == -EPIPE)
+				r = -EHOSTUNREACH;
+			why = NULL; /* set */
+			break;
+		}
+		/* died before answering (e.g. killed while idle): once more */
+		chan_kill(c);
+		if (out)
+			out->len = out_len;
+		r = chan_start(s, c, what, why);
+		if (r < 0) {
+			why = NULL;
+			break;
+		}
 	}
-	n = ssh_opts(s, a);
-	a[n++] = "--";
-	a[n++] = s->target;
-	a[n++] = cmd.p;
-	a[n] = NULL;
-	r = cmd.nomem ? -ENOMEM : run((char *const *)a, in, in_len, out, &err, s->timeout_ms, &st);
+	chan_put(s, c);
+	if (r == 0 && (err.nomem || (out && out->nomem)))
+		r = -ENOMEM;
 	if (r == 0 && st != 0) {
 		r = status_errno(st);
 		first_line(&err, "remote command failed", line, sizeof(line));
-		if (why && r == -EHOSTUNREACH)
-			setwhy(why, "%s: cannot reach '%s': %s", what,
-				 s->target, line);
-		else if (why)
+		if (why)
 			setwhy(why, "%s: %s", what, line);
 	} else if (r < 0 && why) {
-		setwhy(why, "%s: %s", what,
-			 r == -ETIMEDOUT ? "timed out" : strerror(-r));
+		setwhy(why, "%s: %s", what, r == -ETIMEDOUT ? "timed out" : strerror(-r));
 	}
-	free(cmd.p);
 	free(err.p);
 	return r;
-}
-
-static int run_script(struct ssh_dest *s, const struct sbuf *script, struct sbuf *out,
-		      const char *what, char *why)
-{
-	return run_script_in(s, script, NULL, 0, out, what, why);
 }
 
 /* The script's preamble: R, die, nl (parents walk), sa (attributes). */
@@ -566,9 +1085,10 @@ static int script_op(struct loafre__dest *d, struct sbuf *b, const char *what, c
 	return r;
 }
 
-/* rsync of one entry (its parents created as at the source). */
-static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, const char *what,
-		       char *why)
+/* rsync of one entry (its parents created as at the source); data: a copy
+ * (transferred even when size and mtime agree: --ignore-times). */
+static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bool data,
+		       bool inplace, const char *what, char *why)
 {
 	struct ssh_dest *s = SD(d);
 	struct sbuf b = { .max = SCRIPT_MAX }, err = { .max = ERR_MAX };
@@ -603,6 +1123,10 @@ static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, co
 	a[n++] = "-A";
 	a[n++] = "-X";
 	a[n++] = "--sparse";
+	if (data) /* a copy: transfer (rsync's quick check sees mtimes to the second) */
+		a[n++] = "--ignore-times";
+	if (inplace) /* several names: the destination's inode rewritten */
+		a[n++] = "--inplace";
 	a[n++] = "--numeric-ids";
 	a[n++] = "--force";
 	if (d->o.fsync)
@@ -637,35 +1161,7 @@ static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, co
 }
 
 static int typed_rsync(struct loafre__dest *d, int src_root, const char *rel, const char *verb,
-		       bool (*want)(mode_t), char *why)
-{
-	char what[PATH_MAX + 32];
-	struct stat st;
-	int r;
-
-	snprintf(what, sizeof(what), "cannot %s '%s'", verb, rel);
-	r = src_stat(src_root, rel, &st);
-	if (r == 0 && !want(st.st_mode))
-		r = -EINVAL;
-	if (r < 0) {
-		if (why)
-			setwhy(why, "%s: source: %s", what,
-				 r == -EINVAL ? "another file type" : strerror(-r));
-		return r;
-	}
-	r = rsync_entry(d, src_root, rel, what, why);
-	if (r == 0 && S_ISREG(st.st_mode))
-		atomic_fetch_add(&d->bytes, (uint64_t)st.st_size);
-	if (r == 0 && !d->o.no_parent_times && !loafre__repl_tl_sync) {
-		/* rsync set the implied parents' times, not the root's */
-		struct sbuf b = { .max = SCRIPT_MAX };
-
-		preamble(SD(d), &b);
-		sb_parent_times(d, src_root, &b, rel);
-		r = script_op(d, &b, what, why);
-	}
-	return r;
-}
+		       bool (*want)(mode_t), bool update, char *why);
 
 static bool is_reg(mode_t m)
 {
@@ -689,22 +1185,27 @@ static bool is_special(mode_t m)
 
 static int ssh_copy(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	return typed_rsync(d, src_root, rel, "copy", is_reg, why);
+	return typed_rsync(d, src_root, rel, "copy", is_reg, false, why);
+}
+
+static int ssh_update(struct loafre__dest *d, int src_root, const char *rel, char *why)
+{
+	return typed_rsync(d, src_root, rel, "copy", is_reg, true, why);
 }
 
 static int ssh_mkdir(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	return typed_rsync(d, src_root, rel, "make directory", is_dir, why);
+	return typed_rsync(d, src_root, rel, "make directory", is_dir, false, why);
 }
 
 static int ssh_symlink(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	return typed_rsync(d, src_root, rel, "make symlink", is_lnk, why);
+	return typed_rsync(d, src_root, rel, "make symlink", is_lnk, false, why);
 }
 
 static int ssh_mknod(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
-	return typed_rsync(d, src_root, rel, "make special file", is_special, why);
+	return typed_rsync(d, src_root, rel, "make special file", is_special, false, why);
 }
 
 /* Missing parents of rel: made with their source's attributes. */
@@ -741,8 +1242,13 @@ static void sb_parents(struct loafre__dest *d, int src_root, struct sbuf *b, con
 /* The start of a script on two destination entries: $o, old_rel (it must
  * exist), and $n, new_rel (its parents created); it exits 0 when they are
  * already one file. */
+/* The start of a link (rename false) or rename script on old_rel, new_rel:
+ * $o, $n. Both names of one inode already (compared with stat, which does
+ * not follow symlinks: a symlink can have several names too): a link has
+ * nothing to do, a rename removes the old name (rename(2) would leave
+ * both). */
 static void sb_old_new(struct loafre__dest *d, int src_root, struct sbuf *b, const char *old_rel,
-		       const char *new_rel)
+		       const char *new_rel, bool rename)
 {
 	preamble(SD(d), b);
 	sb_nl(b, old_rel);
@@ -752,8 +1258,659 @@ static void sb_old_new(struct loafre__dest *d, int src_root, struct sbuf *b, con
 	sb_str(b, "; n=\"$R\"/");
 	sb_q(b, new_rel);
 	sb_str(b, "\nex \"$o\" || die 'no such file at the destination' 2\n"
-		   "if [ ! -L \"$o\" ] && [ ! -L \"$n\" ] && [ \"$o\" -ef \"$n\" ]; then exit 0; fi\n");
+		   "if [ \"$(stat -c %d:%i -- \"$o\")\" = \"$(stat -c %d:%i -- \"$n\" 2>/dev/null)\" ]; then\n");
+	if (rename && strcmp(old_rel, new_rel) != 0)
+		sb_str(b, "isdir \"$o\" || rm -f -- \"$o\" || exit 1\n");
+	sb_str(b, "exit 0; fi\n");
 	sb_parents(d, src_root, b, new_rel);
+}
+
+/* Has the source entry rel any xattr (ACLs included)? (When unsure: yes.) */
+static bool src_has_xattrs(int src_root, const char *rel)
+{
+	char proc[PATH_MAX + 64];
+	const char *name;
+	ssize_t n;
+	int p = loafre__repl_open_parent(src_root, rel, &name);
+
+	if (p < 0)
+		return true;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", p, name);
+	n = llistxattr(proc, NULL, 0);
+	close(p);
+	return n != 0;
+}
+
+/* A directory or symlink made through the channel, in one round trip: rel
+ * replaced unless it is a directory already (then -EEXIST: rsync updates
+ * it, xattrs included). Only for a source entry without xattrs. */
+static int chan_make(struct loafre__dest *d, int src_root, const char *rel, const struct stat *st,
+		     const char *what, char *why)
+{
+	struct sbuf b = { .max = SCRIPT_MAX };
+
+	preamble(SD(d), &b);
+	sb_nl(&b, rel);
+	sb_parents(d, src_root, &b, rel);
+	sb_str(&b, "f=\"$R\"/");
+	sb_q(&b, rel);
+	sb_str(&b, "\n");
+	if (S_ISDIR(st->st_mode)) {
+		sb_str(&b, "if isdir \"$f\"; then exit 3; fi\n"
+			   "if ex \"$f\"; then rm -f -- \"$f\" || exit 1; fi\n"
+			   "mkdir -- \"$f\" || exit 1\n");
+		sb_sa(d, &b, rel, st, LOAFRE__ATTR_ALL);
+	} else {
+		char target[PATH_MAX + 1];
+		const char *name;
+		int p = loafre__repl_open_parent(src_root, rel, &name);
+		ssize_t n = p < 0 ? -1 : readlinkat(p, name, target, PATH_MAX);
+
+		if (p >= 0)
+			close(p);
+		if (n < 0) {
+			free(b.p);
+			if (why)
+				setwhy(why, "%s: source: %s", what,
+				       strerror(p < 0 ? -p : errno));
+			return p < 0 ? p : -errno;
+		}
+		target[n] = '\0';
+		sb_str(&b, "t=\"${f%/*}/.${f##*/}.loafre.$$\"; rm -f -- \"$t\"\nln -s -- ");
+		sb_q(&b, target);
+		sb_fmt(&b, " \"$t\" || exit 1\n"
+			   "{ chown -h -- %" PRIu32 ":%" PRIu32 " \"$t\" && "
+			   "touch -h -a -d @%lld.%09ld -- \"$t\" && "
+			   "touch -h -m -d @%lld.%09ld -- \"$t\"; } || { rm -f -- \"$t\"; exit 1; }\n",
+		       loafre__idmap_map(&d->uid_map, st->st_uid),
+		       loafre__idmap_map(&d->gid_map, st->st_gid), (long long)st->st_atim.tv_sec,
+		       st->st_atim.tv_nsec, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+		sb_str(&b, "if isdir \"$f\"; then rm -rf -- \"$f\"; fi\n"
+			   "mv -fT -- \"$t\" \"$f\" || { rm -f -- \"$t\"; exit 1; }\n");
+	}
+	sb_parent_times(d, src_root, &b, rel);
+	return script_op(d, &b, what, why);
+}
+
+/* Appends n bytes of p in base64 (RFC 4648, with padding). */
+static void sb_b64(struct sbuf *b, const unsigned char *p, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char q[4];
+
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16;
+
+		if (i + 1 < n)
+			v |= (unsigned)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		q[0] = tab[(v >> 18) & 63];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < n ? tab[v & 63] : '=';
+		sb_add(b, q, 4);
+	}
+}
+
+/* A small regular file (at most SMALL_COPY_MAX bytes, no xattrs) copied
+ * through the channel in one round trip: the data read whole (fstat
+ * before and after must agree, else 1: the caller uses rsync), sent in
+ * base64 into a ".NAME.loafre.PID" temporary, owner, mode, times, then
+ * mv -T into place. 0, 1 (use rsync), or -errno with why. */
+static int chan_copy_small(struct loafre__dest *d, int src_root, const char *rel,
+			   const struct stat *st0, const char *what, char *why)
+{
+	struct sbuf b = { .max = SCRIPT_MAX };
+	unsigned char data[SMALL_COPY_MAX];
+	struct stat a, z;
+	const char *name;
+	ssize_t n = 0, k;
+	int p, fd;
+
+	if (st0->st_size > SMALL_COPY_MAX || src_has_xattrs(src_root, rel))
+		return 1;
+	p = loafre__repl_open_parent(src_root, rel, &name);
+	if (p < 0)
+		return 1;
+	fd = openat(p, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(p);
+	if (fd < 0)
+		return 1;
+	if (fstat(fd, &a) < 0 || !S_ISREG(a.st_mode) || a.st_size > SMALL_COPY_MAX) {
+		close(fd);
+		return 1;
+	}
+	while ((size_t)n < sizeof(data) && (k = read(fd, data + n, sizeof(data) - (size_t)n)) != 0) {
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			return 1;
+		}
+		n += k;
+	}
+	if (fstat(fd, &z) < 0 || n != a.st_size || z.st_size != a.st_size ||
+	    z.st_mtim.tv_sec != a.st_mtim.tv_sec || z.st_mtim.tv_nsec != a.st_mtim.tv_nsec ||
+	    z.st_ctim.tv_sec != a.st_ctim.tv_sec || z.st_ctim.tv_nsec != a.st_ctim.tv_nsec) {
+		close(fd);
+		return 1; /* changing: rsync copies it as it reads it */
+	}
+	close(fd);
+	preamble(SD(d), &b);
+	sb_nl(&b, rel);
+	sb_parents(d, src_root, &b, rel);
+	sb_str(&b, "f=\"$R\"/");
+	sb_q(&b, rel);
+	sb_str(&b, "\nt=\"${f%/*}/.${f##*/}.loafre.$$\"; rm -f -- \"$t\"\nprintf '%s' '");
+	sb_b64(&b, data, (size_t)n);
+	sb_fmt(&b, "' | base64 -d >\"$t\" || { rm -f -- \"$t\"; exit 1; }\n"
+		   "{ chown -h -- %" PRIu32 ":%" PRIu32 " \"$t\" && chmod -- 0%04o \"$t\" && "
+		   "touch -h -a -d @%lld.%09ld -- \"$t\" && "
+		   "touch -h -m -d @%lld.%09ld -- \"$t\"; } || { rm -f -- \"$t\"; exit 1; }\n",
+	       loafre__idmap_map(&d->uid_map, a.st_uid), loafre__idmap_map(&d->gid_map, a.st_gid),
+	       (unsigned)(a.st_mode & 07777), (long long)a.st_atim.tv_sec, a.st_atim.tv_nsec,
+	       (long long)a.st_mtim.tv_sec, a.st_mtim.tv_nsec);
+	if (d->o.fsync)
+		sb_str(&b, "sync -- \"$t\" || { rm -f -- \"$t\"; exit 1; }\n");
+	sb_str(&b, "if isdir \"$f\"; then rm -rf -- \"$f\"; fi\n"
+		   "mv -fT -- \"$t\" \"$f\" || { rm -f -- \"$t\"; exit 1; }\n");
+	sb_parent_times(d, src_root, &b, rel);
+	n = script_op(d, &b, what, why);
+	if (n == 0)
+		atomic_fetch_add(&d->bytes, (uint64_t)a.st_size);
+	return (int)n;
+}
+
+/* ---- batches ---------------------------------------------------------------------- */
+
+/* Do a and b conflict: the same path, or one a directory prefix of the
+ * other ("" being the prefix of every path)? */
+static bool conflicts(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la == lb)
+		return memcmp(a, b, la) == 0;
+	if (la > lb) {
+		const char *t = a;
+
+		a = b;
+		b = t;
+		la = lb;
+	}
+	return la == 0 || (memcmp(a, b, la) == 0 && b[la] == '/');
+}
+
+/* The calling thread's batch on s, or -1. Under batch_mu. */
+static int my_owner(struct ssh_dest *s)
+{
+	pthread_t me = pthread_self();
+
+	for (int i = 0; i < BATCH_OWNERS; i++)
+		if (s->own[i].active && pthread_equal(s->own[i].tid, me))
+			return i;
+	return -1;
+}
+
+/* Does rel conflict with a queued copy (other than rel itself when
+ * same_ok) or with one being transferred? Under batch_mu. */
+static bool queued_conflict(struct ssh_dest *s, const char *rel, bool same_ok)
+{
+	for (size_t i = 0; i < s->nq; i++)
+		if (conflicts(rel, s->q[i].rel) && !(same_ok && strcmp(rel, s->q[i].rel) == 0))
+			return true;
+	for (size_t i = 0; i < s->ninfl; i++)
+		if (conflicts(rel, s->infl[i].rel))
+			return true;
+	return false;
+}
+
+/* rsync's stderr of a batch that exited 23: only sources that vanished
+ * (link_stat ENOENT before the transfer, "file has vanished" during it)? */
+static bool vanished_only(const struct sbuf *err)
+{
+	if (err->trunc || !err->p)
+		return false;
+	for (const char *l = err->p; *l;) {
+		size_t n = strcspn(l, "\n");
+		char line[1024];
+
+		snprintf(line, sizeof(line), "%.*s", (int)(n < 1023 ? n : 1023), l);
+		if (n && !strstr(line, "file has vanished: ") &&
+		    !(strstr(line, "link_stat \"") &&
+		      strstr(line, "failed: No such file or directory (2)")) &&
+		    strncmp(line, "rsync error: some files/attrs were not transferred", 50) != 0 &&
+		    strncmp(line, "rsync warning: some files vanished", 34) != 0)
+			return false;
+		l += n;
+		if (*l == '\n')
+			l++;
+	}
+	return true;
+}
+
+/* Sets entry e's outcome (err < 0: why copied). */
+static void q_fail(struct qent *e, int err, const char *why)
+{
+	e->err = err;
+	free(e->why);
+	e->why = err < 0 ? strdup(why && why[0] ? why : strerror(-err)) : NULL;
+}
+
+/* The parents' times (from the source) of the entries of group root that
+ * succeeded and asked for them; a failure fails those entries. */
+static void q_parent_times(struct loafre__dest *d, struct qent *e, size_t n, int root)
+{
+	static const char what[] = "cannot set the times of the copies' directories";
+	struct sbuf b = { .max = SCRIPT_MAX };
+	char par[PATH_MAX], last[PATH_MAX] = "\001", why[LOAFRE__DEST_WHY_MAX] = "";
+	bool any = false;
+	int r = 0;
+
+	preamble(SD(d), &b);
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct stat st;
+
+		if (e[i].src_root != root || e[i].err != 0 || !e[i].ptimes)
+			continue;
+		parent_of(e[i].rel, par);
+		if (strcmp(par, last) == 0)
+			continue;
+		snprintf(last, sizeof(last), "%s", par);
+		if (src_stat(root, par, &st) == 0 && S_ISDIR(st.st_mode)) {
+			sb_sa(d, &b, par, &st, LOAFRE__ATTR_TIMES);
+			any = true;
+		}
+		if (b.len >= (64u << 10)) { /* a round trip per 64 KiB */
+			r = script_op(d, &b, what, why);
+			b = (struct sbuf){ .max = SCRIPT_MAX };
+			preamble(SD(d), &b);
+			any = false;
+		}
+	}
+	if (!any || r < 0)
+		free(b.p);
+	else
+		r = script_op(d, &b, what, why);
+	for (size_t i = 0; r < 0 && i < n; i++)
+		if (e[i].src_root == root && e[i].err == 0 && e[i].ptimes)
+			q_fail(&e[i], r, why);
+}
+
+/* Fallback: each entry of group root with its own rsync_entry (exact
+ * errors per entry). */
+static void q_each(struct loafre__dest *d, struct qent *e, size_t n, int root)
+{
+	for (size_t i = 0; i < n; i++) {
+		char what[PATH_MAX + 32], why[LOAFRE__DEST_WHY_MAX] = "";
+		struct stat st;
+		int r;
+
+		if (e[i].src_root != root || e[i].err != 1)
+			continue;
+		snprintf(what, sizeof(what), "cannot copy '%s'", e[i].rel);
+		r = rsync_entry(d, root, e[i].rel, true, false, what, why);
+		if (r == -ENOENT && src_stat(root, e[i].rel, &st) == -ENOENT)
+			r = 0; /* vanished at the source */
+		q_fail(&e[i], r, why);
+	}
+}
+
+/* Transfers the entries of e with source root `root` (err == 1: not yet). */
+static void q_group(struct loafre__dest *d, struct qent *e, size_t n, int root)
+{
+	struct ssh_dest *s = SD(d);
+	struct sbuf b = { .max = SCRIPT_MAX }, in = { .max = SIZE_MAX },
+		    err = { .max = RSYNC_ERR_MAX };
+	char srcpath[PATH_MAX + 2], dst[sizeof(s->target) + PATH_MAX + 4], proc[64];
+	char par[PATH_MAX], last[PATH_MAX] = "\001", why[LOAFRE__DEST_WHY_MAX] = "";
+	char line[LOAFRE__DEST_WHY_MAX];
+	const char *a[ARGV_MAX];
+	size_t count = 0;
+	int k = 0, st = 0, r;
+	ssize_t len;
+
+	/* 1. the parents: no symlink on the way (a round trip per 64 KiB of
+	 * script; distinct parents only) */
+	preamble(s, &b);
+	r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (e[i].src_root != root || e[i].err != 1)
+			continue;
+		count++;
+		sb_add(&in, e[i].rel, strlen(e[i].rel) + 1);
+		parent_of(e[i].rel, par);
+		if (strcmp(par, last) == 0)
+			continue;
+		snprintf(last, sizeof(last), "%s", par);
+		sb_nl(&b, e[i].rel);
+		if (b.len >= (64u << 10)) {
+			r = run_script(s, &b, NULL, "cannot copy: parents", why);
+			free(b.p);
+			b = (struct sbuf){ .max = SCRIPT_MAX };
+			preamble(s, &b);
+		}
+	}
+	if (r == 0)
+		r = run_script(s, &b, NULL, "cannot copy: parents", why);
+	free(b.p);
+	if (r == -ELOOP || r == -ENOTDIR || r == -E2BIG) {
+		q_each(d, e, n, root); /* which entries: each alone */
+		goto times;
+	}
+	if (r == 0 && in.nomem)
+		r = -ENOMEM;
+	if (r < 0)
+		goto fail_all;
+	/* 2. one rsync for all */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", root);
+	len = readlink(proc, srcpath, sizeof(srcpath) - 2);
+	if (len < 0 || (size_t)len >= sizeof(srcpath) - 2) {
+		r = len < 0 ? -errno : -ENAMETOOLONG;
+		setwhy(why, "cannot copy: cannot find the source root: %s", strerror(-r));
+		goto fail_all;
+	}
+	srcpath[len] = '\0';
+	if (len > 1)
+		strcat(srcpath, "/");
+	snprintf(dst, sizeof(dst), "%s:%s/", s->target, s->root);
+	a[k++] = "rsync";
+	a[k++] = "-a";
+	a[k++] = "-H";
+	a[k++] = "-A";
+	a[k++] = "-X";
+	a[k++] = "--sparse";
+	a[k++] = "--ignore-times"; /* queued because it changed: transfer (delta) */
+	a[k++] = "--numeric-ids";
+	a[k++] = "--force";
+	if (d->o.fsync)
+		a[k++] = "--fsync";
+	if (s->usermap)
+		a[k++] = s->usermap;
+	if (s->groupmap)
+		a[k++] = s->groupmap;
+	a[k++] = "--files-from=-";
+	a[k++] = "--from0";
+	a[k++] = "-e";
+	a[k++] = s->ssh_e;
+	a[k++] = srcpath;
+	a[k++] = dst;
+	a[k] = NULL;
+	r = run((char *const *)a, in.p, in.len, NULL, &err, s->timeout_ms, &st);
+	if (r == 0 && (st == 0 || st == 24 || (st == 23 && vanished_only(&err)))) {
+		for (size_t i = 0; i < n; i++)
+			if (e[i].src_root == root && e[i].err == 1)
+				q_fail(&e[i], 0, NULL);
+		goto times;
+	}
+	if (r == 0 && st != 255) {
+		q_each(d, e, n, root); /* some failed: which */
+		goto times;
+	}
+	first_line(&err, r == -ETIMEDOUT ? "timed out" : "rsync failed", line, sizeof(line));
+	if (r == 0)
+		r = -EHOSTUNREACH;
+	setwhy(why, "cannot copy %zu files: %s", count, line);
+fail_all:
+	for (size_t i = 0; i < n; i++)
+		if (e[i].src_root == root && e[i].err == 1)
+			q_fail(&e[i], r, why);
+times:
+	q_parent_times(d, e, n, root);
+	free(in.p);
+	free(err.p);
+}
+
+/* Transfers everything queued on d (any thread's), then reports each
+ * failure to its owner. Serialised by flush_mu, so an operation that waits
+ * here also waits for a transfer another thread has under way. */
+static void do_flush(struct loafre__dest *d)
+{
+	struct ssh_dest *s = SD(d);
+	struct qent *e;
+	size_t n;
+
+	pthread_mutex_lock(&s->flush_mu);
+	pthread_mutex_lock(&s->batch_mu);
+	s->infl = s->q;
+	s->ninfl = s->nq;
+	s->q = NULL;
+	s->nq = s->capq = 0;
+	for (int i = 0; i < BATCH_OWNERS; i++) {
+		s->own[i].nq = 0;
+		s->own[i].qbytes = 0;
+	}
+	e = s->infl;
+	n = s->ninfl;
+	pthread_mutex_unlock(&s->batch_mu);
+	for (size_t i = 0; i < n; i++)
+		e[i].err = 1;
+	for (size_t i = 0; i < n; i++)
+		if (e[i].err == 1)
+			q_group(d, e, n, e[i].src_root);
+	for (size_t i = 0; i < n; i++) {
+		void (*cb)(void *arg, const char *rel, int err, const char *why) = NULL;
+		void *arg = NULL;
+
+		if (e[i].err == 0) {
+			atomic_fetch_add(&d->bytes, e[i].size);
+			continue;
+		}
+		atomic_fetch_sub(&d->done[LOAFRE__DOP_COPY], 1);
+		atomic_fetch_add(&d->failed[LOAFRE__DOP_COPY], 1);
+		pthread_mutex_lock(&s->batch_mu);
+		{
+			struct bowner *o = &s->own[e[i].owner];
+
+			if (o->active) {
+				cb = o->failed;
+				arg = o->arg;
+				if (!o->err) {
+					o->err = e[i].err;
+					snprintf(o->why, sizeof(o->why), "%s", e[i].why ? e[i].why : "");
+				}
+			}
+		}
+		pthread_mutex_unlock(&s->batch_mu);
+		if (cb)
+			cb(arg, e[i].rel, e[i].err, e[i].why ? e[i].why : strerror(-e[i].err));
+	}
+	pthread_mutex_lock(&s->batch_mu);
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].rel);
+		free(e[i].why);
+	}
+	free(e);
+	s->infl = NULL;
+	s->ninfl = 0;
+	atomic_fetch_sub(&s->pending, n);
+	pthread_mutex_unlock(&s->batch_mu);
+	pthread_mutex_unlock(&s->flush_mu);
+}
+
+/* Before an operation on rel: flushes when it conflicts with a copy queued
+ * or under way (order kept). */
+static void pre_op(struct loafre__dest *d, const char *rel)
+{
+	struct ssh_dest *s = SD(d);
+	bool c;
+
+	if (atomic_load(&s->pending) == 0)
+		return;
+	pthread_mutex_lock(&s->batch_mu);
+	c = queued_conflict(s, rel, false);
+	pthread_mutex_unlock(&s->batch_mu);
+	if (c)
+		do_flush(d);
+}
+
+/* Queues a copy of rel for the calling thread's batch o. */
+static int queue_copy(struct loafre__dest *d, int src_root, const char *rel,
+		      const struct stat *st, int o)
+{
+	struct ssh_dest *s = SD(d);
+	struct qent e = { .src_root = src_root, .owner = o, .size = (uint64_t)st->st_size,
+			  .ptimes = !d->o.no_parent_times && !loafre__repl_tl_sync };
+	bool full;
+
+	for (;;) {
+		bool c;
+
+		pthread_mutex_lock(&s->batch_mu);
+		for (size_t i = 0; i < s->nq; i++)
+			if (strcmp(s->q[i].rel, rel) == 0) {
+				s->q[i].ptimes |= e.ptimes;
+				pthread_mutex_unlock(&s->batch_mu);
+				return 0; /* queued already: rsync reads it as it is then */
+			}
+		c = queued_conflict(s, rel, true);
+		if (!c)
+			break;
+		pthread_mutex_unlock(&s->batch_mu);
+		do_flush(d);
+	}
+	if (s->nq == s->capq) {
+		size_t nc = s->capq ? s->capq * 2 : 256;
+		struct qent *nqv = realloc(s->q, nc * sizeof(*nqv));
+
+		if (!nqv) {
+			pthread_mutex_unlock(&s->batch_mu);
+			return -ENOMEM;
+		}
+		s->q = nqv;
+		s->capq = nc;
+	}
+	e.rel = strdup(rel);
+	if (!e.rel) {
+		pthread_mutex_unlock(&s->batch_mu);
+		return -ENOMEM;
+	}
+	s->q[s->nq++] = e;
+	atomic_fetch_add(&s->pending, 1);
+	s->own[o].nq++;
+	s->own[o].qbytes += e.size;
+	full = s->own[o].nq >= QUEUE_FILES || s->own[o].qbytes >= QUEUE_BYTES;
+	pthread_mutex_unlock(&s->batch_mu);
+	if (full)
+		do_flush(d);
+	return 0;
+}
+
+static int ssh_batch_begin(struct loafre__dest *d,
+			   void (*failed)(void *arg, const char *rel, int err, const char *why),
+			   void *arg)
+{
+	struct ssh_dest *s = SD(d);
+	int r = -ENOSPC;
+
+	pthread_mutex_lock(&s->batch_mu);
+	if (my_owner(s) >= 0) {
+		r = -EBUSY;
+	} else {
+		for (int i = 0; i < BATCH_OWNERS; i++) {
+			if (s->own[i].active)
+				continue;
+			s->own[i] = (struct bowner){ .tid = pthread_self(), .active = true,
+						     .failed = failed, .arg = arg };
+			r = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->batch_mu);
+	return r;
+}
+
+static int ssh_flush(struct loafre__dest *d, char *why)
+{
+	struct ssh_dest *s = SD(d);
+	int o, r = 0;
+
+	do_flush(d);
+	pthread_mutex_lock(&s->batch_mu);
+	o = my_owner(s);
+	if (o >= 0 && s->own[o].err) {
+		r = s->own[o].err;
+		if (why)
+			setwhy(why, "%s", s->own[o].why);
+		s->own[o].err = 0;
+	}
+	pthread_mutex_unlock(&s->batch_mu);
+	return r;
+}
+
+static int ssh_batch_end(struct loafre__dest *d, char *why)
+{
+	struct ssh_dest *s = SD(d);
+	int r = ssh_flush(d, why), o;
+
+	pthread_mutex_lock(&s->batch_mu);
+	o = my_owner(s);
+	if (o >= 0)
+		s->own[o] = (struct bowner){ 0 };
+	pthread_mutex_unlock(&s->batch_mu);
+	return r;
+}
+
+/* The calling thread's batch, or -1 (no lock when nobody has one). */
+static int batching(struct ssh_dest *s)
+{
+	int o;
+
+	pthread_mutex_lock(&s->batch_mu);
+	o = my_owner(s);
+	pthread_mutex_unlock(&s->batch_mu);
+	return o;
+}
+
+static int typed_rsync(struct loafre__dest *d, int src_root, const char *rel, const char *verb,
+		       bool (*want)(mode_t), bool update, char *why)
+{
+	char what[PATH_MAX + 32];
+	struct stat st;
+	bool inplace;
+	int r, o;
+
+	snprintf(what, sizeof(what), "cannot %s '%s'", verb, rel);
+	r = src_stat(src_root, rel, &st);
+	if (r == 0 && !want(st.st_mode))
+		r = -EINVAL;
+	if (r < 0) {
+		if (why)
+			setwhy(why, "%s: source: %s", what,
+				 r == -EINVAL ? "another file type" : strerror(-r));
+		return r;
+	}
+	/* an update of a file with several names (not during the initial
+	 * sync, which links the names itself): rsync --inplace, alone, so
+	 * that the names the destination has of its inode follow */
+	inplace = update && S_ISREG(st.st_mode) && st.st_nlink > 1 && !loafre__repl_tl_sync;
+	if (S_ISREG(st.st_mode) && !inplace && (o = batching(SD(d))) >= 0)
+		return queue_copy(d, src_root, rel, &st, o);
+	pre_op(d, rel);
+	if ((S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)) && !src_has_xattrs(src_root, rel)) {
+		r = chan_make(d, src_root, rel, &st, what, why);
+		if (r != -EEXIST)
+			return r;
+	}
+	if (S_ISREG(st.st_mode) && !inplace) {
+		r = chan_copy_small(d, src_root, rel, &st, what, why);
+		if (r <= 0)
+			return r;
+	}
+	r = rsync_entry(d, src_root, rel, S_ISREG(st.st_mode), inplace, what, why);
+	if (r == 0 && S_ISREG(st.st_mode))
+		atomic_fetch_add(&d->bytes, (uint64_t)st.st_size);
+	if (r == 0 && !d->o.no_parent_times && !loafre__repl_tl_sync) {
+		/* rsync set the implied parents' times, not the root's */
+		struct sbuf b = { .max = SCRIPT_MAX };
+
+		preamble(SD(d), &b);
+		sb_parent_times(d, src_root, &b, rel);
+		r = script_op(d, &b, what, why);
+	}
+	return r;
 }
 
 static int ssh_link(struct loafre__dest *d, int src_root, const char *old_rel,
@@ -763,7 +1920,9 @@ static int ssh_link(struct loafre__dest *d, int src_root, const char *old_rel,
 	char what[2 * PATH_MAX + 32];
 
 	snprintf(what, sizeof(what), "cannot link '%s' to '%s'", new_rel, old_rel);
-	sb_old_new(d, src_root, &b, old_rel, new_rel);
+	pre_op(d, old_rel);
+	pre_op(d, new_rel);
+	sb_old_new(d, src_root, &b, old_rel, new_rel, false);
 	sb_str(&b, "t=\"${n%/*}/.${n##*/}.loafre.$$\"\n"
 		   "ln -P -- \"$o\" \"$t\" || exit 1\n"
 		   "if isdir \"$n\"; then rm -rf -- \"$n\"; fi\n"
@@ -779,7 +1938,9 @@ static int ssh_rename(struct loafre__dest *d, int src_root, const char *old_rel,
 	char what[2 * PATH_MAX + 32];
 
 	snprintf(what, sizeof(what), "cannot rename '%s' to '%s'", old_rel, new_rel);
-	sb_old_new(d, src_root, &b, old_rel, new_rel);
+	pre_op(d, old_rel);
+	pre_op(d, new_rel);
+	sb_old_new(d, src_root, &b, old_rel, new_rel, true);
 	sb_str(&b, "if ex \"$n\" && { isdir \"$n\" || isdir \"$o\"; }; then rm -rf -- \"$n\"; fi\n"
 		   "mv -fT -- \"$o\" \"$n\" || exit 1\n");
 	sb_parent_times(d, src_root, &b, old_rel);
@@ -814,6 +1975,7 @@ static int ssh_unlink(struct loafre__dest *d, int src_root, const char *rel, cha
 	char what[PATH_MAX + 32];
 
 	snprintf(what, sizeof(what), "cannot remove '%s'", rel);
+	pre_op(d, rel);
 	return remove_op(d, src_root, rel, what, why);
 }
 
@@ -834,8 +1996,8 @@ static bool kept(const char *e, char *const *prot, size_t n_prot)
 }
 
 /* rmdir with opts.protect: lists the destination tree (find -printf
- * '%y %P\0'); when something is protected, removes (xargs -0 rm -rf, the
- * list on stdin) the topmost entries that are neither protected, under a
+ * '%y %P\0'); when something is protected, removes (quoted `rm -rf` lines,
+ * 64 KiB of script per round trip) the topmost entries that are neither protected, under a
  * protected one nor holding one, and returns -ENOTEMPTY; 1 when nothing is
  * protected (the caller removes the whole tree). */
 static int rmdir_protected(struct loafre__dest *d, const char *rel, const char *what, char *why)
@@ -898,10 +2060,19 @@ static int rmdir_protected(struct loafre__dest *d, const char *rel, const char *
 	}
 	if (r == 0 && (rm.nomem || rm.trunc))
 		r = -ENOMEM;
-	if (r == 0 && rm.len) {
+	/* the list as quoted `rm -rf` lines, in scripts of at most 64 KiB */
+	for (size_t i = 0; r == 0 && i < rm.len;) {
 		preamble(SD(d), &b);
-		sb_str(&b, "cd -- \"$R\" || exit 1\nexec xargs -0r rm -rf --\n");
-		r = run_script_in(SD(d), &b, rm.p, rm.len, NULL, what, why);
+		sb_str(&b, "cd -- \"$R\" || exit 1\n");
+		while (i < rm.len && b.len < (64u << 10)) {
+			sb_str(&b, "rm -rf -- ");
+			sb_q(&b, rm.p + i);
+			sb_str(&b, " || exit 1\n");
+			i += strlen(rm.p + i) + 1;
+		}
+		r = run_script(SD(d), &b, NULL, what, why);
+		free(b.p);
+		b = (struct sbuf){ .max = SCRIPT_MAX };
 	}
 	if (r == 0) {
 		r = -ENOTEMPTY;
@@ -922,6 +2093,7 @@ static int ssh_rmdir(struct loafre__dest *d, int src_root, const char *rel, char
 	char what[PATH_MAX + 32];
 
 	snprintf(what, sizeof(what), "cannot remove directory '%s'", rel);
+	pre_op(d, rel);
 	if (d->o.protect) {
 		int r = rmdir_protected(d, rel, what, why);
 
@@ -961,6 +2133,7 @@ static int ssh_lstat(struct loafre__dest *d, const char *rel, struct stat *st)
 	struct sbuf b = { .max = SCRIPT_MAX }, out = { .max = 4096 };
 	int r;
 
+	pre_op(d, rel);
 	sb_entry(d, &b, rel);
 	sb_str(&b, "\nex \"$f\" || exit 2\n"
 		   "exec stat -c '%f %h %u %g %s %X %.9X %Y %.9Y %t %T %i' -- \"$f\"\n");
@@ -997,6 +2170,7 @@ static int ssh_list(struct loafre__dest *d, const char *rel,
 	struct sbuf b = { .max = SCRIPT_MAX }, out = { .max = OUT_MAX };
 	int r;
 
+	pre_op(d, rel);
 	preamble(SD(d), &b);
 	if (rel[0]) {
 		sb_nl(&b, rel);
@@ -1025,6 +2199,67 @@ static int ssh_list(struct loafre__dest *d, const char *rel,
 	return r;
 }
 
+/* list_stat: one round trip (find -printf, format in lib/repl_ssh_reply.c);
+ * devices get their numbers from an lstat each (rare). */
+struct ls_dev {
+	struct loafre__dest *d; /* the destination */
+	const char *rel;        /* the directory */
+	int (*fn)(void *arg, const char *name, const struct stat *st); /* caller's */
+	void *arg;              /* its argument */
+};
+
+static int ls_dev_one(void *arg, const char *name, const struct stat *st)
+{
+	struct ls_dev *c = arg;
+
+	if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) {
+		char path[PATH_MAX];
+		struct stat full;
+		int r;
+
+		if (snprintf(path, sizeof(path), "%s%s%s", c->rel, c->rel[0] ? "/" : "", name) >=
+		    (int)sizeof(path))
+			return -ENAMETOOLONG;
+		r = ssh_lstat(c->d, path, &full);
+		if (r == -ENOENT)
+			return 0;
+		if (r < 0)
+			return r;
+		return c->fn(c->arg, name, &full);
+	}
+	return c->fn(c->arg, name, st);
+}
+
+static int ssh_list_stat(struct loafre__dest *d, const char *rel,
+			 int (*fn)(void *arg, const char *name, const struct stat *st), void *arg)
+{
+	struct sbuf b = { .max = SCRIPT_MAX }, out = { .max = OUT_MAX };
+	struct ls_dev c = { d, rel, fn, arg };
+	int r;
+
+	pre_op(d, rel);
+	preamble(SD(d), &b);
+	if (rel[0]) {
+		sb_nl(&b, rel);
+		sb_str(&b, "f=\"$R\"/");
+		sb_q(&b, rel);
+		sb_str(&b, "\n[ -L \"$f\" ] && die 'is a symlink' 40\n");
+	} else {
+		sb_str(&b, "f=$R\n");
+	}
+	sb_str(&b, "ex \"$f\" || exit 2\n[ -d \"$f\" ] || exit 20\n"
+		   "exec find \"$f/\" -mindepth 1 -maxdepth 1 -printf "
+		   "'%f\\0%y %m %U %G %s %n %i %A@ %T@\\0'\n");
+	r = run_script(SD(d), &b, &out, "list", NULL);
+	free(b.p);
+	if (r == 0 && out.trunc)
+		r = -E2BIG;
+	if (r == 0)
+		r = loafre__ssh_list_stat_parse(out.p ? out.p : "", out.len, ls_dev_one, &c);
+	free(out.p);
+	return r;
+}
+
 static int ssh_setattr(struct loafre__dest *d, int src_root, const char *rel, unsigned mask,
 		       char *why)
 {
@@ -1034,6 +2269,7 @@ static int ssh_setattr(struct loafre__dest *d, int src_root, const char *rel, un
 	int r;
 
 	snprintf(what, sizeof(what), "cannot set the attributes of '%s'", rel[0] ? rel : ".");
+	pre_op(d, rel);
 	r = src_stat(src_root, rel, &sst);
 	if (r < 0) {
 		if (why)
@@ -1051,7 +2287,7 @@ static int ssh_setattr(struct loafre__dest *d, int src_root, const char *rel, un
 		if ((dst.st_mode & S_IFMT) != (sst.st_mode & S_IFMT))
 			return loafre__dest_sync_entry(d, src_root, rel, why);
 		if ((mask & LOAFRE__ATTR_XATTR) && (S_ISREG(sst.st_mode) || S_ISDIR(sst.st_mode)))
-			return rsync_entry(d, src_root, rel, what, why);
+			return rsync_entry(d, src_root, rel, false, false, what, why);
 	}
 	preamble(SD(d), &b);
 	if (rel[0])
@@ -1077,22 +2313,64 @@ static void stop_master(struct ssh_dest *s)
 	free(err.p);
 }
 
+/* Ends every channel: stdin closed (the remote shell exits and removes its
+ * directory), 2 s to go, then killed. */
+static void chans_stop(struct ssh_dest *s)
+{
+	for (unsigned i = 0; i < CHAN_MAX; i++) {
+		struct chan *c = &s->ch[i];
+
+		if (c->pid > 0) {
+			int64_t until = now_ms() + 2000;
+			pid_t w;
+
+			close(c->in);
+			c->in = -1;
+			while ((w = waitpid(c->pid, NULL, WNOHANG)) == 0 && now_ms() < until)
+				poll(NULL, 0, 5);
+			if (w != 0)
+				c->pid = 0; /* reaped (or not ours any more) */
+		}
+		chan_kill(c);
+		free(c->errs.p);
+		c->errs = (struct sbuf){ 0 };
+	}
+}
+
+/* Frees s (NULL: nothing): channels, master, state. */
+static void ssh_free(struct ssh_dest *s)
+{
+	if (!s)
+		return;
+	chans_stop(s);
+	if (s->ssh_e)
+		stop_master(s);
+	free(s->ssh_e);
+	free(s->usermap);
+	free(s->groupmap);
+	if (s->short_dir[0])
+		rmdir(s->short_dir); /* empty once the master has exited */
+	pthread_mutex_destroy(&s->pool_mu);
+	pthread_cond_destroy(&s->pool_cv);
+	pthread_mutex_destroy(&s->batch_mu);
+	pthread_mutex_destroy(&s->flush_mu);
+	free(s);
+}
+
 static void ssh_close(struct loafre__dest *d)
 {
 	struct ssh_dest *s = SD(d);
 
 	if (!s)
 		return;
-	stop_master(s);
-	free(s->ssh_e);
-	free(s->usermap);
-	free(s->groupmap);
-	free(s);
+	do_flush(d); /* what is still queued (errors lost: callers flush) */
+	ssh_free(s);
 }
 
 static const struct loafre__dest_ops ssh_ops = {
 	.type = "ssh",
 	.copy = ssh_copy,
+	.update = ssh_update,
 	.mkdir = ssh_mkdir,
 	.symlink = ssh_symlink,
 	.mknod = ssh_mknod,
@@ -1103,6 +2381,10 @@ static const struct loafre__dest_ops ssh_ops = {
 	.setattr = ssh_setattr,
 	.lstat = ssh_lstat,
 	.list = ssh_list,
+	.list_stat = ssh_list_stat,
+	.batch_begin = ssh_batch_begin,
+	.flush = ssh_flush,
+	.batch_end = ssh_batch_end,
 	.close = ssh_close,
 };
 
@@ -1149,6 +2431,12 @@ int loafre__dest_open_ssh(const char *spec, const struct loafre__ssh_opts *so,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	pthread_mutex_init(&s->pool_mu, NULL);
+	pthread_cond_init(&s->pool_cv, NULL);
+	pthread_mutex_init(&s->batch_mu, NULL);
+	pthread_mutex_init(&s->flush_mu, NULL);
+	for (unsigned i = 0; i < CHAN_MAX; i++)
+		s->ch[i].in = s->ch[i].out = s->ch[i].err = -1;
 	r = loafre__ssh_spec_parse(spec, &s->spec);
 	if (r < 0) {
 		if (why)
@@ -1159,17 +2447,39 @@ int loafre__dest_open_ssh(const char *spec, const struct loafre__ssh_opts *so,
 	}
 	r = -EINVAL;
 	if (!so || !so->control_dir || so->control_dir[0] != '/' || !word_ok(so->control_dir) ||
-	    strlen(so->control_dir) > 80 || (so->identity_file && !word_ok(so->identity_file)) ||
+	    strlen(so->control_dir) > 1024 || (so->identity_file && !word_ok(so->identity_file)) ||
 	    (so->known_hosts && !word_ok(so->known_hosts)) || so->port > 65535) {
 		if (why)
 			snprintf(why, LOAFRE__DEST_WHY_MAX,
 				 "invalid ssh options for '%s' (control directory: absolute, at "
-				 "most 80 bytes; no spaces or quotes in file names)", spec);
+				 "most 1024 bytes; no spaces or quotes in file names)", spec);
 		goto fail;
 	}
 	snprintf(s->target, sizeof(s->target), "%s%s%s", s->spec.user, s->spec.user[0] ? "@" : "",
 		 s->spec.host);
-	snprintf(s->ctl, sizeof(s->ctl), "ControlPath=%s/ssh-%%C", so->control_dir);
+	{
+		/* sun_path holds 107 bytes: DIR + "/ssh-" + 40 (%C) + 17 (ssh's
+		 * temporary suffix) must fit, or every connection fails later
+		 * with "too long for Unix domain socket" */
+		const char *dir = so->control_dir;
+
+		if (strlen(dir) + 5 + 40 + 17 > 107) {
+			snprintf(s->short_dir, sizeof(s->short_dir), "/tmp/loafre-ssh.%d.XXXXXX",
+				 (int)getpid());
+			if (!mkdtemp(s->short_dir)) {
+				r = -errno;
+				s->short_dir[0] = '\0';
+				if (why)
+					snprintf(why, LOAFRE__DEST_WHY_MAX,
+						 "cannot make a control directory for '%s' in /tmp "
+						 "(%s is too long for ssh's socket): %s",
+						 spec, dir, strerror(-r));
+				goto fail;
+			}
+			dir = s->short_dir;
+		}
+		snprintf(s->ctl, sizeof(s->ctl), "ControlPath=%s/ssh-%%C", dir);
+	}
 	if (so->port)
 		snprintf(s->port, sizeof(s->port), "%u", so->port);
 	if (so->identity_file)
@@ -1236,14 +2546,7 @@ fail:
 	free(b.p);
 	free(out.p);
 	free(e.p);
-	if (s) {
-		if (s->ssh_e)
-			stop_master(s);
-		free(s->ssh_e);
-		free(s->usermap);
-		free(s->groupmap);
-		free(s);
-	}
+	ssh_free(s);
 	return r;
 }
 
@@ -1258,6 +2561,8 @@ struct vitem {
 	bool deleted;   /* would be deleted (extra) */
 	bool is_dir;    /* a directory (trailing '/' or 'd') */
 	bool skip;      /* under a missing/extra/type-changed directory */
+	bool holder;    /* extra directory holding filtered (protected) entries:
+			 * not extra itself, its other entries are */
 };
 
 /* Compares paths depth first in byte order ('/' before every byte). */
@@ -1504,7 +2809,8 @@ int loafre__verify_ssh(const char *src, const char *spec, const struct loafre__s
 	struct sbuf out = { .max = OUT_MAX }, err = { .max = ERR_MAX };
 	struct vctx_ssh v = { .o = o, .fn = fn, .arg = arg, .res = &res };
 	struct vitem *items = NULL;
-	size_t n = 0, cap = 0;
+	char **prot = NULL;
+	size_t n = 0, cap = 0, n_prot = 0;
 	char srcpath[PATH_MAX + 2], dst[sizeof(((struct ssh_dest *)0)->target) + PATH_MAX + 4];
 	const char *a[ARGV_MAX];
 	struct ssh_dest *s;
@@ -1528,6 +2834,7 @@ int loafre__verify_ssh(const char *src, const char *spec, const struct loafre__s
 	a[k++] = o->no_xattrs ? "-A" : "-AX";
 	a[k++] = "-n";
 	a[k++] = "--delete";
+	a[k++] = "--modify-window=-1"; /* mtimes compared to the nanosecond */
 	a[k++] = "--numeric-ids";
 	a[k++] = "--stats";
 	a[k++] = "--out-format=%i\t%n\t%L";
@@ -1601,8 +2908,21 @@ int loafre__verify_ssh(const char *src, const char *spec, const struct loafre__s
 			goto out;
 		}
 		if (!v_keep(o, it.path, it.is_dir)) {
-			free(it.path);
+			/* a protected extra entry: what holds it is kept, not extra */
+			char **np = it.deleted ? realloc(prot, (n_prot + 1) * sizeof(*np)) : NULL;
+
 			free(it.other);
+			if (it.deleted && !np) {
+				free(it.path);
+				r = -ENOMEM;
+				goto out;
+			}
+			if (it.deleted) {
+				prot = np;
+				prot[n_prot++] = it.path;
+			} else {
+				free(it.path);
+			}
 			continue;
 		}
 		if (n == cap) {
@@ -1629,6 +2949,16 @@ int loafre__verify_ssh(const char *src, const char *spec, const struct loafre__s
 			items[i + 1].deleted = true; /* marks: type */
 			items[i].skip = true;
 		}
+	/* extra directories holding protected entries */
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(items[i].path);
+
+		if (!items[i].deleted || items[i].created || !items[i].is_dir)
+			continue;
+		for (size_t j = 0; j < n_prot && !items[i].holder; j++)
+			items[i].holder = strncmp(prot[j], items[i].path, l) == 0 &&
+					  prot[j][l] == '/';
+	}
 	/* not descended: entries under a missing, extra or retyped directory */
 	for (size_t i = 0, top = SIZE_MAX; i < n; i++) {
 		size_t tl = top == SIZE_MAX ? 0 : strlen(items[top].path);
@@ -1639,13 +2969,14 @@ int loafre__verify_ssh(const char *src, const char *spec, const struct loafre__s
 			continue;
 		}
 		top = SIZE_MAX;
-		if (!items[i].skip && (items[i].created || items[i].deleted) && items[i].is_dir)
+		if (!items[i].skip && !items[i].holder && (items[i].created || items[i].deleted) &&
+		    items[i].is_dir)
 			top = i;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct vitem *it = &items[i];
 
-		if (it->skip)
+		if (it->skip || it->holder)
 			continue;
 		if (it->created && it->deleted) {
 			struct stat ss, ds;
@@ -1695,6 +3026,9 @@ out:
 		free(items[i].other);
 	}
 	free(items);
+	for (size_t i = 0; i < n_prot; i++)
+		free(prot[i]);
+	free(prot);
 	free(out.p);
 	free(err.p);
 	loafre__dest_close(v.d);

@@ -24,6 +24,15 @@
  * source (children first made them change), the subtree's root last.
  * Source entries that vanish during the walk are skipped (the changelog
  * replayed after the sync covers them).
+ *
+ * Round trips (what makes a remote destination fast): each directory's
+ * destination entries come with their lstat in one listing
+ * (loafre__dest_list_stat), so neither the deletion pass nor the
+ * comparison asks per entry; each walker copies in a batch
+ * (loafre__dest_batch_begin: a remote type queues the files and transfers
+ * them a few thousand at a time, with one rsync each) and flushes it
+ * before it ends, copies that fail in a flush being reported through
+ * opts.error like the others. A local destination ignores batches.
  */
 #include "repl_dest.h"
 #include "rule.h"
@@ -162,6 +171,88 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
+/* A destination directory's entries with their lstat (list_stat). */
+struct dlist {
+	struct dent {
+		char *name;       /* the name (owned) */
+		struct stat st;   /* its lstat */
+	} *v;                     /* sorted by name after dlist_load */
+	size_t n, cap;            /* used, room */
+	bool valid;               /* loaded (else: ask per entry) */
+};
+
+static int dl_add(void *arg, const char *name, const struct stat *st)
+{
+	struct dlist *l = arg;
+	struct dent e = { strdup(name), *st };
+
+	if (!e.name || push_ptr((void ***)&l->v, &l->n, &l->cap, sizeof(e), &e) < 0) {
+		free(e.name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int dent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
+}
+
+static void dlist_free(struct dlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	*l = (struct dlist){ 0 };
+}
+
+/* Loads destination directory rel: 0 (valid, maybe empty: rel missing), or
+ * -ENOMEM; other errors leave it invalid (then per-entry lstat). */
+static int dlist_load(struct loafre__dest *d, const char *rel, struct dlist *l)
+{
+	int r = loafre__dest_list_stat(d, rel, dl_add, l);
+
+	if (r == -ENOMEM) {
+		dlist_free(l);
+		return r;
+	}
+	if (r < 0 && r != -ENOENT) {
+		dlist_free(l);
+		return 0;
+	}
+	if (r == -ENOENT)
+		dlist_free(l);
+	l->valid = true;
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), dent_cmp);
+	return 0;
+}
+
+/* name's entry in l, or NULL. */
+static const struct stat *dlist_find(const struct dlist *l, const char *name)
+{
+	struct dent key = { (char *)name, { 0 } };
+	const struct dent *e = l->n ? bsearch(&key, l->v, l->n, sizeof(*l->v), dent_cmp) : NULL;
+
+	return e ? &e->st : NULL;
+}
+
+/* Destination lstat of crel (whose name in its directory is name) through
+ * the listing l when valid: 0 or -ENOENT/-errno. */
+static int dest_stat(struct sync *s, const struct dlist *l, const char *crel, const char *name,
+		     struct stat *ret)
+{
+	const struct stat *st;
+
+	if (!l || !l->valid)
+		return loafre__dest_lstat(s->d, crel, ret);
+	st = dlist_find(l, name);
+	if (!st)
+		return -ENOENT;
+	*ret = *st;
+	return 0;
+}
+
 /* Deletion pass: collects destination names of dir `rel`. */
 struct names {
 	char **v;      /* names (owned) */
@@ -180,12 +271,18 @@ static int collect(void *arg, const char *name)
 	return 0;
 }
 
-static int delete_absent(struct sync *s, int sfd, const char *rel)
+static int delete_absent(struct sync *s, int sfd, const char *rel, const struct dlist *l)
 {
 	struct names ns = { 0 };
 	char why[LOAFRE__DEST_WHY_MAX];
-	int r = loafre__dest_list(s->d, rel, collect, &ns);
+	int r = 0;
 
+	if (l->valid) {
+		for (size_t i = 0; i < l->n && r == 0; i++)
+			r = collect(&ns, l->v[i].name);
+	} else {
+		r = loafre__dest_list(s->d, rel, collect, &ns);
+	}
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < ns.n; i++) {
@@ -199,7 +296,8 @@ static int delete_absent(struct sync *s, int sfd, const char *rel)
 			r = -ENOMEM;
 			goto out;
 		}
-		if (loafre__dest_lstat(s->d, crel, &dst) == 0 && keep(s, crel, S_ISDIR(dst.st_mode))) {
+		if (dest_stat(s, l, crel, ns.v[i], &dst) == 0 &&
+		    keep(s, crel, S_ISDIR(dst.st_mode))) {
 			why[0] = '\0';
 			r = S_ISDIR(dst.st_mode) ? loafre__dest_rmdir(s->d, s->src_root, crel, why)
 						 : loafre__dest_unlink(s->d, s->src_root, crel, why);
@@ -218,13 +316,23 @@ out:
 	return r;
 }
 
-static void sync_one(struct sync *s, const char *crel, const struct stat *st)
+/* A copy of the walker's batch failed in a flush (opts.error). */
+static void batch_failed(void *arg, const char *rel, int err, const char *why)
+{
+	struct sync *s = arg;
+
+	atomic_fetch_sub(&s->copied, 1);
+	entry_failed(s, rel, err, why ? why : "");
+}
+
+static void sync_one(struct sync *s, const struct dlist *l, const char *crel, const char *name,
+		     const struct stat *st)
 {
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 	struct stat dst;
 	int r;
 
-	if (loafre__dest_lstat(s->d, crel, &dst) == 0 && identical(s->d, st, &dst))
+	if (dest_stat(s, l, crel, name, &dst) == 0 && identical(s->d, st, &dst))
 		return;
 	r = loafre__dest_sync_entry(s->d, s->src_root, crel, why);
 	if (r == -ENOENT && !why[0])
@@ -244,6 +352,7 @@ static void sync_one(struct sync *s, const char *crel, const struct stat *st)
 static int process_dir(struct sync *s, const char *rel)
 {
 	int p = loafre__repl_open_dir(s->src_root, rel, strlen(rel)), fd;
+	struct dlist l = { 0 };
 	DIR *dir;
 	struct dirent *de;
 	int r = 0;
@@ -256,8 +365,11 @@ static int process_dir(struct sync *s, const char *rel)
 		close(p);
 		return 0;
 	}
+	r = dlist_load(s->d, rel, &l);
+	if (r < 0)
+		goto out_fd;
 	if (s->o->delete) {
-		r = delete_absent(s, p, rel);
+		r = delete_absent(s, p, rel, &l);
 		if (r == -ENOMEM)
 			goto out_fd;
 		if (r < 0)
@@ -289,7 +401,7 @@ static int process_dir(struct sync *s, const char *rel)
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			sync_one(s, crel, &st);
+			sync_one(s, &l, crel, de->d_name, &st);
 			pthread_mutex_lock(&s->mu);
 			r = push_ptr((void ***)&s->stack, &s->nstack, &s->capstack, sizeof(char *),
 				     &crel);
@@ -317,7 +429,7 @@ static int process_dir(struct sync *s, const char *rel)
 				break;
 			crel = NULL;
 		} else {
-			sync_one(s, crel, &st);
+			sync_one(s, &l, crel, de->d_name, &st);
 		}
 		free(crel);
 		maybe_progress(s);
@@ -327,12 +439,15 @@ out_fd:
 	if (fd >= 0)
 		close(fd);
 	close(p);
+	dlist_free(&l);
 	return r;
 }
 
 static void *walker(void *arg)
 {
 	struct sync *s = arg;
+	char why[LOAFRE__DEST_WHY_MAX];
+	bool batch = loafre__dest_batch_begin(s->d, batch_failed, s) == 0;
 
 	loafre__repl_tl_sync = true;
 	pthread_mutex_lock(&s->mu);
@@ -358,6 +473,13 @@ static void *walker(void *arg)
 		if (r < 0)
 			set_fatal(s, r);
 		pthread_mutex_lock(&s->mu);
+		if (batch && s->nstack == 0) {
+			/* nothing to take now: what is queued goes (failures
+			 * through batch_failed) before this walker may wait */
+			pthread_mutex_unlock(&s->mu);
+			loafre__dest_flush(s->d, why);
+			pthread_mutex_lock(&s->mu);
+		}
 		s->busy--;
 		if (s->busy == 0 && s->nstack == 0) {
 			s->done = true;
@@ -365,6 +487,9 @@ static void *walker(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (batch)
+		loafre__dest_batch_end(s->d, why); /* failures: batch_failed */
+	loafre__repl_tl_sync = false;
 	return NULL;
 }
 
@@ -390,7 +515,7 @@ static void do_links(struct sync *s)
 		const char *first = s->hls[i].rel;
 
 		if (fstatat(s->src_root, first, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			sync_one(s, first, &st);
+			sync_one(s, NULL, first, NULL, &st);
 		for (j = i + 1; j < s->nhl && s->hls[j].dev == s->hls[i].dev &&
 				s->hls[j].ino == s->hls[i].ino;
 		     j++) {
@@ -405,7 +530,7 @@ static void do_links(struct sync *s)
 			r = loafre__dest_link(s->d, s->src_root, first, s->hls[j].rel, why);
 			if (r == -ENOENT) {
 				if (fstatat(s->src_root, s->hls[j].rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
-					sync_one(s, s->hls[j].rel, &st);
+					sync_one(s, NULL, s->hls[j].rel, NULL, &st);
 				continue;
 			}
 			if (r < 0)

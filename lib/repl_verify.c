@@ -22,6 +22,11 @@
  *                 inode: names one file at the source but not at the
  *                 destination ("split"), and the reverse ("joined").
  * Entries the filter rejects are skipped on both sides (their trees too).
+ * A directory at the destination only that holds such entries (somewhere
+ * in its tree) is what deletions keep ("deletes honour excludes": the
+ * directory stays for the protected entries), so it is not EXTRA itself:
+ * its entries are, except the filtered ones and the directories holding
+ * them again.
  * Nothing is followed: both sides are read with *at(..., NOFOLLOW) calls
  * relative to directory descriptors opened O_NOFOLLOW.
  */
@@ -423,6 +428,79 @@ static bool filtered(struct vctx *v, const char *rel, bool is_dir)
 	return v->o->filter && !v->o->filter(v->o->filter_arg, rel, is_dir);
 }
 
+/* Does destination directory `name` of dd (rel: its path) hold, somewhere
+ * in its tree, an entry the filter rejects? Errors: no. */
+static bool holds_filtered(struct vctx *v, int dd, const char *name, const char *rel,
+			   unsigned depth)
+{
+	int fd = depth > DEPTH_MAX ? -1 :
+		 openat(dd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char **dn = NULL;
+	size_t nd = 0;
+	bool found = false;
+
+	if (fd < 0 || list_dir(fd, &dn, &nd) < 0)
+		goto out;
+	for (size_t j = 0; j < nd && !found; j++) {
+		struct stat d;
+		char *crel;
+
+		if (fstatat(fd, dn[j], &d, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    asprintf(&crel, "%s/%s", rel, dn[j]) < 0)
+			continue;
+		found = filtered(v, crel, S_ISDIR(d.st_mode)) ||
+			(S_ISDIR(d.st_mode) && holds_filtered(v, fd, dn[j], crel, depth + 1));
+		free(crel);
+	}
+out:
+	free_names(dn, nd);
+	if (fd >= 0)
+		close(fd);
+	return found;
+}
+
+/* Destination directory `name` of dd is only at the destination and holds
+ * filtered entries: its other entries are EXTRA (holders of filtered
+ * entries descended into again, filtered ones skipped). */
+static void extra_holder(struct vctx *v, int dd, const char *name, const char *rel,
+			 unsigned depth)
+{
+	int fd = openat(dd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	char **dn = NULL;
+	size_t nd = 0;
+	int r;
+
+	if (fd < 0) {
+		report_err(v, rel, "cannot open directory", errno);
+		return;
+	}
+	r = list_dir(fd, &dn, &nd);
+	if (r < 0)
+		report_err(v, rel, "cannot list destination directory", -r);
+	for (size_t j = 0; j < nd && !v->fatal; j++) {
+		struct stat d;
+		char *crel;
+
+		if (asprintf(&crel, "%s/%s", rel, dn[j]) < 0) {
+			v->fatal = -ENOMEM;
+			break;
+		}
+		if (fstatat(fd, dn[j], &d, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				report_err(v, crel, "cannot stat destination", errno);
+		} else if (filtered(v, crel, S_ISDIR(d.st_mode))) {
+			/* protected: skipped */
+		} else if (S_ISDIR(d.st_mode) && holds_filtered(v, fd, dn[j], crel, depth + 1)) {
+			extra_holder(v, fd, dn[j], crel, depth + 1);
+		} else {
+			report(v, LOAFRE__VD_EXTRA, crel, NULL, NULL, NULL, NULL);
+		}
+		free(crel);
+	}
+	free_names(dn, nd);
+	close(fd);
+}
+
 /* Compares directories sd and dd (O_PATH fds; rel "" = the roots). */
 static void compare_dir(struct vctx *v, int sd, int dd, const char *rel, unsigned depth)
 {
@@ -475,7 +553,11 @@ static void compare_dir(struct vctx *v, int sd, int dd, const char *rel, unsigne
 		if (hs && !hd) {
 			report(v, LOAFRE__VD_MISSING, crel, NULL, NULL, NULL, NULL);
 		} else if (hd && !hs) {
-			report(v, LOAFRE__VD_EXTRA, crel, NULL, NULL, NULL, NULL);
+			if (v->o->filter && S_ISDIR(d.st_mode) &&
+			    holds_filtered(v, dd, name, crel, depth + 1))
+				extra_holder(v, dd, name, crel, depth + 1);
+			else
+				report(v, LOAFRE__VD_EXTRA, crel, NULL, NULL, NULL, NULL);
 		} else if (hs && hd) {
 			compare_entry(v, sd, dd, name, crel, &s, &d);
 			if (S_ISDIR(s.st_mode) && S_ISDIR(d.st_mode)) {

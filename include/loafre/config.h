@@ -85,7 +85,9 @@
  *                               ; required, repeatable: an absolute local path
  *                               ; or [user@]host:/path, then optional id maps
  *                               ; (S:D pairs, *:D for every other id; numbers
- *                               ; or names, resolved at load)
+ *                               ; or names, resolved at load) and, for
+ *                               ; host:/path, port=N identity=FILE
+ *                               ; known_hosts=FILE (ssh options)
  *   match_prefix = /projects/a  ; repeatable; with match_glob/match_regex: an
  *   match_glob = *.h5           ; object must match at least one of them
  *   match_regex = \.h5$         ; (PCRE2; paths are relative to the root
@@ -267,6 +269,10 @@ struct loafre_rule_dest {
 	char *path;                  /* absolute, normalized */
 	struct loafre_idmap uid_map; /* translation of owners */
 	struct loafre_idmap gid_map; /* translation of groups */
+	unsigned port;               /* remote: `port=N` (ssh -p), 0: ssh's default */
+	char *identity;              /* remote: `identity=FILE` (ssh -i), absolute, or NULL */
+	char *known_hosts;           /* remote: `known_hosts=FILE` (then strict host key
+				      * checking), absolute, or NULL */
 };
 
 /* An [exclude NAME] section. */

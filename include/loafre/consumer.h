@@ -101,6 +101,20 @@ struct loafre_consumer_options {
 	const char *curve_server_key;
 	const char *curve_public_key;
 	const char *curve_secret_key;
+	/* Path annotations (replication, docs/design/replication.md decision 1):
+	 * a filesystem name (a [filesystem] of loafred's configuration) asks the
+	 * broker to keep, for this persistent group, the map of that
+	 * filesystem's directories at the group's read position and to send
+	 * every record with its paths as of that record (loafre_batch_paths).
+	 * Only with `group`. The first member that asks makes the group a paths
+	 * group of that filesystem for good (the broker then builds its map by
+	 * walking the filesystem's root before it delivers anything); a later
+	 * member naming another filesystem is refused (-EINVAL); a member that
+	 * does not ask gets the same records without annotations. Directory
+	 * renames (and renames over a directory) and RMDIR are then barriers:
+	 * delivered only once every earlier record of the group is acked, and
+	 * nothing after them before they are acked. NULL: no annotations. */
+	const char *paths;
 };
 
 /* Connects to the broker at `endpoint` ("ipc:///run/loafre/broker.sock",
@@ -135,6 +149,16 @@ LOAFRE_API int loafre_consumer_fd(struct loafre_consumer *c);
  * message from the broker. */
 LOAFRE_API int loafre_consumer_recv(struct loafre_consumer *c, int timeout_ms,
 				    struct loafre_batch **ret);
+
+/* Sends a heartbeat if one is due (nothing sent for heartbeat_ms), without
+ * receiving anything: for a member busy with a long operation between two
+ * recv calls (the broker declares a member silent for 3 heartbeats dead and
+ * redelivers its records). Acks count as heartbeats too. Like every call on
+ * c, not concurrently with another call on c: to call it from another
+ * thread (a ticker while the owner works), serialize the calls with a mutex
+ * (ZeroMQ allows a socket to be used by several threads one at a time).
+ * Returns 0 or -errno from the transport. */
+LOAFRE_API int loafre_consumer_keepalive(struct loafre_consumer *c);
 
 /* Acks one record (its cr_index) of a batch this consumer received.
  * Returns 0; -ENOENT if that index of the batch's MDT is not held unacked
@@ -186,6 +210,35 @@ LOAFRE_API int loafre_batch_rec(const struct loafre_batch *b, size_t i,
 /* The raw payload: every record back to back, as Lustre's changelog
  * buffers lay them out (each self-sized). Borrowed from b. */
 LOAFRE_API const void *loafre_batch_data(const struct loafre_batch *b, size_t *ret_len);
+
+/* Paths of a record as of that record (consumers opened with `paths`). */
+#define LOAFRE_RP_DIR 0x1        /* the object (sfid for RENME) is a directory */
+#define LOAFRE_RP_VICTIM_DIR 0x2 /* RENME: the object renamed over is a directory */
+#define LOAFRE_RP_BARRIER 0x4    /* delivered as a barrier (see `paths` above) */
+struct loafre_rec_paths {
+	const char *path;  /* "/a/b", relative to the filesystem's root with a
+			    * leading '/': the target's link as of the record
+			    * (RENME: the new name; a nameless record about a
+			    * known directory: the directory's path); NULL when
+			    * none or unresolved (path_err). Borrowed from b. */
+	const char *spath; /* RENME: the name before (source path); else NULL */
+	int path_err;      /* 0, or why path is NULL: -EXDEV (a record of an MDT
+			    * of another filesystem), -ENODATA (the record has
+			    * no name and is not about a known directory: a
+			    * file's CLOSE, MARK; or it was read before the
+			    * group became a paths group), -ENOENT (a parent
+			    * not in the map: outside the walked tree, or under
+			    * a deleted directory), -ELOOP, -ENAMETOOLONG,
+			    * -EINVAL */
+	int spath_err;     /* the same for spath (0 when not a RENME) */
+	unsigned flags;    /* LOAFRE_RP_* */
+};
+/* The paths of record i of b. 0 and *ret (its strings NUL-terminated,
+ * borrowed from b: valid until loafre_batch_free); -ENODATA when b carries
+ * no annotations (the consumer did not ask, or a gap batch); -ERANGE when
+ * i >= loafre_batch_count(b). *ret is written on success only. */
+LOAFRE_API int loafre_batch_paths(const struct loafre_batch *b, size_t i,
+				  struct loafre_rec_paths *ret);
 
 LOAFRE_API void loafre_batch_free(struct loafre_batch *b);
 

@@ -151,6 +151,19 @@ static const struct option quota_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+static const struct option worker_long[] = {
+	{ "rule", required_argument, NULL, 'r' },
+	{ "broker", required_argument, NULL, 'B' },
+	{ "server-key", required_argument, NULL, 'S' },
+	{ "key", required_argument, NULL, 'k' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "no-sync", no_argument, NULL, 'n' },
+	{ "state-dir", required_argument, NULL, 's' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 static const struct option verify_long[] = {
 	{ "checksum", no_argument, NULL, 'C' },
 	{ "uid-map", required_argument, NULL, 'u' },
@@ -185,6 +198,11 @@ static const struct option bench_long[] = {
 	{ "rss-records", required_argument, NULL, 'R' },
 	{ "keep-tree", no_argument, NULL, 'T' },
 	{ "ingest", required_argument, NULL, 'I' },
+	{ "ops-rate", required_argument, NULL, 'O' },
+	{ "storm", required_argument, NULL, 'Z' },
+	{ "only", required_argument, NULL, 'Y' },
+	{ "no-lsyncd", no_argument, NULL, 'W' },
+	{ "settle-timeout", required_argument, NULL, 'Q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -494,10 +512,11 @@ const struct cli_cmd cli_commands[] = {
 	  "  --fs FS      list, check: only filesystem FS (default: every index)\n"
 	  "  --json       one JSON object per quota\n" COMMON_OPTS "\n" EXIT_CODES,
 	  "hc:", quota_long, 1, 2 },
-	{ "verify", cmd_verify, 0, "compare a tree with its replica",
+	{ "verify", cmd_verify, 0, "compare a tree, or a rule's sources, with its replicas",
 	  "SRC_DIR DEST_DIR|[USER@]HOST:/PATH [--checksum] [--uid-map S:D,...]\n"
 	  "       [--gid-map S:D,...] [--exclude-glob P]... [--no-times] [--no-xattrs]\n"
-	  "       [--json] [--ssh-port N] [--ssh-identity FILE] [--ssh-known-hosts FILE]",
+	  "       [--json] [--ssh-port N] [--ssh-identity FILE] [--ssh-known-hosts FILE]\n"
+	  "       | RULE [OPTIONS but --uid-map, --gid-map, --ssh-*]",
 	  "Compares the tree SRC_DIR with its replica DEST_DIR: existence, type, size,\n"
 	  "mode, owner (after the maps), mtime (ns, symlinks and directories too),\n"
 	  "user.* and trusted.* xattrs, symlink targets, device numbers, hard-link\n"
@@ -522,15 +541,54 @@ const struct cli_cmd cli_commands[] = {
 	  "                      entry exactly (hard links: only split ones)\n"
 	  "  -h, --help          show this help\n"
 	  "\n"
+	  "RULE (a rule of the configuration): each of the rule's sources is compared\n"
+	  "with each of its destinations (the sources merge in the destination root),\n"
+	  "with the destination's uid_map/gid_map and ssh port/identity/known_hosts;\n"
+	  "what the rule does not replicate (excludes, match_*, size, owner, group\n"
+	  "and age conditions, other sources' entries) is skipped on both sides.\n"
+	  "\"rule RULE: SRC -> DEST\" precedes each pair's differences. An unknown\n"
+	  "RULE is a usage error.\n"
+	  "\n"
 	  "Exit status: 0 the trees are the same, 1 differences, 2 errors (an entry\n"
 	  "could not be read) or a usage error.\n",
-	  "hc:", verify_long, 2, 2 },
+	  "hc:", verify_long, 1, 2 },
+	{ "worker", cmd_worker, CMD_NEEDS_CONFIG,
+	  "run a replication rule's worker (in the foreground)",
+	  "--rule NAME [--broker EP] [--threads N] [--no-sync] [--state-dir DIR] [-v]",
+	  "Carries out replication rule NAME (docs/replication.md, \"Workers\"): joins\n"
+	  "the rule's broker group rep-NAME with path annotations, runs the initial\n"
+	  "sync of every destination not synced yet (STATE/synced.N; one process at a\n"
+	  "time), then applies each record to every destination and acks it once all\n"
+	  "have it. A destination that is down is retried with backoff (1 s doubling\n"
+	  "to 60 s) and nothing is acked meanwhile; an operation failing otherwise is\n"
+	  "retried 5 times, then written to the rule's failed list (loafre rule\n"
+	  "failed/retry). Several workers (loafred's, this command on other nodes)\n"
+	  "share the group's records. Outside the rule's schedule it leaves the\n"
+	  "broker and waits. STATE is JOURNAL/replication/NAME of the rule's\n"
+	  "filesystem. Stops on SIGINT or SIGTERM (what is not acked is redelivered).\n"
+	  "\n"
+	  "  --rule NAME        the rule (required)\n"
+	  "  --broker EP        the broker (default: [client] broker, else the first\n"
+	  "                     [broker] endpoint, an ipc:// one if any)\n"
+	  "  --server-key FILE  tcp://: the broker's public key (NAME.pub)\n"
+	  "  --key FILE         tcp://: this client's key pair (NAME.key)\n"
+	  "  --threads N        broker members (threads), 1-64 (default: the rule's\n"
+	  "                     workers)\n"
+	  "  --no-sync          no initial sync (another worker, e.g. loafred's, does it)\n"
+	  "  --state-dir DIR    the rule's state directory (default: STATE above)\n"
+	  "  -v, --verbose      more messages; the statistics when it stops\n"
+	  "  -c FILE            configuration file (default: $LOAFRE_CONFIG, else\n"
+	  "                     " LOAFRE_CONFIG_DEFAULT_PATH ")\n"
+	  "  -h, --help         show this help\n"
+	  "\n" EXIT_CODES,
+	  "hc:v", worker_long, 0, 0 },
 	{ "rule", cmd_rule, CMD_NEEDS_CONFIG,
-	  "replication rules: add, list, show, edit, rm, enable, disable",
+	  "replication rules: add, edit, enable..., status, failed list, retry",
 	  "add NAME --filesystem FS --destination TARGET [OPTIONS]\n"
 	  "       | list [--json] | show NAME [--json]\n"
 	  "       | edit NAME (--set KEY=VALUE | --add KEY=VALUE | --unset KEY)...\n"
-	  "       | rm NAME | enable NAME | disable NAME",
+	  "       | rm NAME | enable NAME [--no-wait] | disable NAME\n"
+	  "       | status [NAME] [--json] | failed NAME [--json] | retry NAME",
 	  "Rules are [rule NAME] sections of the configuration file or files\n"
 	  "RULES_DIR/NAME.rule ([loafred] rules_dir, default rules.d beside the\n"
 	  "configuration file), which this command writes. Every change is checked\n"
@@ -552,6 +610,25 @@ const struct cli_cmd cli_commands[] = {
 	  "                any rule: a RULES_DIR rule gets `enabled` rewritten; a\n"
 	  "                rule of the configuration file gets RULES_DIR/NAME.state,\n"
 	  "                which overrides its `enabled` (shown by list and show)\n"
+	  "  (waiting)     add and enable of an enabled rule then wait while loafred\n"
+	  "                runs its initial sync, with a progress bar on a terminal\n"
+	  "                (lines every 5 s otherwise); Ctrl-C or --no-wait: do not\n"
+	  "                wait (the sync goes on in loafred). An unreachable\n"
+	  "                destination or a rule loafred cannot run: one line, exit 1\n"
+	  "                (the rule stays saved); loafred not running: said, exit 0\n"
+	  "  status [NAME] per rule and destination, from loafred's RUN_DIR/stats:\n"
+	  "                RULE STATE LAG LAG_S DESTINATION DEST_STATE DONE FAILED\n"
+	  "                BYTES ERROR. STATE: syncing, running, waiting (outside\n"
+	  "                its schedule), retrying, stopped, failed (loafred cannot\n"
+	  "                run it: ERROR says why), disabled, not-running. LAG:\n"
+	  "                records not yet replicated; LAG_S: their age in seconds;\n"
+	  "                DONE: operations at the destination; FAILED: its entries\n"
+	  "                in the failed list; BYTES: data written; ERROR: the\n"
+	  "                destination's last error\n"
+	  "  failed NAME   operations that kept failing (the failed list): TIME\n"
+	  "                MDT:INDEX OP DEST PATH ERROR\n"
+	  "  retry NAME    re-queue the failed list (loafred's workers sync those\n"
+	  "                paths again) and say how many\n"
 	  "\n"
 	  "add options (each writes the key named after it; repeatable ones may be\n"
 	  "given several times):\n"
@@ -564,7 +641,12 @@ const struct cli_cmd cli_commands[] = {
 	  "  --disabled                 (writes enabled = no)\n"
 	  "  --copy CMD --delete CMD --move CMD --chmod CMD --chown CMD --utimes CMD\n"
 	  "  --mkdir CMD --link CMD --symlink CMD --setxattr CMD  (command templates)\n"
-	  "  --json        list, show: JSON instead of text\n" COMMON_OPTS "\n" EXIT_CODES,
+	  "  --no-wait     add, enable: do not wait for the initial sync\n"
+	  "  --json        list, show, failed: JSON instead of text; status: one JSON\n"
+	  "                object per rule and line\n" COMMON_OPTS "\n"
+	  "Exit status: 0 on success, 1 on failure (the reason is printed on stderr;\n"
+	  "add/enable: also when loafred cannot run the rule, which stays saved),\n"
+	  "2 on a usage error or an unknown rule NAME.\n",
 	  "hc:", cli_rule_long, 1, 2 },
 	{ "groups", cmd_groups, CMD_NEEDS_CONFIG, "list the broker's consumer groups",
 	  "[--json]",
@@ -576,14 +658,18 @@ const struct cli_cmd cli_commands[] = {
 	  "  --json        one JSON array of groups\n" COMMON_OPTS "\n" EXIT_CODES,
 	  "hc:", groups_long, 0, 0 },
 	{ "bench", cmd_bench, 0,
-	  "measure the record codec, the journal, the local source, the broker or the index",
+	  "measure the record codec, the journal, the local source, the broker, the index or "
+	  "replication",
 	  "codec [-n N] | journal [-n N] [--commit-ms MS] [--fsync commit|none] [--dir DIR]\n"
 	  "       | watch [-w W] [-d SECONDS] [--rate N] [--files N] [--mkdir] [--loafred PATH]\n"
 	  "         [--commit-ms MS] [--fsync commit|none] [--dir DIR] [--keep]\n"
 	  "       | broker [-n N] [--scenario S[,S...]] [--members M] [--groups G]\n"
 	  "         [--ephemeral E] [--credit C] [--rate N] [-d SECONDS] [--commit-ms MS]\n"
 	  "         [--rss-records R] [--dir DIR]\n"
-	  "       | index [-n N] [--ingest R] [--keep-tree] [--dir DIR]",
+	  "       | index [-n N] [--ingest R] [--keep-tree] [--dir DIR]\n"
+	  "       | replicate [-n N] [--ops-rate R] [-d SECONDS] [--storm S] [--only a,b,c,d]\n"
+	  "         [--no-lsyncd] [--loafred PATH] [--settle-timeout S] [--keep-tree]\n"
+	  "         [--dir DIR]",
 	  "  codec         parse and format N synthetic lfs changelog lines (one core)\n"
 	  "  journal       append N records to a fresh journal with a group commit\n"
 	  "                every MS milliseconds, then read them back\n"
@@ -610,9 +696,21 @@ const struct cli_cmd cli_commands[] = {
 	  "                the index (process time, and the store's query time),\n"
 	  "                answers compared; a summary against the targets\n"
 	  "                (docs/index.md, \"Benchmark\"); minutes at 1 M files\n"
+	  "  replicate     loafred (one [rule] to a local destination, delay 0) beside\n"
+	  "                lsyncd (default.rsync, delay=0 and delay=15) and rsync -a\n"
+	  "                --delete, each started on its own trees: (a) operation ->\n"
+	  "                destination lag p50/p99 at R ops/s for SECONDS (inotify on\n"
+	  "                the destination), (b) S creates as fast as possible: last\n"
+	  "                create to complete, (c) converge after 100 changes in an\n"
+	  "                N-file tree vs one rsync full pass (initial syncs reported\n"
+	  "                apart), (d) CPU per 10 k operations; ratios, targets and\n"
+	  "                the command line to reproduce (docs/replication.md,\n"
+	  "                \"Benchmark\"). Every destination is compared with its\n"
+	  "                source after each phase: a difference fails the bench\n"
 	  "\n"
 	  "  -n N            work size (default: codec 1000000, journal 200000,\n"
-	  "                  broker 5000000 preloaded records, index 1000000 files)\n"
+	  "                  broker 5000000 preloaded records, index 1000000 files,\n"
+	  "                  replicate 1000000 files in the (c) tree)\n"
 	  "  --commit-ms MS  group-commit interval (default 10)\n"
 	  "  --fsync P       commit (default) or none\n"
 	  "  --dir DIR       where the temporary journal/tree is made (default $TMPDIR\n"
@@ -639,7 +737,17 @@ const struct cli_cmd cli_commands[] = {
 	  "                      (default: N, at most 300000)\n"
 	  "  --keep-tree         index: keep the tree (DIR/loafre-bench-index-tree-N)\n"
 	  "                      for the next run, which reuses it while its marker\n"
-	  "                      file says it is complete; else it is removed\n"
+	  "                      file says it is complete; else it is removed;\n"
+	  "                      replicate: the same (DIR/loafre-bench-repl-tree-N)\n"
+	  "  --ops-rate R        replicate: (a) operations/s (default 2000); -d SECONDS\n"
+	  "                      its duration (default 10)\n"
+	  "  --storm S           replicate: (b) creates (default 2000)\n"
+	  "  --only a,b,c,d      replicate: only these figures (d needs a)\n"
+	  "  --no-lsyncd         replicate: loafre and rsync only\n"
+	  "  --loafred PATH      replicate: as for watch\n"
+	  "  --settle-timeout S  replicate: how long a replicator may take to start,\n"
+	  "                      and a phase to leave the destination equal to the\n"
+	  "                      source, before it fails (default 120; (c): 5 x S)\n"
 	  "  -h, --help      show this help\n"
 	  "\n" EXIT_CODES,
 	  "hn:c:w:d:", bench_long, 1, 1 },

@@ -114,6 +114,7 @@ int cmd_quota(struct cli *c);
 int cmd_rule(struct cli *c);
 extern const struct option cli_rule_long[]; /* cmd_rule.c */
 int cmd_verify(struct cli *c);
+int cmd_worker(struct cli *c); /* cmd_worker.c */
 
 /* loafre verify (cmd_verify.c): what cli_verify_run compares. The rule form
  * (loafre verify RULE) fills it from the rule. Everything is borrowed. */
@@ -130,6 +131,11 @@ struct cli_verify_opts {
 	bool json;                           /* JSON lines output */
 	const struct loafre__ssh_opts *ssh;  /* for a [user@]host:/path DEST (its
 					      * control_dir made by cli_verify_run) */
+	/* The rule form: entries compared (with the excludes above), and the
+	 * differences reported (a dropped one is not counted); NULL: all. */
+	bool (*filter)(void *arg, const char *rel, bool is_dir);
+	bool (*keep_diff)(void *arg, int kind, const char *rel);
+	void *filter_arg;                    /* their argument */
 };
 /* Compares tree src with its replica dest, prints the differences and a
  * summary; returns the exit status: 0 identical, 1 differences, 2 errors. */

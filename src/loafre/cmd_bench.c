@@ -15,6 +15,7 @@
 
 int cmd_bench_watch(struct cli *c); /* cmd_bench_watch.c */
 int cmd_bench_broker(struct cli *c); /* cmd_bench_broker.c */
+int cmd_bench_repl(struct cli *c); /* cmd_bench_repl.c */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -127,6 +128,8 @@ int cmd_bench(struct cli *c)
 		return cmd_bench_broker(c);
 	if (strcmp(what, "index") == 0)
 		return bench_index(c);
+	if (strcmp(what, "replicate") == 0)
+		return cmd_bench_repl(c);
 	for (size_t i = 0; i < c->n_opts; i++) {
 		const char *a = c->opts[i].arg;
 		char *e;
@@ -178,8 +181,8 @@ int cmd_bench(struct cli *c)
 	}
 	if (strcmp(what, "journal") != 0) {
 		fprintf(stderr,
-			"loafre bench: unknown benchmark '%s' (codec, journal, watch, broker or "
-			"index)\n",
+			"loafre bench: unknown benchmark '%s' (codec, journal, watch, broker, "
+			"index or replicate)\n",
 			what);
 		return CLI_USAGE;
 	}

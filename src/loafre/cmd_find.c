@@ -493,6 +493,13 @@ static bool make_filter(const struct loafre__find_hints *h, struct loafre__idx_f
 		} else if (sl) {
 			if (buf_add(glob, "*", 1) == 0 && glob_escape(glob, h->name_suffix) == 0)
 				f->name_glob = glob->s;
+		} else if (h->name_iglob && *h->name_iglob) {
+			/* -iname: the store matches the glob with FNM_CASEFOLD
+			 * (its literal, ASCII-folded, picks the candidates) */
+			if (buf_add(glob, h->name_iglob, strlen(h->name_iglob)) == 0) {
+				f->name_glob = glob->s;
+				f->name_icase = true;
+			}
 		}
 	}
 	if (f->name_glob)

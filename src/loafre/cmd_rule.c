@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-3.0-or-later */
 /*
- * cmd_rule.c — `loafre rule add|list|show|edit|rm|enable|disable`:
- * replication rules (docs/replication.md).
+ * cmd_rule.c — `loafre rule add|list|show|edit|rm|enable|disable` and the
+ * dispatch of `status|failed|retry` (cmd_rule_status.c): replication rules
+ * (docs/replication.md).
  *
  * Rules live in the configuration file ([rule NAME]) and in its rules_dir
  * (default rules.d beside it): this command writes only rules_dir files,
@@ -19,7 +20,10 @@
  * rule and the cause, and nothing is written. Files are replaced
  * atomically (temporary file, fsync, rename, fsync of the directory).
  * `edit` changes key lines and keeps comments and the order of the rest.
- * After a change, a running loafred (RUN_DIR/loafred.pid) gets SIGHUP.
+ * After a change, a running loafred (RUN_DIR/loafred.pid) gets SIGHUP;
+ * `add` and `enable` of an enabled rule then wait for its initial sync
+ * (rule_cli_wait_sync; --no-wait skips it). An unknown rule NAME is a usage
+ * error (exit 2).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -32,6 +36,7 @@
 #include "cli.h"
 #include "loafre/record.h"
 #include "rule.h"
+#include "rule_cli.h"
 #include "util.h"
 
 #define PROG "loafre rule"
@@ -61,6 +66,7 @@ enum {
 	O_SET,
 	O_ADD,
 	O_UNSET,
+	O_NO_WAIT,
 	O_ACTION0, /* + LOAFRE_ACT_* */
 };
 
@@ -87,6 +93,7 @@ const struct option cli_rule_long[] = {
 	{ "set", required_argument, NULL, O_SET },
 	{ "add", required_argument, NULL, O_ADD },
 	{ "unset", required_argument, NULL, O_UNSET },
+	{ "no-wait", no_argument, NULL, O_NO_WAIT },
 	{ "copy", required_argument, NULL, O_ACTION0 + LOAFRE_ACT_COPY },
 	{ "delete", required_argument, NULL, O_ACTION0 + LOAFRE_ACT_DELETE },
 	{ "move", required_argument, NULL, O_ACTION0 + LOAFRE_ACT_MOVE },
@@ -224,27 +231,6 @@ static void json_strv(char *const *v, size_t n)
 	putchar(']');
 }
 
-/* Sends SIGHUP to a running loafred (RUN_DIR/loafred.pid), if any. */
-static void notify_daemon(const struct loafre_config *cfg)
-{
-	char path[4096], *buf = NULL;
-	size_t len;
-	long pid;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/loafred.pid", cfg->run_dir) >= sizeof(path))
-		return;
-	if (loafre__read_file(path, 64, &buf, &len) < 0)
-		return;
-	pid = strtol(buf, NULL, 10);
-	free(buf);
-	if (pid <= 0 || kill((pid_t)pid, 0) < 0)
-		return;
-	if (kill((pid_t)pid, SIGHUP) == 0)
-		printf("loafred (pid %ld) told to reload\n", pid);
-	else
-		fprintf(stderr, PROG ": cannot signal loafred (pid %ld): %s\n", pid, strerror(errno));
-}
-
 /* Loads the configuration with overrides; prints "PROG SUB: rule NAME
  * WHAT: <error>" on failure. 0 or CLI_FAIL. */
 static int validate(struct cli *c, const char *sub, const char *name, const char *what,
@@ -300,7 +286,7 @@ static const struct loafre_rule_config *find_rule(struct cli *c, const char *sub
 
 	if (!r)
 		fprintf(stderr, PROG " %s: no rule %s (see loafre rule list)\n", sub, name);
-	return r;
+	return r; /* NULL: the caller returns CLI_USAGE */
 }
 
 /* Refuses a rule of the main file (edit, rm). */
@@ -330,9 +316,10 @@ static int rule_add(struct cli *c, const char *name)
 {
 	struct sbuf b = {0};
 	char file[64];
-	bool has_fs = false, has_dest = false;
+	bool has_fs = false, has_dest = false, disabled = false, no_wait = false;
 	int ret = CLI_FAIL;
 	const struct loafre_rule_config *old;
+	pid_t pid;
 
 	if (!loafre__rule_name_ok(name, LOAFRE_RULE_NAME_MAX)) {
 		fprintf(stderr,
@@ -355,6 +342,11 @@ static int rule_add(struct cli *c, const char *name)
 
 		if (o->opt == O_DISABLED) {
 			sb_str(&b, "enabled = no\n");
+			disabled = true;
+			continue;
+		}
+		if (o->opt == O_NO_WAIT) {
+			no_wait = true;
 			continue;
 		}
 		if (!key) {
@@ -389,8 +381,12 @@ static int rule_add(struct cli *c, const char *name)
 	if (write_rules_file(c, "add", file, b.s) != CLI_OK)
 		goto out;
 	printf("rule %s added (%s/%s)\n", name, c->config->rules_dir, file);
-	notify_daemon(c->config);
+	pid = rule_cli_notify_daemon(c->config);
 	ret = CLI_OK;
+	if (!pid && !disabled)
+		printf("loafred is not running: rule %s starts with it\n", name);
+	else if (!disabled && !no_wait)
+		ret = rule_cli_wait_sync(c, "add", name, pid);
 out:
 	free(b.s);
 	return ret;
@@ -588,7 +584,7 @@ static int rule_edit(struct cli *c, const char *name)
 	int ret;
 
 	if (!r)
-		return CLI_FAIL;
+		return CLI_USAGE;
 	for (size_t i = 0; i < c->n_opts; i++) {
 		int o = c->opts[i].opt;
 		if (o != O_SET && o != O_ADD && o != O_UNSET) {
@@ -606,7 +602,7 @@ static int rule_edit(struct cli *c, const char *name)
 	ret = edit_file(c, "edit", r, c->opts, c->n_opts);
 	if (ret == CLI_OK) {
 		printf("rule %s changed (%s)\n", name, r->file);
-		notify_daemon(c->config);
+		rule_cli_notify_daemon(c->config);
 	}
 	return ret;
 }
@@ -618,7 +614,9 @@ static int rule_rm(struct cli *c, const char *name)
 	const struct loafre_rule_config *r = find_rule(c, "rm", name);
 	char file[64];
 
-	if (!r || !in_rules_dir("rm", r))
+	if (!r)
+		return CLI_USAGE;
+	if (!in_rules_dir("rm", r))
 		return CLI_FAIL;
 	snprintf(file, sizeof(file), "%s.rule", name);
 	{
@@ -629,7 +627,7 @@ static int rule_rm(struct cli *c, const char *name)
 	if (remove_rules_file(c, "rm", file) != CLI_OK)
 		return CLI_FAIL;
 	printf("rule %s removed (%s)\n", name, r->file);
-	notify_daemon(c->config);
+	rule_cli_notify_daemon(c->config);
 	return CLI_OK;
 }
 
@@ -638,12 +636,19 @@ static int rule_enable(struct cli *c, const char *name, bool on)
 	const char *sub = on ? "enable" : "disable";
 	const struct loafre_rule_config *r = find_rule(c, sub, name);
 	char file[64];
+	bool no_wait = false;
+	pid_t pid;
 	int ret;
 
 	if (!r)
-		return CLI_FAIL;
-	if (c->n_opts) {
-		fprintf(stderr, PROG " %s: takes no options\n", sub);
+		return CLI_USAGE;
+	for (size_t i = 0; i < c->n_opts; i++) {
+		if (on && c->opts[i].opt == O_NO_WAIT) {
+			no_wait = true;
+			continue;
+		}
+		fprintf(stderr, on ? PROG " enable: takes only --no-wait\n"
+				   : PROG " disable: takes no options\n");
 		return CLI_USAGE;
 	}
 	if (r->enabled == on) {
@@ -681,7 +686,11 @@ static int rule_enable(struct cli *c, const char *name, bool on)
 			       c->config->rules_dir, file);
 		}
 	}
-	notify_daemon(c->config);
+	pid = rule_cli_notify_daemon(c->config);
+	if (on && !pid)
+		printf("loafred is not running: rule %s starts with it\n", name);
+	else if (on && !no_wait)
+		return rule_cli_wait_sync(c, "enable", name, pid);
 	return CLI_OK;
 }
 
@@ -714,6 +723,18 @@ static void print_dest(const struct loafre_rule_dest *d, bool json)
 			json_str(d->gid_map.text);
 		else
 			printf("null");
+		printf(",\"port\":");
+		d->port ? printf("%u", d->port) : printf("null");
+		printf(",\"identity\":");
+		if (d->identity)
+			json_str(d->identity);
+		else
+			printf("null");
+		printf(",\"known_hosts\":");
+		if (d->known_hosts)
+			json_str(d->known_hosts);
+		else
+			printf("null");
 		putchar('}');
 		return;
 	}
@@ -722,6 +743,12 @@ static void print_dest(const struct loafre_rule_dest *d, bool json)
 		printf(" uid_map=%s", d->uid_map.text);
 	if (d->gid_map.text)
 		printf(" gid_map=%s", d->gid_map.text);
+	if (d->port)
+		printf(" port=%u", d->port);
+	if (d->identity)
+		printf(" identity=%s", d->identity);
+	if (d->known_hosts)
+		printf(" known_hosts=%s", d->known_hosts);
 }
 
 static int rule_list(struct cli *c, bool json)
@@ -837,7 +864,7 @@ static int rule_show(struct cli *c, const char *name, bool json)
 	char note[8192], ev[512], d1[32], d2[32];
 
 	if (!r)
-		return CLI_FAIL;
+		return CLI_USAGE;
 	fs = loafre_config_find_fs(c->config, r->fs);
 	events_text(r->events, ev, sizeof(ev));
 	if (json) {
@@ -996,10 +1023,18 @@ int cmd_rule(struct cli *c)
 		}
 		return rule_list(c, json);
 	}
+	if (strcmp(sub, "status") == 0) {
+		if (c->n_opts > (json ? 1u : 0u)) {
+			fprintf(stderr, PROG " status: takes [NAME] and --json only\n");
+			return CLI_USAGE;
+		}
+		return rule_cli_status(c, name, json);
+	}
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "show") != 0 && strcmp(sub, "edit") != 0 &&
-	    strcmp(sub, "rm") != 0 && strcmp(sub, "enable") != 0 && strcmp(sub, "disable") != 0) {
+	    strcmp(sub, "rm") != 0 && strcmp(sub, "enable") != 0 && strcmp(sub, "disable") != 0 &&
+	    strcmp(sub, "failed") != 0 && strcmp(sub, "retry") != 0) {
 		fprintf(stderr,
-			PROG ": unknown subcommand '%s' (add, list, show, edit, rm, enable, disable)\n",
+			PROG ": unknown subcommand '%s' (add, list, show, edit, rm, enable, disable, status, failed, retry)\n",
 			sub);
 		return CLI_USAGE;
 	}
@@ -1007,16 +1042,23 @@ int cmd_rule(struct cli *c)
 		fprintf(stderr, PROG " %s: missing rule NAME\n", sub);
 		return CLI_USAGE;
 	}
-	if (strcmp(sub, "show") == 0) {
+	if (strcmp(sub, "show") == 0 || strcmp(sub, "failed") == 0) {
 		if (c->n_opts > (json ? 1u : 0u)) {
-			fprintf(stderr, PROG " show: takes only --json\n");
+			fprintf(stderr, PROG " %s: takes only --json\n", sub);
 			return CLI_USAGE;
 		}
-		return rule_show(c, name, json);
+		return sub[0] == 's' ? rule_show(c, name, json) : rule_cli_failed(c, name, json);
 	}
 	if (json) {
-		fprintf(stderr, PROG " %s: --json is for list and show\n", sub);
+		fprintf(stderr, PROG " %s: --json is for list, show, status and failed\n", sub);
 		return CLI_USAGE;
+	}
+	if (strcmp(sub, "retry") == 0) {
+		if (c->n_opts) {
+			fprintf(stderr, PROG " retry: takes no options\n");
+			return CLI_USAGE;
+		}
+		return rule_cli_retry(c, name);
 	}
 	if (strcmp(sub, "add") == 0)
 		return rule_add(c, name);

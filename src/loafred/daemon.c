@@ -34,6 +34,13 @@
  * threads of their own, as broker clients over its ipc:// endpoint,
  * started after the broker and stopped before it; SIGHUP restarts them
  * when their sections, the filesystems or the broker changed.
+ *
+ * Replication rules ([rule NAME], enabled) each get a worker with the
+ * rule's `workers` threads (rules.c, lib/repl_worker.h), also broker
+ * clients, started after the indexers and stopped before them; SIGHUP
+ * restarts only the rules whose configuration changed, stops those
+ * disabled or removed, and retries those that failed to start. Their
+ * counters go to the stats file ("rule.NAME.*").
  */
 #include "daemon.h"
 
@@ -60,6 +67,7 @@
 #include "loafre/loafre.h"
 #include "localfs.h"
 #include "lustre_source.h"
+#include "rules.h"
 #include "util.h"
 #include "watch.h"
 
@@ -123,6 +131,7 @@ struct daemon {
 	struct loafre__indexer **indexers; /* running [index] threads */
 	size_t n_indexers;             /* entries of indexers */
 	char *index_sig;               /* what they were started with */
+	struct loafred_rules rules;    /* replication workers, one per enabled rule */
 };
 
 static struct daemon *the_daemon; /* for dlog only */
@@ -597,6 +606,7 @@ static void write_stats(struct daemon *d)
 		loafre__indexer_stats(d->indexers[i], is, sizeof(is), &il);
 		fwrite(is, 1, il, out);
 	}
+	loafred_rules_stats(&d->rules, out);
 	if (fclose(out) != 0) {
 		free(buf);
 		return;
@@ -772,6 +782,22 @@ static void broker_sync(struct daemon *d)
 	dlog(LOG_INFO, "broker: serving %s", eps);
 }
 
+/* ---- replication rules ------------------------------------------------------------ */
+
+/* Starts, restarts or stops the rules' workers (rules.c). */
+static void rules_sync(struct daemon *d)
+{
+	char *deps = broker_signature(d->cfg);
+
+	if (!deps) {
+		dlog(LOG_ERR, "out of memory; replication rules unchanged");
+		return;
+	}
+	d->rules.log = dlog;
+	loafred_rules_sync(&d->rules, d->cfg, deps);
+	free(deps);
+}
+
 /* ---- timers, pid file, config ------------------------------------------- */
 
 static int arm_timer(struct daemon *d)
@@ -859,6 +885,7 @@ static void reload(struct daemon *d)
 	sync_filesystems(d);
 	broker_sync(d);
 	indexers_sync(d);
+	rules_sync(d);
 	if (arm_timer(d) < 0)
 		dlog(LOG_ERR, "cannot set the commit timer: %s", strerror(errno));
 	fs_list(d, list, sizeof(list));
@@ -1132,6 +1159,7 @@ int loafred_run(const struct daemon_options *o)
 	     d.n_fs == 1 ? "" : "s", list);
 	broker_sync(&d);
 	indexers_sync(&d);
+	rules_sync(&d);
 	d.next_gc_ns = loafre__mono_ns() + GC_INTERVAL_NS;
 	write_stats(&d);
 	d.next_second_ns = loafre__mono_ns() + 1000000000ull;
@@ -1166,6 +1194,7 @@ int loafred_run(const struct daemon_options *o)
 	}
 	ret = 0;
 out:
+	loafred_rules_stop(&d.rules); /* before the broker: their last acks reach it */
 	indexers_stop(&d); /* before the broker: their last acks reach it */
 	broker_stop(&d); /* before the journals close: final clears */
 	for (size_t i = 0; i < d.n_fs; i++)

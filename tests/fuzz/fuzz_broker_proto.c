@@ -3,12 +3,14 @@
  * fuzz_broker_proto.c — libFuzzer target for the broker wire protocol
  * (lib/broker_proto.h).
  *
- * Input: byte 0 is the frame count (1..3, modulo), then each frame as a
+ * Input: byte 0 is the frame count (1..4, modulo), then each frame as a
  * 16-bit little-endian length followed by its bytes (short input: the
  * rest). A message that decodes must encode to the same frames; its HELLO
  * options, if they parse, must format and parse back to the same options;
- * RECS records and WELCOME lists are iterated to the end. The whole input
- * is also parsed as HELLO options.
+ * RECS records and WELCOME lists are iterated to the end; a RECS paths
+ * frame (4 frames: corpus recs_paths) is iterated too and must hold one
+ * valid entry per record, and re-encoding its entries must give its bytes
+ * back. The whole input is also parsed as HELLO options.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -83,10 +85,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct loafre_rec r;
 		size_t o = 0, last = 0;
 		int rr;
+		size_t nrec = 0;
 		while ((rr = loafre__bp_recs_next(m.payload, m.payload_len, &o, &r, NULL, NULL)) == 1) {
 			if (o <= last || o > m.payload_len)
 				abort();
 			last = o;
+			nrec++;
+		}
+		if (m.paths) {
+			static uint8_t re[LOAFRE__BP_HELLO_MAX + 64];
+			struct loafre__bp_rec_paths e;
+			size_t po = 0, np = 0, rl = 0;
+
+			if (rr != 0 || nrec != m.n_paths)
+				abort(); /* decode counted them */
+			while ((rr = loafre__bp_paths_next(m.paths, m.paths_len, &po, &e)) == 1) {
+				if ((e.path && e.path[0] != '/') || (e.spath && e.spath[0] != '/') ||
+				    e.path_err > 0 || e.spath_err > 0 ||
+				    loafre__bp_paths_put(re, sizeof(re), &rl, &e) < 0)
+					abort();
+				np++;
+			}
+			if (rr != 0 || np != m.n_paths || rl != m.paths_len ||
+			    memcmp(re, m.paths, rl) != 0)
+				abort();
 		}
 	} else if (m.cmd == LOAFRE__BP_WELCOME) {
 		char name[LOAFRE__BP_MDT_NAME_MAX + 1];

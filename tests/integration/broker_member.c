@@ -16,6 +16,8 @@
  *                      unless the record is a rename) instead of "INDEX"
  *   --print-acks       print "ACKED INDEX" after each ack the library took
  *   --delay-ms N       sleep N ms per record (before acking it)
+ *   --keepalive        during --delay-ms sleeps, call loafre_consumer_keepalive
+ *                      every 50 ms (a member busy with a long operation)
  *   --hold N           never ack the first N records of the first session
  *                      (they stay in flight until the member leaves or the
  *                      broker goes away); prints "HELD INDEX" for each
@@ -23,6 +25,13 @@
  *                      was never delivered) and print "BADACK INDEX ERRNO TEXT"
  *   --reconnect        when the broker goes away (recv: -ENOTCONN), close
  *                      and open again until it answers; prints "RECONNECTED"
+ *   --paths FSNAME     ask path annotations of filesystem FSNAME; after each
+ *                      record line, "PATHS MDT INDEX FLAGS PATH_ERR PATH
+ *                      SPATH_ERR SPATH" (PATH, SPATH "-" when none; bytes
+ *                      outside '!'..'~' and '%' written %XX; errors as
+ *                      negative errno numbers; FLAGS decimal LOAFRE_RP_*),
+ *                      or "PATHS MDT INDEX NONE ERRNO" when
+ *                      loafre_batch_paths fails
  *
  * Output (stdout, one line each, flushed per batch): "READY" once joined;
  * per record batch first one record line per record, then per record (after
@@ -84,6 +93,38 @@ static void print_rec(const struct loafre_rec *rec, bool full)
 	printf("%llu %s %s %s\n", (unsigned long long)rec->index, type ? type : "?", t, s);
 }
 
+/* Prints s (NULL: "-") with bytes outside '!'..'~' and '%' as %XX. */
+static void print_path(const char *s)
+{
+	if (!s) {
+		fputs("-", stdout);
+		return;
+	}
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < '!' || *p > '~' || *p == '%')
+			printf("%%%02X", *p);
+		else
+			putchar(*p);
+	}
+}
+
+static void print_paths(const struct loafre_batch *b, size_t i, uint64_t index)
+{
+	struct loafre_rec_paths p;
+	int r = loafre_batch_paths(b, i, &p);
+
+	if (r < 0) {
+		printf("PATHS %s %llu NONE %d\n", loafre_batch_mdt(b), (unsigned long long)index, r);
+		return;
+	}
+	printf("PATHS %s %llu %u %d ", loafre_batch_mdt(b), (unsigned long long)index, p.flags,
+	       p.path_err);
+	print_path(p.path);
+	printf(" %d ", p.spath_err);
+	print_path(p.spath);
+	putchar('\n');
+}
+
 /* Opens; with `retry`, until the broker answers (or a signal). */
 static int open_consumer(const char *endpoint, struct loafre_consumer_options *o, bool retry,
 			 struct loafre_consumer **ret)
@@ -103,6 +144,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	unsigned long long count = 0, got = 0, hold = 0, delay = 0, bad_ack = 0, v;
 	bool ack = true, full = false, print_acks = false, reconnect = false, first_batch = true;
+	bool keepalive = false;
 	unsigned session = 1;
 	char err[512] = "";
 	int r, ret = 1;
@@ -124,10 +166,14 @@ int main(int argc, char **argv)
 			full = true;
 		else if (strcmp(a, "--print-acks") == 0)
 			print_acks = true;
+		else if (strcmp(a, "--keepalive") == 0)
+			keepalive = true;
 		else if (strcmp(a, "--reconnect") == 0)
 			reconnect = true;
 		else if (strcmp(a, "--start-at") == 0 && has)
 			o.start_at = argv[++i];
+		else if (strcmp(a, "--paths") == 0 && has)
+			o.paths = argv[++i];
 		else if (strcmp(a, "--start") == 0 && has) {
 			i++;
 			if (strcmp(argv[i], "newest") == 0)
@@ -215,8 +261,11 @@ bad:
 		for (size_t i = 0; i < n; i++) {
 			struct loafre_rec rec;
 
-			if (loafre_batch_rec(b, i, &rec, NULL, NULL) == 0)
+			if (loafre_batch_rec(b, i, &rec, NULL, NULL) == 0) {
 				print_rec(&rec, full);
+				if (o.paths)
+					print_paths(b, i, rec.index);
+			}
 		}
 		fflush(stdout);
 		if (bad_ack && first_batch && n > 0 && o.group) {
@@ -232,8 +281,13 @@ bad:
 			if (loafre_batch_rec(b, i, &rec, NULL, NULL) < 0)
 				continue;
 			got++;
-			if (delay)
-				sleep_ms((unsigned)delay);
+			for (unsigned long long left = delay; left > 0 && !stop;) {
+				unsigned step = keepalive && left > 50 ? 50 : (unsigned)left;
+				sleep_ms(step);
+				left -= step;
+				if (keepalive && (r = loafre_consumer_keepalive(c)) < 0)
+					fprintf(stderr, "broker_member: keepalive: %s\n", strerror(-r));
+			}
 			if (!ack || !o.group)
 				continue;
 			if (session == 1 && hold > 0) {

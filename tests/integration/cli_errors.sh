@@ -79,7 +79,7 @@ lf changelog $M >"$T/after"
 cmp "$T/before" "$T/after" || fail "errors changed the changelog"
 
 # Bench argument checks (the benchmarks themselves are not timed here).
-expect_err "loafre bench: unknown benchmark 'disk' (codec, journal, watch, broker or index)" "$LOAFRE" bench disk
+expect_err "loafre bench: unknown benchmark 'disk' (codec, journal, watch, broker, index or replicate)" "$LOAFRE" bench disk
 expect_err "loafre bench: bad --fsync 'maybe' (commit or none)" "$LOAFRE" bench journal --fsync maybe
 "$LOAFRE" bench codec -n 1000 >"$T/out" || fail "bench codec"
 [ -s "$T/out" ] || fail "bench codec printed nothing"

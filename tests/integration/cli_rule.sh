@@ -79,7 +79,8 @@ r = json.loads(sys.argv[1]); t = sys.argv[2]
 assert r["name"] == "r1" and r["group"] == "rep-r1" and r["enabled"] is True, r
 assert r["sources"] == ["/projects", "/home"], r
 assert r["destinations"][1] == {"target": "backup@host:/srv/b", "host": "host", "user": "backup",
-    "path": "/srv/b", "uid_map": "0:1000,*:65534", "gid_map": None}, r["destinations"]
+    "path": "/srv/b", "uid_map": "0:1000,*:65534", "gid_map": None, "port": None,
+    "identity": None, "known_hosts": None}, r["destinations"]
 assert r["events"] == "CREAT MKDIR RENME" and r["delay"] == 30 and r["min_size"] == 1024, r
 assert r["actions"]["copy"] == '/usr/bin/scp -p %{src} "backup:%{dst}"' and r["actions"]["move"] is None
 assert r["exclude"] == [{"name": "junk", "path": ["/scratch"], "glob": ["*.tmp"], "regex": []}], r
@@ -146,7 +147,7 @@ lf rule list | grep -Eq '^r2 +demo +no ' || fail "add --disabled"
 lf rule rm r2 >/dev/null
 [ ! -e "$RD/r2.rule" ] || fail "rm left r2.rule"
 expect_err "loafre rule rm: no rule r2 (see loafre rule list)" lf rule rm r2
-expect_err "loafre rule: unknown subcommand 'frob' (add, list, show, edit, rm, enable, disable)" lf rule frob x
+expect_err "loafre rule: unknown subcommand 'frob' (add, list, show, edit, rm, enable, disable, status, failed, retry)" lf rule frob x
 
 # ---- the config file and rules_dir never disagree silently ---------------------
 cat >>"$CONF" <<CONF
@@ -162,6 +163,7 @@ lf rule list >/dev/null
 
 # ---- a running loafred is told to reload ---------------------------------------
 start_daemon
+mkdir -p "$T/d3b"
 lf rule add r3 --filesystem demo --destination "$T/d3b" >"$T/out"
 grep -q "^loafred (pid $DAEMON_PID) told to reload$" "$T/out" || fail "no SIGHUP: $(cat "$T/out")"
 wait_for "grep -q 'SIGHUP: reloading' '$T/daemon.log'"

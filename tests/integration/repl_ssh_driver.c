@@ -14,6 +14,22 @@
  *       then rmdir of "prot" keeps its entries named *.keep (opts.protect).
  *   repl_ssh_driver unreach SRC SPEC CTLDIR PORT IDENTITY KNOWN_HOSTS
  *       the port is closed: open must fail with -EHOSTUNREACH and one line.
+ *   repl_ssh_driver batch SRC SPEC CTLDIR PORT IDENTITY KNOWN_HOSTS
+ *       batched copies (loafre__dest_batch_begin): SRC holds b/1..b/6, c/x
+ *       and bad/f, the destination a symlink "bad" to a directory outside.
+ *       Renames, an rmdir and an lstat of queued paths see the copies made
+ *       (flushed first: order kept); a source file removed before the
+ *       flush is not an error; a copy through "bad" fails in the flush
+ *       with -ELOOP (flush's result and the failed callback); the caller
+ *       then compares SRC (without bad) with the destination.
+ *   repl_ssh_driver sync SRC SPEC CTLDIR PORT IDENTITY KNOWN_HOSTS
+ *       initial sync with delete of SRC onto a destination holding other
+ *       entries (loafre__dest_sync_tree: listings with stat, batched
+ *       copies); the caller compares the trees.
+ *   repl_ssh_driver restart SRC SPEC CTLDIR PORT IDENTITY KNOWN_HOSTS
+ *       one operation, then prints "ready" and waits for a line on stdin
+ *       (the caller kills the remote shell of the channel meanwhile); the
+ *       operations after must succeed on a new channel.
  * Prints "ok" and exits 0, or prints what failed and exits 1.
  */
 #include <errno.h>
@@ -74,9 +90,40 @@ static int do_ops(struct loafre__dest *d, int s, const char *src)
 	OP(0, loafre__dest_copy(d, s, "x", why));
 	OP(0, loafre__dest_copy(d, s, "quote's file", why));
 	OP(0, loafre__dest_symlink(d, s, "ln", why));
+	/* a symlink with two names: linked, and linked again (nothing to do;
+	 * not "are the same file") */
+	sys(linkat(s, "ln", s, "ln2", 0), "link ln ln2");
+	OP(0, loafre__dest_link(d, s, "ln", "ln2", why));
+	OP(0, loafre__dest_link(d, s, "ln", "ln2", why));
+	sys(unlinkat(s, "ln2", 0), "unlink ln2"); /* (verify --ssh: no linked symlinks) */
+	OP(0, loafre__dest_unlink(d, s, "ln2", why));
 	OP(0, loafre__dest_copy(d, s, "h1", why));
 	OP(0, loafre__dest_link(d, s, "h1", "h2", why));
 	OP(0, loafre__dest_link(d, s, "h1", "h2", why)); /* already: nothing */
+	{
+		/* a file with several names written: rewritten in place (rsync
+		 * --inplace), h2 follows and stays a link of h1 */
+		struct stat a, b;
+		int fd = openat(s, "h1", O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+		if (sys(fd, "open h1") >= 0) {
+			sys(write(fd, "linked, rewritten\n", 18) == 18 ? 0 : -1, "write h1");
+			close(fd);
+		}
+		sys(fchmodat(s, "h1", 0640, 0), "chmod h1");
+		OP(0, loafre__dest_update(d, s, "h1", why));
+		OP(0, loafre__dest_lstat(d, "h1", &a));
+		OP(0, loafre__dest_lstat(d, "h2", &b));
+		CHECK(a.st_ino == b.st_ino && b.st_nlink == 2 && b.st_size == 18 &&
+			      (b.st_mode & 07777) == 0640,
+		      "h1/h2 after a copy of h1: ino %llu/%llu nlink %u size %lld mode %o",
+		      (unsigned long long)a.st_ino, (unsigned long long)b.st_ino,
+		      (unsigned)b.st_nlink, (long long)b.st_size, (unsigned)b.st_mode & 07777);
+		/* a rename onto another name of the same inode: the old name goes */
+		OP(0, loafre__dest_link(d, s, "h1", "h3", why));
+		OP(0, loafre__dest_rename(d, s, "h3", "h2", why));
+		OP(-ENOENT, loafre__dest_lstat(d, "h3", &b));
+	}
 	OP(0, loafre__dest_mknod(d, s, "fifo", why));
 	OP(0, loafre__dest_mkdir(d, s, "rmme", why));
 	OP(0, loafre__dest_copy(d, s, "rmme/a", why));
@@ -154,6 +201,106 @@ static int count_name(void *arg, const char *name)
 	return 0;
 }
 
+static int n_failed, failed_err;
+
+static void on_failed(void *arg, const char *rel, int err, const char *w)
+{
+	(void)arg;
+	n_failed++;
+	failed_err = err;
+	printf("failed in flush: %s: %d: %s\n", rel, err, w);
+}
+
+static int do_batch(struct loafre__dest *d, int s)
+{
+	struct stat st;
+
+	OP(0, loafre__dest_batch_begin(d, on_failed, NULL));
+	OP(-EBUSY, loafre__dest_batch_begin(d, on_failed, NULL));
+	OP(0, loafre__dest_copy(d, s, "b/1", why));
+	OP(0, loafre__dest_copy(d, s, "b/2", why));
+	OP(0, loafre__dest_copy(d, s, "b/2", why)); /* queued twice: once */
+	OP(-EINVAL, loafre__dest_copy(d, s, "b", why)); /* still checked at once */
+	/* a rename of a queued path: the copy is made first (the source is
+	 * renamed after, else the copy would find it gone: see b/3) */
+	OP(0, loafre__dest_rename(d, s, "b/1", "b/1r", why));
+	sys(renameat(s, "b/1", s, "b/1r"), "rename b/1");
+	/* a queued file renamed at the source before the flush: vanished,
+	 * then the rename finds nothing and the caller copies the new name */
+	OP(0, loafre__dest_copy(d, s, "b/3", why));
+	sys(renameat(s, "b/3", s, "b/3r"), "rename b/3");
+	OP(-ENOENT, loafre__dest_rename(d, s, "b/3", "b/3r", why));
+	OP(0, loafre__dest_copy(d, s, "b/3r", why));
+	/* lstat of a queued path sees the copy */
+	OP(0, loafre__dest_copy(d, s, "b/4", why));
+	OP(0, loafre__dest_lstat(d, "b/4", &st));
+	/* rmdir of a directory holding a queued copy: the copy first, then
+	 * the directory goes (the record order) */
+	OP(0, loafre__dest_copy(d, s, "c/x", why));
+	OP(0, loafre__dest_rmdir(d, s, "c", why));
+	OP(-ENOENT, loafre__dest_lstat(d, "c", &st));
+	sys(unlinkat(s, "c/x", 0), "unlink c/x");
+	sys(unlinkat(s, "c", AT_REMOVEDIR), "rmdir c");
+	/* vanished before the flush: not an error */
+	OP(0, loafre__dest_copy(d, s, "b/5", why));
+	OP(0, loafre__dest_copy(d, s, "b/6", why));
+	sys(unlinkat(s, "b/5", 0), "unlink b/5");
+	OP(0, loafre__dest_flush(d, why));
+	OP(-ENOENT, loafre__dest_lstat(d, "b/5", &st));
+	OP(0, loafre__dest_lstat(d, "b/6", &st));
+	CHECK(n_failed == 0, "%d copies failed in the flushes", n_failed);
+	/* a copy through a destination symlink fails in the flush */
+	OP(0, loafre__dest_copy(d, s, "bad/f", why));
+	OP(0, loafre__dest_copy(d, s, "b/2", why));
+	OP(-ELOOP, loafre__dest_batch_end(d, why));
+	CHECK(n_failed == 1 && failed_err == -ELOOP, "failed callback: %d calls, err %d", n_failed,
+	      failed_err);
+	OP(0, loafre__dest_flush(d, why)); /* reported once */
+	/* after the batch: synchronous again */
+	OP(-ELOOP, loafre__dest_copy(d, s, "bad/f", why));
+	return 0;
+}
+
+static void sync_error(void *arg, const char *rel, int err, const char *w)
+{
+	(void)arg;
+	fprintf(stderr, "FAIL: sync: %s: %s (%s)\n", rel, strerror(-err), w);
+	failures++;
+}
+
+static int do_sync(struct loafre__dest *d, int s)
+{
+	struct loafre__sync_opts so = { .threads = 3, .delete = true, .error = sync_error };
+	struct loafre__sync_progress p;
+
+	OP(0, loafre__dest_sync_tree(d, s, "", &so, &p));
+	CHECK(p.deleted >= 2 && p.copied >= 5, "sync: %llu deleted, %llu copied",
+	      (unsigned long long)p.deleted, (unsigned long long)p.copied);
+	/* again: nothing to do */
+	OP(0, loafre__dest_sync_tree(d, s, "", &so, &p));
+	CHECK(p.copied == 0 && p.deleted == 0, "second sync: %llu copied, %llu deleted",
+	      (unsigned long long)p.copied, (unsigned long long)p.deleted);
+	return 0;
+}
+
+static int do_restart(struct loafre__dest *d, int s)
+{
+	char line[64];
+	struct stat st;
+
+	OP(0, loafre__dest_mkdir(d, s, "r1", why));
+	printf("ready\n");
+	fflush(stdout);
+	if (!fgets(line, sizeof(line), stdin))
+		return -1;
+	OP(0, loafre__dest_mkdir(d, s, "r2", why));
+	sys(renameat(s, "r1", s, "r1n"), "rename r1");
+	OP(0, loafre__dest_rename(d, s, "r1", "r1n", why));
+	OP(0, loafre__dest_lstat(d, "r2", &st));
+	OP(0, loafre__dest_copy(d, s, "rf", why));
+	return 0;
+}
+
 static int do_escape(struct loafre__dest *d, int s)
 {
 	int n = 0;
@@ -201,7 +348,7 @@ int main(int argc, char **argv)
 	int s, r;
 
 	if (argc != 8) {
-		fprintf(stderr, "usage: %s ops|escape|unreach SRC SPEC CTLDIR PORT IDENTITY "
+		fprintf(stderr, "usage: %s ops|escape|unreach|batch|restart SRC SPEC CTLDIR PORT IDENTITY "
 				"KNOWN_HOSTS\n", argv[0]);
 		return 2;
 	}
@@ -233,6 +380,14 @@ int main(int argc, char **argv)
 		failures++;
 	} else if (strcmp(argv[1], "ops") == 0) {
 		do_ops(d, s, argv[2]);
+	} else if (strcmp(argv[1], "batch") == 0) {
+		do_batch(d, s);
+	} else if (strcmp(argv[1], "sync") == 0) {
+		o.protect = NULL;
+		do_sync(d, s);
+	} else if (strcmp(argv[1], "restart") == 0) {
+		if (do_restart(d, s) < 0)
+			failures++;
 	} else {
 		do_escape(d, s);
 	}

@@ -7,15 +7,24 @@
 # `loafre verify` (the local form) and `diff -r`. Also: an unreachable
 # destination (closed port) fails with -EHOSTUNREACH and one line; escapes
 # through a destination symlink and ".." are refused with nothing written
-# outside. Exits 77 (skipped) when sshd, ssh or rsync is missing.
+# outside; batched copies keep their order with renames, rmdir and lstat of
+# the same paths, a vanished source is no error, a failure is reported by
+# the flush; a channel whose remote shell was killed is started again.
+# Exits 77 (skipped) when sshd, ssh or rsync is missing.
+# The sshd (keys, config, start/stop) is repl_lib.Sshd, shared with the
+# replication tests.
 # Python 3 stdlib only; needs LOAFRE and REPL_SSH_DRIVER.
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from repl_lib import Failed, Sshd, descendants  # noqa: E402
 
 LOAFRE = os.environ.get("LOAFRE", "loafre")
 DRIVER = os.environ.get("REPL_SSH_DRIVER", "repl_ssh_driver")
@@ -74,42 +83,14 @@ def main():
     top = tempfile.mkdtemp(prefix="loafre-ssh.")
     sshd = None
     try:
-        keys = os.path.join(top, "keys")
         ctl = os.path.join(top, "ctl")
-        os.mkdir(keys, 0o700)
         os.mkdir(ctl, 0o700)
-        hostkey = os.path.join(keys, "host")
-        client = os.path.join(keys, "client")
-        for k in (hostkey, client):
-            p = run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k])
-            if p.returncode != 0:
-                fail("ssh-keygen: " + p.stderr)
-        port = free_port()
-        auth = os.path.join(keys, "authorized_keys")
-        shutil.copy(client + ".pub", auth)
-        known = os.path.join(keys, "known_hosts")
-        with open(hostkey + ".pub") as f:
-            hk = f.read().split()
-        with open(known, "w") as f:
-            f.write("[127.0.0.1]:%d %s %s\n" % (port, hk[0], hk[1]))
-        conf = os.path.join(keys, "sshd_config")
-        with open(conf, "w") as f:
-            f.write("ListenAddress 127.0.0.1\nPort %d\nHostKey %s\nAuthorizedKeysFile %s\n"
-                    "PidFile %s\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
-                    "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                    "Subsystem sftp internal-sftp\n"
-                    % (port, hostkey, auth, os.path.join(keys, "sshd.pid")))
-        os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
-        sshd = subprocess.Popen([SSHD, "-D", "-e", "-f", conf], stdout=subprocess.DEVNULL,
-                                stderr=open(os.path.join(top, "sshd.log"), "w"))
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if sshd.poll() is not None:
-                    fail("sshd exited: " + open(os.path.join(top, "sshd.log")).read())
-                time.sleep(0.05)
+        try:
+            sshd = Sshd(top)  # repl_lib: keys, sshd_config, known_hosts
+            sshd.start()
+        except Failed as e:
+            fail(str(e))
+        port, client, known = sshd.port, sshd.client, sshd.known
         common = [ctl, str(port), client, known]
 
         # 1. every operation, then compare with the local verify and diff -r
@@ -121,6 +102,31 @@ def main():
         p = run([DRIVER, "ops", src, "root@127.0.0.1:" + dst] + common)
         if p.returncode != 0:
             fail("driver ops: %s%s" % (p.stdout, p.stderr))
+        # a control directory too long for ssh's socket path (DIR/ssh-%C
+        # plus ssh's 17-byte temporary suffix > 107 bytes) still works: a
+        # private short directory in /tmp is used, and removed at close
+        longctl = os.path.join(top, "ctl-" + "x" * max(1, 60 - len(top)))
+        os.mkdir(longctl, 0o700)
+        src_l = os.path.join(top, "src-longctl")
+        dst_l = os.path.join(top, "dst-longctl")
+        os.mkdir(src_l)
+        os.mkdir(dst_l)
+        make_source(src_l)
+        drv = subprocess.Popen([DRIVER, "ops", src_l, "root@127.0.0.1:" + dst_l, longctl,
+                                str(port), client, known], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        out, err = drv.communicate(timeout=300)
+        p = subprocess.CompletedProcess(drv.args, drv.returncode, out, err)
+        if p.returncode != 0:
+            fail("driver ops with a %d-byte control directory: %s%s"
+                 % (len(longctl), p.stdout, p.stderr))
+        p = run([LOAFRE, "verify", src_l, dst_l, "--uid-map", "1234:4321", "--gid-map",
+                 "1234:4321"])
+        if p.returncode != 0:
+            fail("verify after the long control directory run:\n%s%s" % (p.stdout, p.stderr))
+        left = [n for n in os.listdir("/tmp") if n.startswith("loafre-ssh.%d." % drv.pid)]
+        if left:
+            fail("short control directories left in /tmp: %s" % sorted(left))
         p = run([LOAFRE, "verify", src, dst, "--uid-map", "1234:4321", "--gid-map",
                  "1234:4321"])
         if p.returncode != 0:
@@ -212,6 +218,108 @@ def main():
         if not os.path.islink(os.path.join(dst2, "evil")):
             fail("the destination symlink was replaced")
 
+        # 4. batched copies: order kept around renames, rmdir and lstat of
+        # queued paths; a vanished source; a failure reported by the flush
+        src3 = os.path.join(top, "src3")
+        dst3 = os.path.join(top, "dst3")
+        outside3 = os.path.join(top, "outside3")
+        for x in (src3, dst3, outside3):
+            os.mkdir(x)
+        for rel in ("b", "c", "bad"):
+            os.mkdir(os.path.join(src3, rel))
+        for rel in ("b/1", "b/2", "b/3", "b/4", "b/5", "b/6", "c/x", "bad/f"):
+            with open(os.path.join(src3, rel), "w") as f:
+                f.write(rel + "\n")
+        os.symlink(outside3, os.path.join(dst3, "bad"))
+        p = run([DRIVER, "batch", src3, "127.0.0.1:" + dst3] + common)
+        if p.returncode != 0:
+            fail("driver batch: %s%s" % (p.stdout, p.stderr))
+        if os.listdir(outside3):
+            fail("batch: something was written outside: %s" % os.listdir(outside3))
+        p = run(["diff", "-r", "--no-dereference", "--exclude=bad", src3, dst3])
+        if p.returncode != 0:
+            fail("batch: diff -r: " + p.stdout + p.stderr)
+        # a directory kept at the destination only for excluded (protected)
+        # entries is not extra when verify is given the exclude (local and
+        # remote form); without it, it is
+        os.makedirs(os.path.join(dst3, "gone/cache"))
+        with open(os.path.join(dst3, "gone/cache/dc"), "w") as f:
+            f.write("protected\n")
+        st3 = os.stat(src3)
+        os.utime(dst3, ns=(st3.st_atime_ns, st3.st_mtime_ns))
+        excl = ["--exclude-glob", "bad", "--exclude-glob", "gone/cache", "--no-times"]
+        for target in (dst3, "root@127.0.0.1:" + dst3):
+            extra = sshv if ":" in target else []
+            p = run([LOAFRE, "verify", src3, target] + excl + extra)
+            if p.returncode != 0 or p.stdout:
+                fail("verify %s with the exclude: exit %d %r %r"
+                     % (target, p.returncode, p.stdout, p.stderr))
+            p = run([LOAFRE, "verify", src3, target, "--exclude-glob", "bad", "--no-times"]
+                    + extra)
+            if p.returncode != 1 or "extra: gone\n" not in p.stdout:
+                fail("verify %s without the exclude: exit %d %r %r"
+                     % (target, p.returncode, p.stdout, p.stderr))
+
+        # 6. initial sync with delete onto a destination holding other
+        # entries: one listing (with stat) per directory, batched copies
+        src5 = os.path.join(top, "src5")
+        dst5 = os.path.join(top, "dst5")
+        for rel in ("src5/a/b", "src5/e", "dst5/a", "dst5/x/deep", "dst5/e"):
+            os.makedirs(os.path.join(top, rel))
+        for rel, data in [("src5/a/1", "1\n"), ("src5/a/2", "two\n"), ("src5/a/b/3", "3\n"),
+                          ("src5/top", "top\n"), ("dst5/a/2", "old\n"),
+                          ("dst5/a/extra", "x\n"), ("dst5/x/deep/f", "f\n"),
+                          ("dst5/top", "top\n")]:
+            with open(os.path.join(top, rel), "w") as f:
+                f.write(data)
+        os.symlink("a/1", os.path.join(src5, "ln"))
+        os.symlink("elsewhere", os.path.join(dst5, "ln"))
+        os.link(os.path.join(src5, "a/1"), os.path.join(src5, "e/1link"))
+        p = run([DRIVER, "sync", src5, "127.0.0.1:" + dst5] + common)
+        if p.returncode != 0:
+            fail("driver sync: %s%s" % (p.stdout, p.stderr))
+        p = run([LOAFRE, "verify", src5, dst5, "--checksum"])
+        if p.returncode != 0:
+            fail("sync: loafre verify: exit %d %s%s" % (p.returncode, p.stdout, p.stderr))
+
+        # 5. a dead channel (its remote shell killed) is started again
+        src4 = os.path.join(top, "src4")
+        dst4 = os.path.join(top, "dst4")
+        for x in (src4, dst4):
+            os.mkdir(x)
+        for rel in ("r1", "r2"):
+            os.mkdir(os.path.join(src4, rel))
+        with open(os.path.join(src4, "rf"), "w") as f:
+            f.write("rf\n")
+        drv = subprocess.Popen([DRIVER, "restart", src4, "127.0.0.1:" + dst4] + common,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        try:
+            if drv.stdout.readline() != "ready\n":
+                fail("driver restart did not get ready: " + drv.stderr.read())
+            shells = []
+            for pid, _comm in descendants(sshd.proc.pid):
+                try:
+                    with open("/proc/%d/cmdline" % pid, "rb") as f:
+                        if b"loafre-channel" in f.read():
+                            shells.append(pid)
+                except OSError:
+                    pass
+            if not shells:
+                fail("no remote channel shell (sh -s loafre-channel) under sshd")
+            for pid in shells:
+                os.kill(pid, signal.SIGKILL)
+            out, err = drv.communicate("go\n", timeout=120)
+        finally:
+            if drv.poll() is None:
+                drv.kill()
+                drv.wait()
+        if drv.returncode != 0:
+            fail("driver restart after killing %s: %s%s" % (shells, out, err))
+        p = run(["diff", "-r", src4, dst4])
+        if p.returncode != 0:
+            fail("restart: diff -r: " + p.stdout + p.stderr)
+
         # 3. unreachable: a closed port
         closed = free_port()
         t0 = time.monotonic()
@@ -224,8 +332,7 @@ def main():
         print("ok")
     finally:
         if sshd:
-            sshd.terminate()
-            sshd.wait()
+            sshd.stop()
         shutil.rmtree(top, ignore_errors=True)
 
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-3.0-or-later */
 /*
  * test_broker_proto.c — the broker wire protocol (lib/broker_proto.h):
- * round trips of every message, every HELLO error, the limits.
+ * round trips of every message, every HELLO error, the limits; the RECS
+ * paths frame (round trip, every malformed entry, the count check).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -384,6 +385,13 @@ static void test_hello_errors(void **state)
 		{"group=a start=m/x:1", "bad MDT name"},
 		{"ephemeral start=newest", "ephemeral"},
 		{"group=a Group=b", "unknown option"},
+		{"group=a paths=", "paths: bad filesystem name"},
+		{"group=a paths=a/b", "paths: bad filesystem name"},
+		{"group=a paths=a.b", "paths: bad filesystem name"},
+		{"group=a paths=a paths=a", "twice"},
+		{"group=a paths=0123456789012345678901234567890123456789012345678901234567890123",
+		 "paths: bad filesystem name"}, /* 64 bytes */
+		{"ephemeral paths=t", "paths: only for a group"},
 	};
 	struct loafre__bp_hello h;
 	char err[256];
@@ -409,9 +417,211 @@ static void test_hello_errors(void **state)
 	assert_int_equal(hello("nope=1", &h, NULL, 0), -EINVAL);
 }
 
+/* Three records (CREAT, RENME, MKDIR) for the paths tests. */
+static size_t three_recs(uint8_t *buf, size_t cap)
+{
+	static const enum loafre_cl_type types[3] = {LOAFRE_CL_CREATE, LOAFRE_CL_RENAME,
+						      LOAFRE_CL_MKDIR};
+	size_t len = 0;
+
+	for (int i = 0; i < 3; i++) {
+		struct loafre_rec r;
+		memset(&r, 0, sizeof(r));
+		r.index = 10 + (uint64_t)i;
+		r.type = types[i];
+		r.flags = LOAFRE_CLF_VERSION | (i == 1 ? LOAFRE_CLF_RENAME : 0);
+		r.tfid.f_seq = 0x200000401ull;
+		r.tfid.f_oid = (uint32_t)i + 1;
+		r.name = "n";
+		r.namelen = 1;
+		if (i == 1) {
+			r.sfid = r.tfid;
+			r.sname = "o";
+			r.snamelen = 1;
+		}
+		int n = loafre_rec_encode(&r, buf + len, cap - len);
+		assert_true(n > 0);
+		len += (size_t)n;
+	}
+	return len;
+}
+
+static int decode_recs_paths(const void *recs, size_t rl, const void *paths, size_t pl,
+			     struct loafre__bp_msg *m)
+{
+	uint8_t id[4] = {2, 0, 0, 0};
+	struct loafre__bp_frame f[4] = {{"RECS", 4}, {id, 4}, {recs, rl}, {paths, pl}};
+	char err[256] = "";
+	int r = loafre__bp_decode(f, 4, m, err, sizeof(err));
+	if (r < 0)
+		assert_true(err[0] != '\0');
+	return r;
+}
+
+static void test_recs_paths(void **state)
+{
+	uint8_t recs[3 * LOAFRE_REC_MAX_SIZE], pbuf[4096], bad[4096];
+	size_t rl = three_recs(recs, sizeof(recs)), pl = 0, off = 0;
+	struct loafre__bp_rec_paths e[3] = {
+		{.flags = 0, .path = "/a/f", .path_len = 4},
+		{.flags = 0x1 | 0x4, .path = "/b/d", .path_len = 4, .spath = "/a/d", .spath_len = 4},
+		{.flags = 0x1, .path_err = -ENOENT},
+	}, d;
+	struct loafre__bp_msg m = {0}, o;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(loafre__bp_paths_put(pbuf, sizeof(pbuf), &pl, &e[i]), 0);
+	assert_int_equal(pl, 3 * LOAFRE__BP_PATHS_HDR + 12);
+	/* the header is little-endian: flags, path_err, spath_err, path_len, spath_len */
+	assert_int_equal(pbuf[LOAFRE__BP_PATHS_HDR + 4 + 0], 5);
+	assert_int_equal(pbuf[LOAFRE__BP_PATHS_HDR + 4 + 12], 4);
+	assert_int_equal(pbuf[LOAFRE__BP_PATHS_HDR + 4 + 14], 4);
+	m.cmd = LOAFRE__BP_RECS;
+	m.mdt = 2;
+	m.payload = recs;
+	m.payload_len = rl;
+	m.paths = pbuf;
+	m.paths_len = pl;
+	roundtrip(&m, 4, &o);
+	assert_int_equal(o.n_paths, 3);
+	assert_int_equal(o.paths_len, pl);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(loafre__bp_paths_next(o.paths, o.paths_len, &off, &d), 1);
+		assert_int_equal(d.flags, e[i].flags);
+		assert_int_equal(d.path_err, e[i].path_err);
+		assert_int_equal(d.spath_err, e[i].spath_err);
+		assert_int_equal(d.path_len, e[i].path_len);
+		assert_int_equal(d.spath_len, e[i].spath_len);
+		if (e[i].path_len)
+			assert_memory_equal(d.path, e[i].path, e[i].path_len);
+		else
+			assert_null(d.path);
+		if (e[i].spath_len)
+			assert_memory_equal(d.spath, e[i].spath, e[i].spath_len);
+		else
+			assert_null(d.spath);
+	}
+	assert_int_equal(loafre__bp_paths_next(o.paths, o.paths_len, &off, &d), 0);
+	/* without paths: 3 frames, n_paths 0, paths NULL */
+	m.paths = NULL;
+	roundtrip(&m, 3, &o);
+	assert_null(o.paths);
+	assert_int_equal(o.n_paths, 0);
+
+	/* the count must match: 2 entries for 3 records, 4 for 3 */
+	size_t two = 2 * LOAFRE__BP_PATHS_HDR + 12;
+	assert_int_equal(decode_recs_paths(recs, rl, pbuf, two, &o), -EBADMSG);
+	memcpy(bad, pbuf, pl);
+	memcpy(bad + pl, pbuf, LOAFRE__BP_PATHS_HDR + 4);
+	assert_int_equal(decode_recs_paths(recs, rl, bad, pl + LOAFRE__BP_PATHS_HDR + 4, &o),
+			 -EBADMSG);
+	assert_int_equal(decode_recs_paths(recs, rl, pbuf, pl, &o), 0);
+	/* truncated: a short header, a short path */
+	assert_int_equal(decode_recs_paths(recs, rl, pbuf, pl - 1, &o), -EBADMSG);
+	assert_int_equal(decode_recs_paths(recs, rl, pbuf, 5, &o), -EBADMSG);
+	assert_int_equal(decode_recs_paths(recs, rl, pbuf, 0, &o), -EBADMSG);
+	/* a malformed record with paths is an error (they are counted) */
+	memcpy(bad, recs, rl);
+	assert_int_equal(decode_recs_paths(bad, rl - 2, pbuf, pl, &o), -EBADMSG);
+
+	/* entry by entry: each bad field */
+	static const struct {
+		size_t at;   /* byte of the first entry to change */
+		uint8_t val; /* new value */
+	} pokes[] = {
+		{0, 0x08},                       /* unknown flag */
+		{3, 0x80},                       /* unknown flag (high bit) */
+		{4, 0x01},                       /* path_err 1: positive */
+		{4 + 3, 0x7f},                   /* path_err huge */
+		{8, 0x02},                       /* spath_err positive */
+		{LOAFRE__BP_PATHS_HDR, 'a'},     /* path not starting with '/' */
+		{LOAFRE__BP_PATHS_HDR + 2, 0},   /* NUL in the path */
+		{12, 0xff},                      /* path_len beyond the frame */
+		{13, 0x10},                      /* path_len 4100 > 4095 */
+	};
+	for (size_t i = 0; i < sizeof(pokes) / sizeof(pokes[0]); i++) {
+		memcpy(bad, pbuf, pl);
+		bad[pokes[i].at] = pokes[i].val;
+		if (decode_recs_paths(recs, rl, bad, pl, &o) != -EBADMSG)
+			fail_msg("poke %zu (byte %zu = 0x%x) decoded", i, pokes[i].at, pokes[i].val);
+	}
+	/* a path with an error: the third entry (no path, -ENOENT) given a path */
+	{
+		size_t l2 = 0;
+		struct loafre__bp_rec_paths x = {.path = "/x", .path_len = 2, .path_err = -ENOENT};
+		assert_int_equal(loafre__bp_paths_put(bad, sizeof(bad), &l2, &x), -EINVAL);
+		x.path_err = 0;
+		x.path = "x";
+		assert_int_equal(loafre__bp_paths_put(bad, sizeof(bad), &l2, &x), -EINVAL);
+		x.path = "/x";
+		x.flags = 0x10;
+		assert_int_equal(loafre__bp_paths_put(bad, sizeof(bad), &l2, &x), -EINVAL);
+		x.flags = 0;
+		x.spath_err = 5;
+		assert_int_equal(loafre__bp_paths_put(bad, sizeof(bad), &l2, &x), -EINVAL);
+		x.spath_err = -4096;
+		assert_int_equal(loafre__bp_paths_put(bad, sizeof(bad), &l2, &x), -EINVAL);
+		x.spath_err = -4095;
+		assert_int_equal(loafre__bp_paths_put(bad, sizeof(bad), &l2, &x), 0);
+		/* no room */
+		assert_int_equal(loafre__bp_paths_put(bad, l2 + LOAFRE__BP_PATHS_HDR + 1, &l2, &x),
+				 -ENOBUFS);
+		/* the longest path: 4095 bytes, not 4096 */
+		static char longp[LOAFRE__BP_PATH_MAX + 1];
+		static uint8_t lb[2 * (LOAFRE__BP_PATH_MAX + 1) + 64];
+		memset(longp, 'a', sizeof(longp));
+		longp[0] = '/';
+		x.path = longp;
+		x.path_len = LOAFRE__BP_PATH_MAX;
+		l2 = 0;
+		assert_int_equal(loafre__bp_paths_put(lb, sizeof(lb), &l2, &x), 0);
+		x.path_len = LOAFRE__BP_PATH_MAX + 1;
+		assert_int_equal(loafre__bp_paths_put(lb, sizeof(lb), &l2, &x), -EINVAL);
+	}
+	/* encode refuses what would not decode (a count mismatch) */
+	{
+		struct loafre__bp_frame f[LOAFRE__BP_MAX_FRAMES];
+		uint8_t scratch[LOAFRE__BP_SCRATCH];
+		m.paths = pbuf;
+		m.paths_len = two;
+		assert_int_equal(loafre__bp_encode(&m, f, scratch), -EINVAL);
+	}
+	/* 4 frames are for RECS only */
+	{
+		uint8_t id[4] = {0};
+		struct loafre__bp_frame f[4] = {{"ACK", 3}, {id, 4}, {bad, 16}, {pbuf, pl}};
+		char err[256];
+		assert_int_equal(loafre__bp_decode(f, 4, &o, err, sizeof(err)), -EBADMSG);
+	}
+}
+
+static void test_hello_paths(void **state)
+{
+	struct loafre__bp_hello h, h2;
+	char err[256], buf[512];
+	int n;
+
+	assert_int_equal(hello("group=rep-a paths=demo_fs-1", &h, err, sizeof(err)), 0);
+	assert_string_equal(h.paths, "demo_fs-1");
+	n = loafre__bp_hello_format(&h, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, " paths=demo_fs-1"));
+	assert_int_equal(loafre__bp_hello_parse(buf, (size_t)n, &h2, err, sizeof(err)), 0);
+	assert_memory_equal(&h, &h2, sizeof(h));
+	assert_int_equal(hello("group=a", &h, err, sizeof(err)), 0);
+	assert_string_equal(h.paths, "");
+	/* 63 bytes: the longest */
+	assert_int_equal(
+		hello("group=a paths=012345678901234567890123456789012345678901234567890123456789012",
+		      &h, err, sizeof(err)),
+		0);
+	assert_int_equal(strlen(h.paths), 63);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_recs_paths), cmocka_unit_test(test_hello_paths),
 		cmocka_unit_test(test_roundtrip_simple), cmocka_unit_test(test_roundtrip_recs),
 		cmocka_unit_test(test_decode_errors),    cmocka_unit_test(test_mdts),
 		cmocka_unit_test(test_hello_ok),         cmocka_unit_test(test_hello_errors),

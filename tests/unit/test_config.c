@@ -509,7 +509,8 @@ static void test_rules(void **state)
 			  "[rule r-1]\nfilesystem = demo\nsource = /projects \"/with blank\"\n"
 			  "source = /home/./u\n"
 			  "destination = /backup uid_map=0:1000,*:65534 gid_map=5:6\n"
-			  "destination = bob@host:/srv/b\n"
+			  "destination = bob@host:/srv/b port=2222 identity=keys/id "
+			  "known_hosts=/etc/kh\n"
 			  "match_prefix = /projects/a\nmatch_glob = /data/**/*.h5\n"
 			  "match_regex = \\.h5$\nevents = CREAT MKDIR,RENME\n"
 			  "min_size = 1K\nmax_size = 1G\nowner = root 1001\ngroup = 0\n"
@@ -544,6 +545,13 @@ static void test_rules(void **state)
 	assert_string_equal(r->dests[1].user, "bob");
 	assert_string_equal(r->dests[1].host, "host");
 	assert_string_equal(r->dests[1].path, "/srv/b");
+	assert_int_equal(r->dests[1].port, 2222);
+	assert_non_null(strstr(r->dests[1].identity, "/keys/id")); /* beside the file */
+	assert_true(r->dests[1].identity[0] == '/');
+	assert_string_equal(r->dests[1].known_hosts, "/etc/kh");
+	assert_int_equal(r->dests[0].port, 0);
+	assert_null(r->dests[0].identity);
+	assert_null(r->dests[0].known_hosts);
 	assert_string_equal(r->match_prefixes[0], "/projects/a");
 	assert_string_equal(r->match_globs[0], "/data/**/*.h5");
 	assert_string_equal(r->match_regexes[0], "\\.h5$");
@@ -603,6 +611,13 @@ static void test_rule_errors(void **state)
 		{ FS "[rule r]\nfilesystem = x\ndestination = /d uid_map=1:2,1:3\n", 6, "uid_map: id 1 mapped twice" },
 		{ FS "[rule r]\nfilesystem = x\ndestination = /d uid_map=nosuchuserxyz:1\n", 6, "unknown user 'nosuchuserxyz'" },
 		{ FS "[rule r]\nfilesystem = x\ndestination = /d gid_map=1\n", 6, "gid_map: '1' is not S:D" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = /d port=22\n", 6, "destination '/d': port is for [user@]host:/path destinations" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = h:/d port=0\n", 6, "port '0' is not 1 to 65535" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = h:/d port=65536\n", 6, "port '65536' is not 1 to 65535" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = h:/d port=22x\n", 6, "port '22x' is not 1 to 65535" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = h:/d port=22 port=23\n", 6, "port given twice" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = h:/d identity=\n", 6, "identity= needs a file" },
+		{ FS "[rule r]\nfilesystem = x\ndestination = h:/d known_hosts=/a known_hosts=/b\n", 6, "known_hosts given twice" },
 		{ FS "[rule r]\nfilesystem = x\ndestination = /a/sub\n", 4, "destination /a/sub overlaps the replicated tree /a" },
 		{ FS "[rule r]\nfilesystem = x\nsource = rel\n", 6, "source 'rel' must start with /" },
 		{ FS "[rule r]\nfilesystem = x\nsource = /a/../..\n", 6, "must not contain '..'" },

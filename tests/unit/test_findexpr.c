@@ -1702,7 +1702,7 @@ static void test_hints(void **state)
 	loafre__find_free(f);
 
 	/* the whole -name glob: both of an AND hold (the longer kept), an OR
-	 * keeps it only when both sides have the same; -iname gives none */
+	 * keeps it only when both sides have the same; -iname gives name_iglob */
 	f = parse_ok("-name 'solver_1*.c' -size +1M", null);
 	assert_int_equal(loafre__find_hints(f, &h), 0);
 	assert_string_equal(h.name_glob, "solver_1*.c");
@@ -1723,6 +1723,20 @@ static void test_hints(void **state)
 	f = parse_ok("-iname '*.C'", null);
 	assert_int_equal(loafre__find_hints(f, &h), 0);
 	assert_null(h.name_glob);
+	assert_string_equal(h.name_iglob, "*.C");
+	loafre__find_free(f);
+	/* -iname: its own hint, kept by AND (the longer), OR only when equal */
+	f = parse_ok("-iname 'Sol*' -iname 'SOLVER_1*.C'", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_string_equal(h.name_iglob, "SOLVER_1*.C");
+	loafre__find_free(f);
+	f = parse_ok("( -iname '*.c' -o -iname '*.h' )", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_null(h.name_iglob);
+	loafre__find_free(f);
+	f = parse_ok("! -iname '*.c'", null);
+	assert_int_equal(loafre__find_hints(f, &h), 0);
+	assert_null(h.name_iglob);
 	loafre__find_free(f);
 	f = parse_ok("! -name '*.c'", null);
 	assert_int_equal(loafre__find_hints(f, &h), 0);

@@ -185,6 +185,43 @@ static void test_first_scan_is_silent(void **state)
 	assert_int_equal(rs.n, 0);
 }
 
+/* An xattr the tree had before the first start: removing it (or changing
+ * it) is recorded, as for any xattr loafre saw being set. */
+static void test_xattr_before_first_start(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid f;
+	struct recs rs;
+	char p[PATH_MAX];
+
+	loafre__lfs_close(c->l);
+	c->l = NULL;
+	assert_int_equal(unlink(c->db), 0); /* no state: a first run again */
+	write_file(c, "old", "data\n", 0);
+	path(c, p, "old");
+	assert_int_equal(setxattr(p, "user.a", "1", 1, 0), 0);
+	assert_int_equal(setxattr(p, "user.b", "2", 1, 0), 0);
+	assert_int_equal(loafre__lfs_open(c->tree, c->db, c->j, 0, &c->l), 0);
+	rescan(c); /* snapshot: silent */
+	next_records(c, &rs);
+	assert_int_equal(rs.n, 0);
+	fid_of(c, "old", &f);
+
+	assert_int_equal(removexattr(p, "user.a"), 0);
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_ATTRIB);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "XATTR");
+	assert_string_equal(rs.r[0].xattr, "user.a");
+	assert_true(loafre_fid_equal(&rs.r[0].tfid, &f));
+
+	/* user.b unchanged: a note alone says nothing */
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_ATTRIB);
+	cycle(c);
+	next_records(c, &rs);
+	assert_int_equal(rs.n, 0);
+}
+
 static void test_create_write_chmod_trunc_unlink(void **state)
 {
 	struct ctx *c = *state;
@@ -892,6 +929,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_first_scan_is_silent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_xattr_before_first_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_write_chmod_trunc_unlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_and_renames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirs_tree_ops, setup, teardown),

@@ -6,8 +6,9 @@
  * renames of directories with contents, links replacing entries, paths
  * escaping through ".." or a destination symlink refused with nothing
  * outside touched (openat2 and the fallback walk), a source deleted or
- * changed during a copy, no partial file ever at the final name, and the
- * initial sync (hard links, deletes, filter).
+ * changed during a copy, no partial file ever at the final name, files
+ * with several names rewritten in place, and the initial sync (hard links,
+ * deletes, filter).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -434,6 +435,138 @@ static void test_link(void **state)
 	assert_int_equal(count_names(c->dst), 4);
 }
 
+/* A destination file with several names, updated by a copy of a source file
+ * with several names: rewritten in place (its inode kept), so every name
+ * sees the new data, mode and xattrs; holes stay holes. */
+static void test_copy_inplace_links(void **state)
+{
+	struct ctx *c = *state;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+	char val[16];
+	struct stat a0, a, b, s;
+	int fd;
+
+	wfile(P(c, c->src, "f"), "old data, longer than the new one");
+	assert_int_equal(link(P(c, c->src, "f"), P(c, c->src, "g")), 0);
+	assert_int_equal(loafre__dest_copy(c->d, c->sroot, "f", why), 0);
+	assert_int_equal(loafre__dest_link(c->d, c->sroot, "f", "g", why), 0);
+	lst(P(c, c->dst, "f"), &a0);
+	assert_int_equal(a0.st_nlink, 2);
+	/* the source changes: data (shorter, with a hole), mode, an xattr */
+	fd = open(P(c, c->src, "f"), O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "new", 3, 0), 3);
+	assert_int_equal(pwrite(fd, "tail", 4, 1 << 20), 4);
+	close(fd);
+	assert_int_equal(chmod(P(c, c->src, "f"), 04751), 0);
+	assert_int_equal(setxattr(P(c, c->src, "f"), "user.k0", "v0", 2, 0), 0);
+	set_times(P(c, c->src, "f"), 1600000000, 123456789);
+	c->hook_calls = 0;
+	assert_int_equal(loafre__dest_update(c->d, c->sroot, "f", why), 0);
+	assert_int_equal(c->hook_calls, 1);
+	lst(P(c, c->src, "f"), &s);
+	lst(P(c, c->dst, "f"), &a);
+	lst(P(c, c->dst, "g"), &b);
+	assert_int_equal(a.st_ino, a0.st_ino); /* the same inode */
+	assert_int_equal(b.st_ino, a0.st_ino);
+	assert_int_equal(a.st_nlink, 2);
+	assert_int_equal(b.st_size, (1 << 20) + 4);
+	assert_int_equal(b.st_mode & 07777, 04751);
+	assert_int_equal(b.st_mtim.tv_sec, s.st_mtim.tv_sec);
+	assert_int_equal(b.st_mtim.tv_nsec, s.st_mtim.tv_nsec);
+	assert_true(b.st_blocks < 64); /* the hole kept */
+	assert_int_equal(getxattr(P(c, c->dst, "g"), "user.k0", val, sizeof(val)), 2);
+	assert_memory_equal(val, "v0", 2);
+	{
+		char buf[8] = "";
+		int g = open(P(c, c->dst, "g"), O_RDONLY | O_CLOEXEC);
+
+		assert_true(g >= 0);
+		assert_int_equal(pread(g, buf, 3, 0), 3);
+		assert_memory_equal(buf, "new", 3);
+		assert_int_equal(pread(g, buf, 4, 1 << 20), 4);
+		assert_memory_equal(buf, "tail", 4);
+		assert_int_equal(lseek(g, 0, SEEK_HOLE) < (1 << 20), 1);
+		close(g);
+	}
+	/* an xattr removed at the source: removed from the inode too */
+	assert_int_equal(removexattr(P(c, c->src, "f"), "user.k0"), 0);
+	assert_int_equal(loafre__dest_update(c->d, c->sroot, "f", why), 0);
+	assert_int_equal(getxattr(P(c, c->dst, "g"), "user.k0", val, sizeof(val)), -1);
+	assert_int_equal(errno, ENODATA);
+	/* no temporary left */
+	assert_int_equal(count_names(c->dst), 2);
+	/* a plain copy (the entry may be another object's link) replaces:
+	 * a new inode at f, g keeps the old one */
+	wfile(P(c, c->src, "f"), "replaced");
+	assert_int_equal(loafre__dest_copy(c->d, c->sroot, "f", why), 0);
+	lst(P(c, c->dst, "f"), &a);
+	lst(P(c, c->dst, "g"), &b);
+	assert_true(a.st_ino != a0.st_ino);
+	assert_int_equal(b.st_ino, a0.st_ino);
+	assert_int_equal(b.st_nlink, 1);
+	assert_string_equal(rfile(P(c, c->dst, "f")), "replaced");
+}
+
+/* An update of a single-name destination file replaces it (temporary +
+ * rename: a new inode, never the old one rewritten), also when the source
+ * has several names; and a destination file with several names whose
+ * source has one name (another object took the name) is replaced, not
+ * rewritten. */
+static void test_copy_single_link_renamed(void **state)
+{
+	struct ctx *c = *state;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+	struct stat a0, a, b;
+
+	wfile(P(c, c->src, "f"), "one");
+	assert_int_equal(loafre__dest_copy(c->d, c->sroot, "f", why), 0);
+	lst(P(c, c->dst, "f"), &a0);
+	wfile(P(c, c->src, "f"), "two");
+	assert_int_equal(link(P(c, c->src, "f"), P(c, c->src, "g")), 0);
+	c->hook_calls = 0;
+	c->hook_mode = 0;
+	assert_int_equal(loafre__dest_update(c->d, c->sroot, "f", why), 0);
+	/* during the copy the final name still had the old, complete file */
+	assert_string_equal(c->hook_seen, "one");
+	lst(P(c, c->dst, "f"), &a);
+	assert_true(a.st_ino != a0.st_ino);
+	assert_int_equal(a.st_nlink, 1);
+	assert_string_equal(rfile(P(c, c->dst, "f")), "two");
+	/* destination f, h one file; the source's f a new single-name file */
+	assert_int_equal(loafre__dest_link(c->d, c->sroot, "f", "h", why), 0);
+	assert_int_equal(unlink(P(c, c->src, "g")), 0);
+	wfile(P(c, c->src, "f"), "three");
+	lst(P(c, c->dst, "f"), &a0);
+	assert_int_equal(loafre__dest_update(c->d, c->sroot, "f", why), 0);
+	lst(P(c, c->dst, "f"), &a);
+	lst(P(c, c->dst, "h"), &b);
+	assert_true(a.st_ino != a0.st_ino);
+	assert_int_equal(b.st_ino, a0.st_ino);
+	assert_string_equal(rfile(P(c, c->dst, "h")), "two");
+	assert_string_equal(rfile(P(c, c->dst, "f")), "three");
+}
+
+/* A rename onto another name of the same inode removes the old name (as
+ * the source did), where rename(2) alone would leave both. */
+static void test_rename_same_inode(void **state)
+{
+	struct ctx *c = *state;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+	struct stat a, b;
+
+	wfile(P(c, c->src, "f"), "data");
+	assert_int_equal(loafre__dest_copy(c->d, c->sroot, "f", why), 0);
+	assert_int_equal(loafre__dest_link(c->d, c->sroot, "f", "g", why), 0);
+	lst(P(c, c->dst, "f"), &a);
+	assert_int_equal(loafre__dest_rename(c->d, c->sroot, "f", "g", why), 0);
+	assert_int_equal(access(P(c, c->dst, "f"), F_OK), -1);
+	lst(P(c, c->dst, "g"), &b);
+	assert_int_equal(b.st_ino, a.st_ino);
+	assert_int_equal(b.st_nlink, 1);
+	assert_int_equal(count_names(c->dst), 1);
+}
+
 static void test_rename(void **state)
 {
 	struct ctx *c = *state;
@@ -722,6 +855,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlink_special, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkdir_setattr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_inplace_links, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_single_link_renamed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_same_inode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlink_rmdir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escape_refused, setup, teardown),

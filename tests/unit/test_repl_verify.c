@@ -470,6 +470,57 @@ static void test_filter_and_errors(void **state)
 			 -ENOENT);
 }
 
+/* The rule's exclude: any name "cache" (what deletions keep). */
+static bool no_cache(void *arg, const char *rel, bool is_dir)
+{
+	const char *last = strrchr(rel, '/');
+
+	(void)arg;
+	(void)is_dir;
+	return strcmp(last ? last + 1 : rel, "cache") != 0;
+}
+
+/* A directory gone at the source kept at the destination only for the
+ * filtered (protected) entries it holds is not extra; what else it holds
+ * is. Without the filter, it is extra. */
+static void test_filter_kept_holder(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre__verify_opts o = { .filter = no_cache };
+	struct stat st;
+
+	assert_int_equal(lstat(c->dst, &st), 0);
+	saved[0] = st.st_atim;
+	saved[1] = st.st_mtim;
+	assert_int_equal(mkdir(D(c, "gone"), 0755), 0);
+	assert_int_equal(mkdir(D(c, "gone/cache"), 0755), 0);
+	wfile(D(c, "gone/cache/dc"), "protected");
+	assert_int_equal(mkdir(D(c, "gone/deep"), 0755), 0);
+	assert_int_equal(mkdir(D(c, "gone/deep/cache"), 0755), 0);
+	restore_times(c->dst);
+	run(c, &o);
+	if (c->n)
+		dump(c);
+	assert_int_equal(c->n, 0);
+	/* an unprotected entry left in a holder: that one is extra */
+	wfile(D(c, "gone/deep/left"), "x");
+	expect_one(c, &o, LOAFRE__VD_EXTRA, "gone/deep/left");
+	/* a destination-only directory without filtered entries: extra itself */
+	assert_int_equal(mkdir(D(c, "other"), 0755), 0);
+	wfile(D(c, "other/f"), "x");
+	restore_times(c->dst);
+	run(c, &o);
+	assert_int_equal(c->n, 2);
+	assert_string_equal(c->diffs[0].path, "gone/deep/left");
+	assert_int_equal(c->diffs[1].kind, LOAFRE__VD_EXTRA);
+	assert_string_equal(c->diffs[1].path, "other");
+	/* without the filter: gone is extra (not descended) */
+	run(c, NULL);
+	assert_int_equal(c->n, 2);
+	assert_int_equal(c->diffs[0].kind, LOAFRE__VD_EXTRA);
+	assert_string_equal(c->diffs[0].path, "gone");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -485,6 +536,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_content, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_links_split_and_joined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter_and_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filter_kept_holder, setup, teardown),
 	};
 
 	if (geteuid() != 0) {

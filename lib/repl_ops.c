@@ -1,0 +1,1718 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/*
+ * repl_ops.c — records → destination operations (lib/repl_ops.h; the
+ * operation table of docs/design/replication.md, decision 5).
+ *
+ * No format of its own. Template commands (a rule's `copy = ...`) run with
+ * posix_spawnp, never a shell: stdin /dev/null, stdout /dev/null, stderr a
+ * pipe (its first line, up to 4 KiB, is the failure's message), in a
+ * process group of their own, killed (SIGKILL to the group) after the
+ * timeout; a non-zero exit or a signal is a failure (-EIO; the timeout
+ * -ETIMEDOUT).
+ *
+ * Hard links. A write to a file with several names is applied to the
+ * destination name the record names (or its current one): the destination
+ * rewrites a file with several names in place there (loafre__dest_update),
+ * so its other destination names follow and links stay links; nothing
+ * else is looked for when the destination's inode then has as many names
+ * as the source's. Creations, HLINKs made by a copy and renames whose old
+ * name is missing replace the entry (loafre__dest_copy: what is at that
+ * name may be another object's link). Re-linking remains for names that
+ * are separate files at the destination: an HLINK whose object has no
+ * other name there yet (its directory not renamed there yet) is made by a
+ * copy, and later HLINKs link to that copy; when the destination's inode
+ * has fewer names than the source's after a copy, and after a directory
+ * rename (pending list), the other names are linked to it again. The
+ * other current names of the object are its path as the kernel names it
+ * (the FID's handle, lib/index_fetch.c loafre__fetch_relpath), the entries
+ * of the same directory with its inode and, while fewer than st_nlink - 1
+ * are known, a walk of the rule's sources comparing d_ino (at most
+ * WALK_MAX entries; at most OTHER_LINKS_MAX names); a name the destination
+ * already has is linked. Symlinks and special files with several names
+ * are linked the same way.
+ *
+ * Directory times. After an entry changed, its directory's times are set
+ * from the source; when the directory's path as of the record is gone at
+ * the source (a directory above renamed since), its FID is kept (at most
+ * PEND_MAX) and its times are set where it is after the directory rename
+ * that brings it there; after a directory rename, the times of the
+ * directories in it (two levels, at most CHILD_DIRS_MAX) are set again too.
+ */
+#include "repl_ops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "index_fetch.h"
+#include "util.h"
+
+extern char **environ;
+
+#define OTHER_LINKS_MAX 16      /* other names of a file looked for */
+#define DIR_SCAN_MAX 1000000u   /* entries of a directory read when looking for them */
+#define WALK_MAX 4000000u       /* entries of the sources read when looking for them */
+#define WALK_DEPTH 256u         /* directory depth of that walk */
+#define MERGE_NAMES_MAX 1000000u /* entries of one directory merged by a rename */
+#define MERGE_DEPTH_MAX 256u    /* directory depth of a merge */
+#define PEND_MAX 256u           /* files with names to link again after a directory rename */
+#define PEND_TRIES 64u          /* directory renames (per destination) they are tried again after */
+#define CMD_ERR_MAX 4096        /* stderr kept from a template command */
+#define CHILD_DIRS_MAX 128u     /* subdirectories whose times a directory rename resets */
+
+static const char *const rop_names[LOAFRE__ROP_N] = {
+	"none", "mkdir", "create", "content", "link", "rename",
+	"unlink", "rmdir", "setattr", "xattr", "sync",
+};
+
+const char *loafre__rop_name(enum loafre__rop op)
+{
+	return (unsigned)op < LOAFRE__ROP_N ? rop_names[op] : "?";
+}
+
+bool loafre__rop_dest_down(int err)
+{
+	return err == -EHOSTUNREACH || err == -ETIMEDOUT || err == -ENOTCONN ||
+	       err == -ECONNREFUSED || err == -ECONNRESET || err == -ENETUNREACH ||
+	       err == -EHOSTDOWN || err == -ESHUTDOWN;
+}
+
+/* ---- mapping ------------------------------------------------------------------- */
+
+static bool under(const char *path, const char *dir)
+{
+	size_t l = strlen(dir);
+
+	if (l == 1 && dir[0] == '/')
+		return path[0] == '/';
+	return strncmp(path, dir, l) == 0 && (path[l] == '\0' || path[l] == '/');
+}
+
+int loafre__rop_source_of(const struct loafre__rule *r, const char *fspath, unsigned *ret_src,
+			  const char **ret_rel)
+{
+	const struct loafre_rule_config *rc = loafre__rule_config(r);
+
+	if (!fspath || fspath[0] != '/')
+		return -ENOENT;
+	for (size_t i = 0; i < rc->n_sources; i++) {
+		const char *s = rc->sources[i];
+		size_t l = strlen(s);
+		const char *rel;
+
+		if (!under(fspath, s))
+			continue;
+		rel = fspath + (l == 1 ? 0 : l);
+		while (*rel == '/')
+			rel++;
+		*ret_src = (unsigned)i;
+		*ret_rel = rel;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Whether the object at fspath is replicated (see the head of repl_ops.h
+ * for directories). */
+static bool in_scope(const struct loafre__rule *r, const char *fspath, bool is_dir,
+		     const struct loafre__rule_attr *attr, uint32_t type)
+{
+	const struct loafre_rule_config *rc = loafre__rule_config(r);
+	unsigned src;
+	const char *rel;
+
+	if (!fspath || loafre__rop_source_of(r, fspath, &src, &rel) < 0)
+		return false;
+	if (!is_dir)
+		return loafre__rule_match(r, fspath, false, attr, type);
+	if (type >= 32 || !(rc->events & (1u << type)))
+		return false;
+	return !loafre__rule_excluded(r, fspath);
+}
+
+static int plan(const struct loafre__rule *r, enum loafre__rop op, const char *fspath,
+		bool is_dir, struct loafre__rop_plan *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (loafre__rop_source_of(r, fspath, &o->src, &o->rel) < 0)
+		return 0;
+	/* the source directory itself is the destination root: never created,
+	 * removed or renamed there; only its attributes follow */
+	if (o->rel[0] == '\0' && op != LOAFRE__ROP_SETATTR && op != LOAFRE__ROP_XATTR)
+		return 0;
+	o->op = op;
+	o->fspath = fspath;
+	o->is_dir = is_dir;
+	return 1;
+}
+
+int loafre__rop_map(const struct loafre__rule *r, const struct loafre_rec *rec,
+		    const struct loafre_rec_paths *p, const struct loafre__rule_attr *attr,
+		    struct loafre__rop_plan out[LOAFRE__ROP_MAX])
+{
+	bool is_dir = p->flags & LOAFRE_RP_DIR;
+	uint32_t t = rec->type;
+	enum loafre__rop op;
+
+	if (p->path_err == -EXDEV)
+		return -EXDEV;
+	switch (t) {
+	case LOAFRE_CL_MKDIR:
+	case LOAFRE_CL_RMDIR:
+		is_dir = true;
+		/* fallthrough */
+	case LOAFRE_CL_CREATE:
+	case LOAFRE_CL_MKNOD:
+	case LOAFRE_CL_SOFTLINK:
+	case LOAFRE_CL_HARDLINK:
+	case LOAFRE_CL_UNLINK:
+		if (!p->path || !in_scope(r, p->path, is_dir,
+					  t == LOAFRE_CL_UNLINK || t == LOAFRE_CL_RMDIR ? NULL
+											: attr,
+					  t))
+			return 0;
+		op = t == LOAFRE_CL_MKDIR      ? LOAFRE__ROP_MKDIR
+		     : t == LOAFRE_CL_RMDIR    ? LOAFRE__ROP_RMDIR
+		     : t == LOAFRE_CL_HARDLINK ? LOAFRE__ROP_LINK
+		     : t == LOAFRE_CL_UNLINK   ? (is_dir ? LOAFRE__ROP_RMDIR : LOAFRE__ROP_UNLINK)
+					       : LOAFRE__ROP_CREATE;
+		return plan(r, op, p->path, is_dir, &out[0]);
+	case LOAFRE_CL_RENAME: {
+		bool s_in = p->spath && in_scope(r, p->spath, is_dir, attr, t);
+		bool d_in = p->path && in_scope(r, p->path, is_dir, attr, t);
+
+		if (s_in && d_in) {
+			if (plan(r, LOAFRE__ROP_RENAME, p->path, is_dir, &out[0]) == 0)
+				return 0;
+			if (loafre__rop_source_of(r, p->spath, &out[0].src2, &out[0].rel2) < 0 ||
+			    out[0].rel2[0] == '\0')
+				return 0;
+			out[0].fspath2 = p->spath;
+			return 1;
+		}
+		if (s_in) /* moved out of the rule's scope */
+			return plan(r, is_dir ? LOAFRE__ROP_RMDIR : LOAFRE__ROP_UNLINK, p->spath,
+				    is_dir, &out[0]);
+		if (d_in) /* moved into it */
+			return plan(r, LOAFRE__ROP_SYNC, p->path, is_dir, &out[0]);
+		return 0;
+	}
+	case LOAFRE_CL_CLOSE:
+	case LOAFRE_CL_MTIME:
+	case LOAFRE_CL_TRUNC:
+	case LOAFRE_CL_SETATTR:
+	case LOAFRE_CL_CTIME:
+	case LOAFRE_CL_SETXATTR:
+		if (!p->path)
+			return p->path_err == -ENODATA ? -ENODATA : 0;
+		if (!in_scope(r, p->path, is_dir, attr, t))
+			return 0;
+		if (t == LOAFRE_CL_SETXATTR)
+			op = LOAFRE__ROP_XATTR;
+		else if (t == LOAFRE_CL_SETATTR || t == LOAFRE_CL_CTIME || is_dir)
+			op = LOAFRE__ROP_SETATTR;
+		else
+			op = LOAFRE__ROP_CONTENT;
+		return plan(r, op, p->path, is_dir, &out[0]);
+	default:
+		return 0;
+	}
+}
+
+/* ---- filters ------------------------------------------------------------------- */
+
+bool loafre__rop_protect(void *arg, const char *rel, bool is_dir)
+{
+	const struct loafre__rule *r = arg;
+	const struct loafre_rule_config *rc = loafre__rule_config(r);
+	char p[PATH_MAX];
+
+	(void)is_dir;
+	for (size_t i = 0; i < rc->n_sources; i++) {
+		const char *s = rc->sources[i];
+		int n = snprintf(p, sizeof(p), "%s/%s", strcmp(s, "/") == 0 ? "" : s, rel);
+
+		if (n < 0 || (size_t)n >= sizeof(p) || loafre__rule_excluded(r, p))
+			return true;
+	}
+	return false;
+}
+
+bool loafre__rop_filter(void *arg, const char *rel, bool is_dir)
+{
+	const struct loafre__rop_filter_arg *fa = arg;
+	const struct loafre_rule_config *rc = loafre__rule_config(fa->rule);
+	const char *s = rc->sources[fa->src];
+	struct loafre__rule_attr a, *ap = NULL;
+	struct stat st;
+	char p[PATH_MAX];
+	int n;
+
+	n = snprintf(p, sizeof(p), "%s%s%s", strcmp(s, "/") == 0 ? "" : s, rel[0] ? "/" : "",
+		     rel);
+	if (n < 0 || (size_t)n >= sizeof(p))
+		return false;
+	if (!p[0])
+		strcpy(p, "/");
+	if (is_dir)
+		return !loafre__rule_excluded(fa->rule, p);
+	if ((rc->has_min_size || rc->has_max_size || rc->has_min_age || rc->has_max_age ||
+	     rc->n_owners || rc->n_gids) &&
+	    fa->src_root >= 0 &&
+	    fstatat(fa->src_root, rel[0] ? rel : ".", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		a.size = (uint64_t)st.st_size;
+		a.uid = st.st_uid;
+		a.gid = st.st_gid;
+		a.mtime = st.st_mtim.tv_sec;
+		a.now = time(NULL);
+		ap = &a;
+	}
+	/* the initial sync copies what a CREAT would */
+	return loafre__rule_match(fa->rule, p, false, ap, LOAFRE_CL_CREATE) ||
+	       loafre__rule_match(fa->rule, p, false, ap, LOAFRE_CL_CLOSE);
+}
+
+/* ---- template commands ---------------------------------------------------------- */
+
+static uint64_t mono_ms(void)
+{
+	return loafre__mono_ns() / 1000000u;
+}
+
+/* Runs argv (no shell); 0, or -EIO / -ETIMEDOUT with a line in why. */
+static int run_cmd(char **argv, unsigned timeout_ms, char *why)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, dfl;
+	char err[CMD_ERR_MAX + 1];
+	size_t elen = 0;
+	int pfd[2] = {-1, -1}, status = 0, r;
+	pid_t pid = -1;
+	uint64_t deadline = mono_ms() + timeout_ms;
+	bool exited = false, eof = false, fa_ok = false, at_ok = false;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		r = -errno;
+		snprintf(why, LOAFRE__DEST_WHY_MAX, "cannot run '%s': %s", argv[0], strerror(-r));
+		return r;
+	}
+	r = -posix_spawn_file_actions_init(&fa);
+	if (r < 0)
+		goto out;
+	fa_ok = true;
+	r = -posix_spawnattr_init(&at);
+	if (r < 0)
+		goto out;
+	at_ok = true;
+	sigemptyset(&none);
+	sigfillset(&dfl);
+	if ((r = -posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) < 0 ||
+	    (r = -posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)) < 0 ||
+	    (r = -posix_spawn_file_actions_adddup2(&fa, pfd[1], 2)) < 0 ||
+	    (r = -posix_spawnattr_setpgroup(&at, 0)) < 0 ||
+	    (r = -posix_spawnattr_setsigmask(&at, &none)) < 0 ||
+	    (r = -posix_spawnattr_setsigdefault(&at, &dfl)) < 0 ||
+	    (r = -posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+							POSIX_SPAWN_SETSIGDEF)) < 0)
+		goto out;
+	r = -posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+	if (r < 0) {
+		pid = -1;
+		snprintf(why, LOAFRE__DEST_WHY_MAX, "cannot run '%s': %s", argv[0], strerror(-r));
+		goto out;
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	while (!exited) {
+		struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+		uint64_t now = mono_ms();
+		pid_t w;
+
+		if (now >= deadline) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			pid = -1;
+			snprintf(why, LOAFRE__DEST_WHY_MAX, "'%s' timed out after %u ms (killed)",
+				 argv[0], timeout_ms);
+			r = -ETIMEDOUT;
+			goto out;
+		}
+		if (!eof && poll(&pf, 1, 50) > 0) {
+			char tmp[512];
+			ssize_t n = read(pfd[0], tmp, sizeof(tmp));
+
+			if (n <= 0) {
+				eof = true;
+			} else {
+				size_t k = (size_t)n;
+				if (k > CMD_ERR_MAX - elen)
+					k = CMD_ERR_MAX - elen;
+				memcpy(err + elen, tmp, k);
+				elen += k;
+			}
+		} else if (eof) {
+			usleep(20000);
+		}
+		w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			exited = true;
+		else if (w < 0 && errno != EINTR) {
+			r = -errno;
+			goto out;
+		}
+	}
+	pid = -1;
+	err[elen] = '\0';
+	for (size_t i = 0; i < elen; i++)
+		if (err[i] == '\n' || err[i] == '\r') {
+			err[i] = '\0';
+			break;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		r = 0;
+	} else {
+		if (WIFEXITED(status))
+			snprintf(why, LOAFRE__DEST_WHY_MAX, "'%.100s' exited with status %d%s%.300s",
+				 argv[0], WEXITSTATUS(status), err[0] ? ": " : "", err);
+		else
+			snprintf(why, LOAFRE__DEST_WHY_MAX, "'%.100s' killed by signal %d%s%.300s",
+				 argv[0], WTERMSIG(status), err[0] ? ": " : "", err);
+		r = -EIO;
+	}
+out:
+	if (pid > 0) {
+		kill(-pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	if (fa_ok)
+		posix_spawn_file_actions_destroy(&fa);
+	if (at_ok)
+		posix_spawnattr_destroy(&at);
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	if (r < 0 && r != -EIO && r != -ETIMEDOUT && !why[0])
+		snprintf(why, LOAFRE__DEST_WHY_MAX, "cannot run '%s': %s", argv[0], strerror(-r));
+	return r;
+}
+
+/* Storage of the template variables of one expansion. */
+struct tvals {
+	char src[PATH_MAX * 2];  /* %{src} */
+	char dst[PATH_MAX * 2];  /* %{dst} */
+	char old[PATH_MAX * 2];  /* %{old} */
+	char mode[16];           /* %{mode} */
+	char uid[16];            /* %{uid} */
+	char gid[16];            /* %{gid} */
+	char target[PATH_MAX];   /* %{target} */
+};
+
+/* Expands and runs the template of `action` for op (old_rel: move/link). */
+static int run_template(const struct loafre__rop_ctx *c, const struct loafre__template *t,
+			const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+			const char *old_rel, const struct loafre_rec *rec, char *why)
+{
+	struct loafre__rule_vars v = {0};
+	struct tvals *tv = calloc(1, sizeof(*tv));
+	const char *rootp = strcmp(c->fs_path, "/") == 0 ? "" : c->fs_path;
+	const char *name;
+	struct stat st;
+	char **argv = NULL;
+	int r, src_root = c->src_roots[op->src];
+
+	if (!tv)
+		return -ENOMEM;
+	snprintf(tv->src, sizeof(tv->src), "%s%s", rootp, op->fspath);
+	snprintf(tv->dst, sizeof(tv->dst), "%s%s%s", dc->path, op->rel[0] ? "/" : "", op->rel);
+	v.v[LOAFRE__TV_SRC] = tv->src;
+	v.v[LOAFRE__TV_DST] = tv->dst;
+	v.v[LOAFRE__TV_REL] = op->rel;
+	if (old_rel) {
+		snprintf(tv->old, sizeof(tv->old), "%s/%s", dc->path, old_rel);
+		v.v[LOAFRE__TV_OLD] = tv->old;
+		v.v[LOAFRE__TV_OLDREL] = old_rel;
+	}
+	v.v[LOAFRE__TV_HOST] = dc->host ? dc->host : "";
+	v.v[LOAFRE__TV_USER] = dc->user ? dc->user : "";
+	v.v[LOAFRE__TV_DEST] = dc->path;
+	name = strrchr(op->rel, '/');
+	v.v[LOAFRE__TV_NAME] = name ? name + 1 : op->rel;
+	v.v[LOAFRE__TV_RULE] = loafre__rule_config(c->rule)->name;
+	if (rec && rec->xattr[0])
+		v.v[LOAFRE__TV_XATTR] = rec->xattr;
+	if (src_root >= 0 && fstatat(src_root, op->rel[0] ? op->rel : ".", &st,
+				     AT_SYMLINK_NOFOLLOW) == 0) {
+		snprintf(tv->mode, sizeof(tv->mode), "%o", (unsigned)(st.st_mode & 07777));
+		snprintf(tv->uid, sizeof(tv->uid), "%u", loafre__idmap_map(&dc->uid_map, st.st_uid));
+		snprintf(tv->gid, sizeof(tv->gid), "%u", loafre__idmap_map(&dc->gid_map, st.st_gid));
+		v.v[LOAFRE__TV_MODE] = tv->mode;
+		v.v[LOAFRE__TV_UID] = tv->uid;
+		v.v[LOAFRE__TV_GID] = tv->gid;
+		v.v[LOAFRE__TV_TYPE] = S_ISREG(st.st_mode)   ? "file"
+				       : S_ISDIR(st.st_mode) ? "dir"
+				       : S_ISLNK(st.st_mode) ? "symlink"
+							     : "other";
+		if (S_ISLNK(st.st_mode)) {
+			ssize_t n = readlinkat(src_root, op->rel, tv->target, sizeof(tv->target) - 1);
+			if (n >= 0) {
+				tv->target[n] = '\0';
+				v.v[LOAFRE__TV_TARGET] = tv->target;
+			}
+		}
+	}
+	r = loafre__rule_expand(t, &v, &argv);
+	if (r < 0) {
+		snprintf(why, LOAFRE__DEST_WHY_MAX, "cannot expand the command for '%s': %s", op->rel,
+			 strerror(-r));
+		goto out;
+	}
+	r = run_cmd(argv, c->cmd_timeout_ms ? c->cmd_timeout_ms : LOAFRE__ROP_CMD_TIMEOUT_MS, why);
+out:
+	loafre__argv_free(argv);
+	free(tv);
+	return r;
+}
+
+/* ---- hard links ---------------------------------------------------------------- */
+
+struct others {
+	char *fspath[OTHER_LINKS_MAX]; /* other names, relative to the fs root */
+	size_t n;
+};
+
+static void others_free(struct others *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		free(o->fspath[i]);
+	o->n = 0;
+}
+
+static void others_add(struct others *o, const char *fspath, const char *self)
+{
+	if (o->n >= OTHER_LINKS_MAX || strcmp(fspath, self) == 0)
+		return;
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->fspath[i], fspath) == 0)
+			return;
+	o->fspath[o->n] = strdup(fspath);
+	if (o->fspath[o->n])
+		o->n++;
+}
+
+/* The walk of the rule's sources for the other names of an inode. */
+struct walk {
+	const struct stat *st;  /* the file */
+	struct others *o;       /* names found */
+	const char *self;       /* its own name (fs path) */
+	char path[PATH_MAX];    /* fs path of the directory being read */
+	size_t len;             /* strlen(path) */
+	unsigned long seen;     /* entries read */
+	size_t want;            /* names wanted */
+};
+
+static void walk_dir(struct walk *wk, int dfd, unsigned depth)
+{
+	DIR *dir = fdopendir(dfd);
+
+	if (!dir) {
+		close(dfd);
+		return;
+	}
+	while (wk->o->n < wk->want && wk->seen < WALK_MAX) {
+		struct dirent *de = readdir(dir);
+		size_t nl, save = wk->len;
+		struct stat s2;
+
+		if (!de)
+			break;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		wk->seen++;
+		nl = strlen(de->d_name);
+		if (wk->len + 1 + nl >= sizeof(wk->path))
+			continue;
+		if ((de->d_type == DT_DIR || de->d_type == DT_UNKNOWN) && depth < WALK_DEPTH) {
+			int cfd = openat(dirfd(dir), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (cfd >= 0) {
+				if (fstat(cfd, &s2) == 0 && s2.st_dev == wk->st->st_dev) {
+					wk->path[wk->len] = '/';
+					memcpy(wk->path + wk->len + 1, de->d_name, nl + 1);
+					wk->len += 1 + nl;
+					walk_dir(wk, cfd, depth + 1);
+					wk->len = save;
+					wk->path[save] = '\0';
+				} else {
+					close(cfd);
+				}
+				continue;
+			}
+		}
+		if (de->d_ino != wk->st->st_ino ||
+		    fstatat(dirfd(dir), de->d_name, &s2, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    s2.st_ino != wk->st->st_ino || s2.st_dev != wk->st->st_dev)
+			continue;
+		wk->path[wk->len] = '/';
+		memcpy(wk->path + wk->len + 1, de->d_name, nl + 1);
+		others_add(wk->o, wk->path, wk->self);
+		wk->path[save] = '\0';
+	}
+	closedir(dir);
+}
+
+/* Other current names of the object at op (stat st, FID of rec if any). */
+static void find_others(const struct loafre__rop_ctx *c, const struct loafre__rop_plan *op,
+			const struct loafre_rec *rec, const struct stat *st, struct others *o)
+{
+	int src_root = c->src_roots[op->src];
+	const char *slash, *name;
+	char buf[PATH_MAX];
+	DIR *dir = NULL;
+	int pfd, dfd;
+
+	if (rec && c->fetch) {
+		/* the object: a RENME's is its sfid (its tfid is the entry it
+		 * replaced, another object) */
+		const struct loafre_fid *fid =
+			rec->type == LOAFRE_CL_RENAME ? &rec->sfid : &rec->tfid;
+		unsigned fsrc;
+		const char *frel;
+		struct stat fs;
+		int r;
+
+		if (c->fetch_lock)
+			pthread_mutex_lock(c->fetch_lock);
+		r = loafre__fetch_relpath(c->fetch, fid, buf + 1, sizeof(buf) - 1);
+		if (c->fetch_lock)
+			pthread_mutex_unlock(c->fetch_lock);
+		buf[0] = '/';
+		/* a name of this very inode (not of the one the record named) */
+		if (r == 0 && loafre__rop_source_of(c->rule, buf, &fsrc, &frel) == 0 && frel[0] &&
+		    c->src_roots[fsrc] >= 0 &&
+		    fstatat(c->src_roots[fsrc], frel, &fs, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    fs.st_ino == st->st_ino && fs.st_dev == st->st_dev)
+			others_add(o, buf, op->fspath);
+	}
+	/* the same directory: `ln a b` */
+	pfd = loafre__repl_open_parent(src_root, op->rel, &name);
+	if (pfd < 0)
+		return;
+	dfd = openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(pfd);
+	if (dfd < 0)
+		return;
+	dir = fdopendir(dfd);
+	if (!dir) {
+		close(dfd);
+		return;
+	}
+	slash = strrchr(op->fspath, '/');
+	for (unsigned seen = 0; seen < DIR_SCAN_MAX && o->n < OTHER_LINKS_MAX; seen++) {
+		struct dirent *de = readdir(dir);
+		struct stat s2;
+		int n;
+
+		if (!de)
+			break;
+		if (de->d_ino != st->st_ino || strcmp(de->d_name, name) == 0)
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &s2, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    s2.st_ino != st->st_ino || s2.st_dev != st->st_dev)
+			continue;
+		n = snprintf(buf, sizeof(buf), "%.*s/%s", (int)(slash - op->fspath), op->fspath,
+			     de->d_name);
+		if (n > 0 && (size_t)n < sizeof(buf))
+			others_add(o, buf, op->fspath);
+	}
+	closedir(dir);
+	/* names elsewhere: a walk of the rule's sources (d_ino: no stat per entry) */
+	{
+		const struct loafre_rule_config *rc = loafre__rule_config(c->rule);
+		struct walk *wk;
+		size_t want = st->st_nlink - 1 < OTHER_LINKS_MAX ? st->st_nlink - 1 : OTHER_LINKS_MAX;
+
+		if (o->n >= want || !(wk = calloc(1, sizeof(*wk))))
+			return;
+		wk->st = st;
+		wk->o = o;
+		wk->self = op->fspath;
+		wk->want = want;
+		for (size_t i = 0; i < rc->n_sources && o->n < want; i++) {
+			const char *s = rc->sources[i];
+			int fd;
+
+			if (c->src_roots[i] < 0 || strlen(s) >= sizeof(wk->path))
+				continue;
+			strcpy(wk->path, strcmp(s, "/") == 0 ? "" : s);
+			wk->len = strlen(wk->path);
+			fd = openat(c->src_roots[i], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd >= 0)
+				walk_dir(wk, fd, 0);
+		}
+		free(wk);
+	}
+}
+
+/* The destination path of another name, when the rule replicates it. */
+static const char *other_rel(const struct loafre__rop_ctx *c, const char *fspath)
+{
+	unsigned src;
+	const char *rel;
+
+	if (loafre__rop_source_of(c->rule, fspath, &src, &rel) < 0 || !rel[0] ||
+	    !loafre__rule_match(c->rule, fspath, false, NULL, LOAFRE_CL_HARDLINK))
+		return NULL;
+	return rel;
+}
+
+/* After op's file was copied (a new inode at the destination): its other
+ * names the destination has are linked to it again. Best effort. */
+static void pend_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
+		     const char *fspath);
+static int src_stat(const struct loafre__rop_ctx *c, const struct loafre__rop_plan *op,
+		    struct stat *st);
+
+static void relink_others(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			  const struct loafre__rop_plan *op, const struct loafre_rec *rec,
+			  const struct stat *st)
+{
+	struct others o = {0};
+	bool missing = false;
+
+	if (st->st_nlink < 2 || S_ISDIR(st->st_mode))
+		return;
+	find_others(c, op, rec, st, &o);
+	for (size_t i = 0; i < o.n; i++) {
+		const char *rel = other_rel(c, o.fspath[i]);
+		struct stat ds;
+
+		if (rel && loafre__dest_lstat(d, rel, &ds) == 0)
+			loafre__dest_link(d, c->src_roots[op->src], op->rel, rel, NULL);
+		else if (rel)
+			missing = true;
+	}
+	others_free(&o);
+	/* a name the destination does not have yet (its directory not renamed
+	 * there yet): tried again after the next directory rename */
+	if (missing && rec)
+		pend_put(c->moved, rec->type == LOAFRE_CL_RENAME ? &rec->sfid : &rec->tfid,
+			 op->fspath);
+}
+
+/* ---- plans whose source path is stale ------------------------------------------------ */
+
+struct moved_ent {
+	struct loafre_fid fid;  /* the object */
+	char *fspath;           /* where it was made (relative to the fs root) */
+};
+
+struct loafre__rop_moved {
+	pthread_mutex_t mu;     /* everything below */
+	struct moved_ent *v;    /* ring of LOAFRE__ROP_MOVED_MAX */
+	size_t next;            /* the slot written next */
+	struct moved_ent pend[PEND_MAX]; /* files whose names to link again (ring) */
+	unsigned pend_tries[PEND_MAX];   /* retries left per entry */
+	size_t pend_next;       /* the slot of pend written next */
+	struct loafre_fid dt[PEND_MAX]; /* directories whose times to set again (ring) */
+	unsigned dt_tries[PEND_MAX];    /* tries left per entry (0: free slot) */
+	size_t dt_next;         /* the slot of dt written next */
+};
+
+/* A directory (fid) whose times could not be set from the source after an
+ * entry of it changed: its path as of the record is gone at the source (a
+ * directory above it renamed since). Its times are set again where the
+ * source has it now, after a directory rename brings it there. */
+static void dt_put(struct loafre__rop_moved *m, const struct loafre_fid *fid)
+{
+	size_t k;
+
+	if (!m || loafre_fid_is_zero(fid))
+		return;
+	pthread_mutex_lock(&m->mu);
+	for (k = 0; k < PEND_MAX; k++)
+		if (m->dt_tries[k] && loafre_fid_equal(&m->dt[k], fid))
+			break;
+	if (k == PEND_MAX) {
+		k = m->dt_next;
+		m->dt_next = (m->dt_next + 1) % PEND_MAX;
+	}
+	m->dt[k] = *fid;
+	m->dt_tries[k] = PEND_TRIES;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* After directory `under` (fs path) was renamed at d: the pending
+ * directories now below it get their times from the source. */
+static void dt_retry(const struct loafre__rop_ctx *c, struct loafre__dest *d, const char *under_fs)
+{
+	struct loafre_fid take[PEND_MAX];
+	size_t n = 0, ul = strlen(under_fs);
+
+	if (!c->moved || !c->fetch)
+		return;
+	pthread_mutex_lock(&c->moved->mu);
+	for (size_t k = 0; k < PEND_MAX; k++)
+		if (c->moved->dt_tries[k])
+			take[n++] = c->moved->dt[k];
+	pthread_mutex_unlock(&c->moved->mu);
+	for (size_t i = 0; i < n; i++) {
+		char buf[PATH_MAX];
+		const char *rel;
+		unsigned src;
+		struct stat st, ds;
+		int r;
+
+		if (c->fetch_lock)
+			pthread_mutex_lock(c->fetch_lock);
+		r = loafre__fetch_relpath(c->fetch, &take[i], buf + 1, sizeof(buf) - 1);
+		if (c->fetch_lock)
+			pthread_mutex_unlock(c->fetch_lock);
+		buf[0] = '/';
+		if (r < 0 || strncmp(buf, under_fs, ul) != 0 || (buf[ul] != '/' && buf[ul] != '\0') ||
+		    loafre__rop_source_of(c->rule, buf, &src, &rel) < 0 || c->src_roots[src] < 0 ||
+		    fstatat(c->src_roots[src], rel[0] ? rel : ".", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode) || loafre__dest_lstat(d, rel, &ds) < 0 || !S_ISDIR(ds.st_mode))
+			continue;
+		(void)loafre__dest_setattr(d, c->src_roots[src], rel, LOAFRE__ATTR_TIMES, NULL);
+		pthread_mutex_lock(&c->moved->mu);
+		for (size_t k = 0; k < PEND_MAX; k++)
+			if (c->moved->dt_tries[k] && loafre_fid_equal(&c->moved->dt[k], &take[i])) {
+				c->moved->dt_tries[k]--;
+				break;
+			}
+		pthread_mutex_unlock(&c->moved->mu);
+	}
+}
+
+static void pend_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
+		     const char *fspath)
+{
+	char *p;
+	size_t k;
+
+	if (!m || !(p = strdup(fspath)))
+		return;
+	pthread_mutex_lock(&m->mu);
+	for (k = 0; k < PEND_MAX; k++)
+		if (m->pend[k].fspath && loafre_fid_equal(&m->pend[k].fid, fid))
+			break;
+	if (k == PEND_MAX) {
+		k = m->pend_next;
+		m->pend_next = (m->pend_next + 1) % PEND_MAX;
+		m->pend_tries[k] = PEND_TRIES;
+	}
+	free(m->pend[k].fspath);
+	m->pend[k].fid = *fid;
+	m->pend[k].fspath = p;
+	pthread_mutex_unlock(&m->mu);
+}
+
+/* After a directory rename at d: the pending files' names linked again. */
+static void pend_retry(const struct loafre__rop_ctx *c, struct loafre__dest *d)
+{
+	struct moved_ent take[PEND_MAX];
+	size_t n = 0;
+
+	if (!c->moved)
+		return;
+	pthread_mutex_lock(&c->moved->mu);
+	for (size_t k = 0; k < PEND_MAX; k++) {
+		if (!c->moved->pend[k].fspath)
+			continue;
+		take[n].fid = c->moved->pend[k].fid;
+		take[n].fspath = strdup(c->moved->pend[k].fspath);
+		if (take[n].fspath)
+			n++;
+		if (--c->moved->pend_tries[k] == 0) {
+			free(c->moved->pend[k].fspath);
+			c->moved->pend[k].fspath = NULL;
+		}
+	}
+	pthread_mutex_unlock(&c->moved->mu);
+	for (size_t i = 0; i < n; i++) {
+		struct loafre__rop_plan op = {.op = LOAFRE__ROP_CONTENT, .fspath = take[i].fspath};
+		struct loafre_rec rec;
+		struct stat st, ds;
+
+		memset(&rec, 0, sizeof(rec));
+		rec.type = LOAFRE_CL_CLOSE;
+		rec.tfid = take[i].fid;
+		if (loafre__rop_source_of(c->rule, op.fspath, &op.src, &op.rel) == 0 && op.rel[0] &&
+		    src_stat(c, &op, &st) == 0 && !S_ISDIR(st.st_mode) && st.st_nlink > 1 &&
+		    loafre__dest_lstat(d, op.rel, &ds) == 0)
+			relink_others(c, d, &op, &rec, &st);
+		free(take[i].fspath);
+	}
+}
+
+int loafre__rop_moved_new(struct loafre__rop_moved **ret)
+{
+	struct loafre__rop_moved *m = calloc(1, sizeof(*m));
+
+	if (!m || !(m->v = calloc(LOAFRE__ROP_MOVED_MAX, sizeof(*m->v)))) {
+		free(m);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&m->mu, NULL);
+	*ret = m;
+	return 0;
+}
+
+void loafre__rop_moved_free(struct loafre__rop_moved *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < LOAFRE__ROP_MOVED_MAX; i++)
+		free(m->v[i].fspath);
+	for (size_t i = 0; i < PEND_MAX; i++)
+		free(m->pend[i].fspath);
+	free(m->v);
+	pthread_mutex_destroy(&m->mu);
+	free(m);
+}
+
+static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
+		      const char *fspath)
+{
+	char *p;
+
+	if (!m || !(p = strdup(fspath)))
+		return;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < LOAFRE__ROP_MOVED_MAX; i++)
+		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid)) {
+			free(m->v[i].fspath);
+			m->v[i].fspath = p;
+			goto out;
+		}
+	free(m->v[m->next].fspath);
+	m->v[m->next].fid = *fid;
+	m->v[m->next].fspath = p;
+	m->next = (m->next + 1) % LOAFRE__ROP_MOVED_MAX;
+out:
+	pthread_mutex_unlock(&m->mu);
+}
+
+void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,
+			    const char *fspath)
+{
+	moved_put(c->moved, fid, fspath);
+}
+
+/* Removes fid's entry: its path (malloc'ed), or NULL. */
+static char *moved_take(struct loafre__rop_moved *m, const struct loafre_fid *fid)
+{
+	char *p = NULL;
+
+	if (!m)
+		return NULL;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < LOAFRE__ROP_MOVED_MAX; i++)
+		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid)) {
+			p = m->v[i].fspath;
+			m->v[i].fspath = NULL;
+			break;
+		}
+	pthread_mutex_unlock(&m->mu);
+	return p;
+}
+
+int loafre__rop_relocate(const struct loafre__rop_ctx *c, const struct loafre_rec *rec,
+			 struct loafre__rop_plan *op, char *buf, size_t cap)
+{
+	const struct loafre_fid *fid;
+	struct stat st;
+	unsigned src;
+	const char *rel;
+	int r;
+
+	switch (op->op) {
+	case LOAFRE__ROP_MKDIR:
+	case LOAFRE__ROP_CREATE:
+	case LOAFRE__ROP_CONTENT:
+	case LOAFRE__ROP_LINK:
+	case LOAFRE__ROP_SETATTR:
+	case LOAFRE__ROP_XATTR:
+	case LOAFRE__ROP_SYNC:
+		break;
+	default:
+		return 1; /* namespace changes apply to the paths as of the record */
+	}
+	if (c->src_roots[op->src] < 0 ||
+	    fstatat(c->src_roots[op->src], op->rel[0] ? op->rel : ".", &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return 1; /* there (or not knowable): as planned */
+	if (!rec || !c->fetch || cap < 2)
+		return 0;
+	fid = rec->type == LOAFRE_CL_RENAME ? &rec->sfid : &rec->tfid;
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	/* the record's name in its parent's current place (a directory has
+	 * one path), if it is still this object: a file with several names
+	 * keeps the one of the record */
+	r = -ENOENT;
+	if (rec->namelen && !loafre_fid_is_zero(&rec->pfid) &&
+	    loafre__fetch_relpath(c->fetch, &rec->pfid, buf + 1, cap - 1) == 0) {
+		size_t l = strlen(buf + 1);
+		struct loafre__fetch_result res;
+		struct loafre_fid got;
+
+		if (l + 2 + rec->namelen < cap) {
+			char *p = buf + 1 + l;
+			if (l)
+				*p++ = '/';
+			memcpy(p, rec->name, rec->namelen);
+			p[rec->namelen] = '\0';
+			if (loafre__fetch_path(c->fetch, buf + 1, &got, &res) == 0 &&
+			    loafre_fid_equal(&got, fid))
+				r = 0;
+			loafre__fetch_results_free(&res, 1);
+		}
+	}
+	if (r < 0)
+		r = loafre__fetch_relpath(c->fetch, fid, buf + 1, cap - 1);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	if (r < 0)
+		return 0; /* gone: its UNLNK/RMDIR follows */
+	buf[0] = '/';
+	if (loafre__rop_source_of(c->rule, buf, &src, &rel) < 0 || !rel[0] ||
+	    !in_scope(c->rule, buf, op->is_dir, NULL, rec->type))
+		return 0; /* moved out of scope: its RENME unlinks it */
+	op->fspath = buf;
+	op->rel = rel;
+	op->src = src;
+	moved_put(c->moved, fid, buf);
+	return 1;
+}
+
+/* Whether the object (fid) still has, at the source, the last component
+ * of fspath as its name (where the kernel names it now): then fspath is
+ * gone at the source only because a directory above was renamed since, and
+ * the destination's entry there is the object's own (that rename brings it
+ * to its place). */
+static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,
+			const char *fspath)
+{
+	const char *a = strrchr(fspath, '/'), *b;
+	char cur[PATH_MAX];
+	int r;
+
+	if (!c->fetch || !a)
+		return false;
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_relpath(c->fetch, fid, cur, sizeof(cur));
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	if (r < 0)
+		return false;
+	b = strrchr(cur, '/');
+	return strcmp(a + 1, b ? b + 1 : cur) == 0;
+}
+
+/* Where the object (fid) of a namespace record was made by a relocation,
+ * when the destination has it there and the source does not (then it is
+ * nobody else's): its path relative to the destination (in buf), or NULL. */
+static const char *moved_rel(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			     const struct loafre_fid *fid, const char *not_this, char *buf,
+			     size_t cap, unsigned *ret_src)
+{
+	char *p = moved_take(c->moved, fid);
+	const char *rel = NULL;
+	struct stat st;
+
+	if (!p)
+		return NULL;
+	if (strcmp(p, not_this) != 0 && strlen(p) < cap) {
+		strcpy(buf, p);
+		if (loafre__rop_source_of(c->rule, buf, ret_src, &rel) < 0 || !rel[0] ||
+		    loafre__dest_lstat(d, rel, &st) < 0 ||
+		    (c->src_roots[*ret_src] >= 0 &&
+		     fstatat(c->src_roots[*ret_src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0) ||
+		    still_named(c, fid, p))
+			rel = NULL;
+	}
+	free(p);
+	return rel;
+}
+
+/* ---- applying ------------------------------------------------------------------- */
+
+static int src_stat(const struct loafre__rop_ctx *c, const struct loafre__rop_plan *op,
+		    struct stat *st)
+{
+	int root = c->src_roots[op->src];
+
+	if (root < 0)
+		return -ENOENT;
+	if (fstatat(root, op->rel[0] ? op->rel : ".", st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno;
+	return 0;
+}
+
+/* Whether the name fspath (rel of source src) of directory `parent` (a
+ * FID of the record) is back at the source: the directory is still where
+ * it was then, and it holds that name again. */
+static bool name_back(const struct loafre__rop_ctx *c, const struct loafre_fid *parent,
+		      unsigned src, const char *fspath, const char *rel)
+{
+	const char *slash = strrchr(fspath, '/');
+	char buf[PATH_MAX];
+	struct stat st;
+	size_t l;
+	int r;
+
+	if (!rel[0] || c->src_roots[src] < 0 || !c->fetch || !parent ||
+	    loafre_fid_is_zero(parent) ||
+	    fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_relpath(c->fetch, parent, buf, sizeof(buf));
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	if (r < 0)
+		return false;
+	l = strlen(buf);
+	/* fspath = "/" buf "/" name */
+	return slash && (size_t)(slash - fspath) == (l ? l + 1 : 0) &&
+	       (l == 0 || memcmp(fspath + 1, buf, l) == 0);
+}
+
+/* The template for what the source entry is: copy, mkdir, symlink (NULL:
+ * built-in, also for devices/fifos/sockets). */
+static const struct loafre__template *entry_template(const struct loafre__rule *r, mode_t m)
+{
+	if (S_ISREG(m))
+		return loafre__rule_template(r, LOAFRE_ACT_COPY);
+	if (S_ISDIR(m))
+		return loafre__rule_template(r, LOAFRE_ACT_MKDIR);
+	if (S_ISLNK(m))
+		return loafre__rule_template(r, LOAFRE_ACT_SYMLINK);
+	return NULL;
+}
+
+static enum loafre__dest_op entry_kind(mode_t m)
+{
+	return S_ISREG(m)   ? LOAFRE__DOP_COPY
+	       : S_ISDIR(m) ? LOAFRE__DOP_MKDIR
+	       : S_ISLNK(m) ? LOAFRE__DOP_SYMLINK
+			    : LOAFRE__DOP_MKNOD;
+}
+
+/* Names of a destination directory. */
+struct names {
+	char **v;    /* malloc'ed names */
+	size_t n;    /* how many */
+};
+
+static int names_add(void *arg, const char *name)
+{
+	struct names *nm = arg;
+	char **nv;
+
+	if (nm->n >= MERGE_NAMES_MAX)
+		return -E2BIG;
+	nv = realloc(nm->v, (nm->n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	nm->v = nv;
+	if (!(nv[nm->n] = strdup(name)))
+		return -ENOMEM;
+	nm->n++;
+	return 0;
+}
+
+static void names_free(struct names *nm)
+{
+	for (size_t i = 0; i < nm->n; i++)
+		free(nm->v[i]);
+	free(nm->v);
+}
+
+/* The subdirectories of a destination directory (at most CHILD_DIRS_MAX). */
+static int child_dir_add(void *arg, const char *name, const struct stat *st)
+{
+	struct names *nm = arg;
+
+	if (!S_ISDIR(st->st_mode))
+		return 0;
+	if (nm->n >= CHILD_DIRS_MAX)
+		return 1; /* enough */
+	return names_add(arg, name) < 0 ? 1 : 0;
+}
+
+/* Sets the times of the subdirectories of destination directory rel (and
+ * theirs, depth levels) from the source; *budget directories at most. */
+static void dir_times_below(const struct loafre__rop_ctx *c, struct loafre__dest *d, int root,
+			    const char *rel, unsigned depth, unsigned *budget)
+{
+	struct names nm = {0};
+
+	if (!depth || !*budget)
+		return;
+	(void)loafre__dest_list_stat(d, rel, child_dir_add, &nm);
+	for (size_t i = 0; i < nm.n && *budget; i++) {
+		char *sub = NULL;
+		struct stat st;
+
+		if (asprintf(&sub, "%s/%s", rel, nm.v[i]) < 0)
+			break;
+		if (fstatat(root, sub, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+			(*budget)--;
+			/* the deeper ones first: setting a directory's times
+			 * does not touch its parent's */
+			dir_times_below(c, d, root, sub, depth - 1, budget);
+			(void)loafre__dest_setattr(d, root, sub, LOAFRE__ATTR_TIMES, NULL);
+		}
+		free(sub);
+	}
+	names_free(&nm);
+}
+
+/* After directory op->rel was renamed into place at d: the times of the
+ * directories in it (two levels, at most CHILD_DIRS_MAX) from the source.
+ * What was changed in them before the rename (records applied at their
+ * paths as of the record, whose directory times could not be read from
+ * the source then) leaves them newer than the source's. Best effort. */
+static void child_dir_times(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			    const struct loafre__rop_plan *op)
+{
+	int root = c->src_roots[op->src];
+	unsigned budget = CHILD_DIRS_MAX;
+
+	if (root < 0 || loafre__rule_template(c->rule, LOAFRE_ACT_UTIMES))
+		return;
+	dir_times_below(c, d, root, op->rel, 2, &budget);
+}
+
+/* Moves the entries of destination directory `from` into directory `into`
+ * (directories in both merged, depth first; other entries of `from`
+ * replace those of `into`), leaving `from` empty. The paths of the merged
+ * directories relative to `into` (prefix `sub`, "" at the top) are added
+ * to *merged (their attributes are the source's business afterwards). */
+static int merge_into(struct loafre__dest *d, int src_root, const char *from, const char *into,
+		      const char *sub, unsigned depth, struct names *merged, char *why)
+{
+	struct names nm = {0};
+	int r;
+
+	if (depth > MERGE_DEPTH_MAX) {
+		snprintf(why, LOAFRE__DEST_WHY_MAX, "cannot merge '%s' into '%s': too deep", from,
+			 into);
+		return -ELOOP;
+	}
+	r = loafre__dest_list(d, from, names_add, &nm);
+	for (size_t i = 0; r == 0 && i < nm.n; i++) {
+		char *f = NULL, *t = NULL, *sb = NULL;
+		struct stat fs, ts;
+
+		if (asprintf(&f, "%s/%s", from, nm.v[i]) < 0 ||
+		    asprintf(&t, "%s/%s", into, nm.v[i]) < 0 ||
+		    asprintf(&sb, "%s%s%s", sub, sub[0] ? "/" : "", nm.v[i]) < 0) {
+			free(f);
+			free(t);
+			r = -ENOMEM;
+			break;
+		}
+		if (loafre__dest_lstat(d, f, &fs) == 0 && S_ISDIR(fs.st_mode) &&
+		    loafre__dest_lstat(d, t, &ts) == 0 && S_ISDIR(ts.st_mode)) {
+			r = merge_into(d, src_root, f, t, sb, depth + 1, merged, why);
+			if (r == 0)
+				r = loafre__dest_rmdir(d, src_root, f, why);
+			if (r == 0 && merged->n < MERGE_NAMES_MAX)
+				r = names_add(merged, sb);
+		} else {
+			r = loafre__dest_rename(d, src_root, f, t, why);
+		}
+		free(f);
+		free(t);
+		free(sb);
+	}
+	names_free(&nm);
+	return r;
+}
+
+struct sync_err {
+	char *why;      /* the caller's buffer */
+	unsigned n;     /* failures */
+};
+
+static void sync_error(void *arg, const char *rel, int err, const char *why)
+{
+	struct sync_err *se = arg;
+
+	(void)rel;
+	(void)err;
+	if (se->n++ == 0)
+		snprintf(se->why, LOAFRE__DEST_WHY_MAX, "%s", why);
+}
+
+/* The entry (a directory with its subtree) as the source has it now; gone
+ * at the source: removed at the destination. */
+static int do_sync(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		   const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+		   const struct loafre_rec *rec, char *why, enum loafre__dest_op *kind)
+{
+	int root = c->src_roots[op->src];
+	const struct loafre__template *t;
+	struct stat st, ds;
+	int r = src_stat(c, op, &st);
+
+	if (r == -ENOENT) {
+		if (loafre__dest_lstat(d, op->rel, &ds) < 0)
+			return 0;
+		*kind = S_ISDIR(ds.st_mode) ? LOAFRE__DOP_RMDIR : LOAFRE__DOP_UNLINK;
+		if ((t = loafre__rule_template(c->rule, LOAFRE_ACT_DELETE)))
+			return run_template(c, t, dc, op, NULL, rec, why);
+		return S_ISDIR(ds.st_mode) ? loafre__dest_rmdir(d, root, op->rel, why)
+					   : loafre__dest_unlink(d, root, op->rel, why);
+	}
+	if (r < 0) {
+		snprintf(why, LOAFRE__DEST_WHY_MAX, "cannot stat source '%s': %s", op->fspath,
+			 strerror(-r));
+		return r;
+	}
+	*kind = entry_kind(st.st_mode);
+	if (S_ISDIR(st.st_mode)) {
+		struct loafre__rop_filter_arg fa = {.rule = c->rule, .src = op->src, .src_root = root};
+		struct sync_err se = {.why = why};
+		struct loafre__sync_opts so = {
+			.threads = c->sync_threads ? (unsigned)c->sync_threads : 2,
+			.delete = true,
+			.filter = loafre__rop_filter,
+			.filter_arg = &fa,
+			.error = sync_error,
+			.error_arg = &se,
+		};
+		struct loafre__sync_progress p = {0};
+
+		r = loafre__dest_sync_tree(d, root, op->rel, &so, &p);
+		if (r == -EIO && se.n > 1) {
+			size_t l = strlen(why);
+			snprintf(why + l, LOAFRE__DEST_WHY_MAX - l, " (and %u more)", se.n - 1);
+		}
+		return r;
+	}
+	if ((t = entry_template(c->rule, st.st_mode)))
+		return run_template(c, t, dc, op, NULL, rec, why);
+	r = loafre__dest_sync_entry(d, root, op->rel, why);
+	if (r == -ENOENT)
+		return 0; /* gone meanwhile */
+	/* a new inode (a symlink or special file too can have several
+	 * names): the other names the destination has linked to it */
+	if (r == 0)
+		relink_others(c, d, op, rec, &st);
+	return r;
+}
+
+static int do_content(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		      const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+		      const struct loafre_rec *rec, char *why, enum loafre__dest_op *kind)
+{
+	const struct loafre__template *t;
+	struct stat st, ds;
+	int r = src_stat(c, op, &st);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 || !S_ISREG(st.st_mode))
+		return do_sync(c, d, dc, op, rec, why, kind);
+	/* a remote destination: rsync skips an unchanged file itself (one
+	 * round trip instead of two) */
+	if (!dc->host || loafre__rule_template(c->rule, LOAFRE_ACT_COPY)) {
+		if (loafre__dest_lstat(d, op->rel, &ds) < 0 || !S_ISREG(ds.st_mode))
+			return do_sync(c, d, dc, op, rec, why, kind);
+		if (ds.st_size == st.st_size && ds.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+		    ds.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
+			/* content unchanged; its names may not be one file there */
+			if (st.st_nlink > 1 && ds.st_nlink != st.st_nlink)
+				relink_others(c, d, op, rec, &st);
+			return 0;
+		}
+	}
+	*kind = LOAFRE__DOP_COPY;
+	if ((t = loafre__rule_template(c->rule, LOAFRE_ACT_COPY)))
+		return run_template(c, t, dc, op, NULL, rec, why);
+	/* a write to this file at one of its names: a file with several names
+	 * is rewritten in place there (its other destination names follow) */
+	r = loafre__dest_update(d, c->src_roots[op->src], op->rel, why);
+	if (r == -ENOENT)
+		return 0;
+	/* a file with several names whose destination inode has as many: the
+	 * update rewrote that inode in place (loafre__dest_update), its names
+	 * follow. Otherwise (names split by an earlier HLINK that found no
+	 * other name there, a file replaced because it could not be opened
+	 * for writing, a remote destination not looked at): linked again to
+	 * this one */
+	if (r == 0 && st.st_nlink > 1 &&
+	    (dc->host || loafre__dest_lstat(d, op->rel, &ds) < 0 || ds.st_nlink < st.st_nlink))
+		relink_others(c, d, op, rec, &st);
+	return r;
+}
+
+static int do_link(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		   const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+		   const struct loafre_rec *rec, char *why, enum loafre__dest_op *kind)
+{
+	const struct loafre__template *t = loafre__rule_template(c->rule, LOAFRE_ACT_LINK);
+	struct others o = {0};
+	struct stat st;
+	int r = src_stat(c, op, &st);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 || S_ISDIR(st.st_mode) || st.st_nlink < 2)
+		return do_sync(c, d, dc, op, rec, why, kind);
+	*kind = LOAFRE__DOP_LINK;
+	find_others(c, op, rec, &st, &o);
+	r = 1;
+	for (size_t i = 0; r == 1 && i < o.n; i++) {
+		const char *rel = other_rel(c, o.fspath[i]);
+		struct stat ds;
+
+		if (!rel)
+			continue;
+		if (t) {
+			if (loafre__dest_lstat(d, rel, &ds) < 0 || S_ISDIR(ds.st_mode))
+				continue;
+			r = run_template(c, t, dc, op, rel, rec, why);
+		} else {
+			r = loafre__dest_link(d, c->src_roots[op->src], rel, op->rel, why);
+		}
+		if (r == -ENOENT || r == -EISDIR || r == -EPERM)
+			r = 1; /* not at the destination (or not a file there): the next one */
+	}
+	others_free(&o);
+	if (r == 1) /* no other name at the destination: a copy */
+		return do_sync(c, d, dc, op, rec, why, kind);
+	if (r == 0) /* linked to a name whose content may lag */
+		r = do_content(c, d, dc, op, rec, why, kind);
+	return r;
+}
+
+static int do_setattr(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		      const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+		      const struct loafre_rec *rec, unsigned mask, char *why,
+		      enum loafre__dest_op *kind)
+{
+	static const struct {
+		unsigned action, bit;
+	} parts[] = {
+		{LOAFRE_ACT_CHMOD, LOAFRE__ATTR_MODE},
+		{LOAFRE_ACT_CHOWN, LOAFRE__ATTR_OWNER},
+		{LOAFRE_ACT_UTIMES, LOAFRE__ATTR_TIMES},
+		{LOAFRE_ACT_SETXATTR, LOAFRE__ATTR_XATTR},
+	};
+	struct stat st, ds;
+	int r = src_stat(c, op, &st);
+
+	bool templ = false;
+
+	if (r == -ENOENT)
+		return 0;
+	for (size_t i = 0; i < LOAFRE__ARRAY_SIZE(parts); i++)
+		if ((mask & parts[i].bit) && loafre__rule_template(c->rule, parts[i].action))
+			templ = true;
+	/* a command needs the entry there as it is at the source (the built-in
+	 * setattr checks that itself: no extra round trip) */
+	if (r < 0 || (templ && (loafre__dest_lstat(d, op->rel, &ds) < 0 ||
+				(ds.st_mode & S_IFMT) != (st.st_mode & S_IFMT))))
+		return op->rel[0] ? do_sync(c, d, dc, op, rec, why, kind) : 0;
+	*kind = LOAFRE__DOP_SETATTR;
+	for (size_t i = 0; templ && i < LOAFRE__ARRAY_SIZE(parts); i++) {
+		const struct loafre__template *t;
+
+		if (!(mask & parts[i].bit) || !(t = loafre__rule_template(c->rule, parts[i].action)))
+			continue;
+		r = run_template(c, t, dc, op, NULL, rec, why);
+		if (r < 0)
+			return r;
+		mask &= ~parts[i].bit;
+	}
+	if (!mask)
+		return 0;
+	r = loafre__dest_setattr(d, c->src_roots[op->src], op->rel, mask, why);
+	if (r == -ENOENT && op->rel[0] && src_stat(c, op, &st) == 0) {
+		/* missing at the destination: a file is made; a directory only
+		 * itself (not its tree: its own records, or the rename that
+		 * brings it there, fill it) */
+		if (S_ISDIR(st.st_mode)) {
+			*kind = LOAFRE__DOP_MKDIR;
+			r = loafre__dest_mkdir(d, c->src_roots[op->src], op->rel, why);
+			return r == -ENOENT ? 0 : r;
+		}
+		return do_sync(c, d, dc, op, rec, why, kind);
+	}
+	if (r == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1 && op->rel[0]) {
+		/* a file with several names: they may be separate copies at the
+		 * destination (a write applied under one of them): one file again */
+		enum loafre__dest_op k2 = *kind;
+		r = do_content(c, d, dc, op, rec, why, &k2);
+	}
+	return r == -ENOENT ? 0 : r;
+}
+
+/* Sets the times of the directory holding rel (of source src; "" for a
+ * top-level entry: the destination root) from the source, if both have it. */
+static int parent_times(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned src,
+			const char *rel, const struct loafre_fid *pfid, char *why)
+{
+	const char *rs = strrchr(rel, '/');
+	char prel[PATH_MAX];
+	struct stat st;
+	int n, r;
+
+	if (loafre__rule_template(c->rule, LOAFRE_ACT_UTIMES) || c->src_roots[src] < 0)
+		return 0;
+	n = snprintf(prel, sizeof(prel), "%.*s", rs ? (int)(rs - rel) : 0, rel);
+	if (n < 0 || (size_t)n >= sizeof(prel))
+		return 0;
+	if (fstatat(c->src_roots[src], prel[0] ? prel : ".", &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* moved since (a directory above renamed): set where the
+		 * rename brings it (dt_retry) */
+		if ((errno == ENOENT || errno == ENOTDIR) && pfid)
+			dt_put(c->moved, pfid);
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	r = loafre__dest_setattr(d, c->src_roots[src], prel, LOAFRE__ATTR_TIMES, why);
+	return r == -ENOENT ? 0 : r;
+}
+
+int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		      const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+		      const struct loafre_rec *rec, char *why, enum loafre__dest_op *ret_kind)
+{
+	enum loafre__dest_op kind = LOAFRE__DOP_COPY;
+	const struct loafre__template *t;
+	int root = c->src_roots[op->src], r;
+
+	why[0] = '\0';
+	if (root < 0 && op->op != LOAFRE__ROP_UNLINK && op->op != LOAFRE__ROP_RMDIR) {
+		snprintf(why, LOAFRE__DEST_WHY_MAX, "source '%s' of rule %s is missing",
+			 loafre__rule_config(c->rule)->sources[op->src],
+			 loafre__rule_config(c->rule)->name);
+		r = -ENOENT;
+		goto out;
+	}
+	switch (op->op) {
+	case LOAFRE__ROP_MKDIR:
+		kind = LOAFRE__DOP_MKDIR;
+		if ((t = loafre__rule_template(c->rule, LOAFRE_ACT_MKDIR)))
+			r = run_template(c, t, dc, op, NULL, rec, why);
+		else
+			r = loafre__dest_mkdir(d, root, op->rel, why);
+		if (r == -ENOENT)
+			r = 0; /* removed meanwhile: its RMDIR follows */
+		break;
+	case LOAFRE__ROP_CREATE:
+	case LOAFRE__ROP_SYNC:
+		r = do_sync(c, d, dc, op, rec, why, &kind);
+		break;
+	case LOAFRE__ROP_CONTENT:
+		r = do_content(c, d, dc, op, rec, why, &kind);
+		break;
+	case LOAFRE__ROP_LINK:
+		r = do_link(c, d, dc, op, rec, why, &kind);
+		break;
+	case LOAFRE__ROP_RENAME: {
+		struct names merged = {0};
+		struct stat ds;
+
+		kind = LOAFRE__DOP_RENAME;
+		if (rec && !op->is_dir) {
+			/* made elsewhere by a relocation, under a name no record
+			 * of the source names: back to this record's old name */
+			char mbuf[PATH_MAX];
+			unsigned msrc;
+			const char *mrel = moved_rel(c, d, &rec->sfid, op->fspath2, mbuf,
+						     sizeof(mbuf), &msrc);
+
+			if (mrel)
+				(void)loafre__dest_rename(d, root, mrel, op->rel2, why);
+			why[0] = '\0';
+		}
+		t = loafre__rule_template(c->rule, LOAFRE_ACT_MOVE);
+		if ((t && loafre__dest_lstat(d, op->rel2, &ds) < 0) ||
+		    (!op->is_dir && rec &&
+		     name_back(c, &rec->spfid, op->src2, op->fspath2, op->rel2))) {
+			/* the old name is not there: the new one from the source.
+			 * Or the source has the old name again (another object,
+			 * whose records another worker may have applied already:
+			 * the destination's old name may be it): not renamed */
+			r = do_sync(c, d, dc, op, rec, why, &kind);
+			break;
+		}
+		if (op->is_dir && strcmp(op->rel, op->rel2) != 0 &&
+		    loafre__dest_lstat(d, op->rel2, &ds) == 0 && S_ISDIR(ds.st_mode)) {
+			struct stat ns;
+
+			/* the new name is there already: records applied at the
+			 * source's current paths (loafre__rop_relocate) made it
+			 * before this rename got here; what they wrote is newer */
+			if (loafre__dest_lstat(d, op->rel, &ns) == 0 && S_ISDIR(ns.st_mode)) {
+				r = merge_into(d, root, op->rel, op->rel2, "", 0, &merged, why);
+				if (r < 0) {
+					names_free(&merged);
+					break;
+				}
+			}
+		}
+		if (t)
+			r = run_template(c, t, dc, op, op->rel2, rec, why);
+		else
+			r = loafre__dest_rename(d, root, op->rel2, op->rel, why);
+		if (r == -ENOENT) {
+			/* the old name is not there, or the new one cannot be made
+			 * (its directory is gone at the source too): the new name
+			 * from the source, and the old one is gone (as of this
+			 * record). The new name not at the source any more (a
+			 * directory above it renamed since): the object where it
+			 * is now (as for the records of loafre__rop_relocate), not
+			 * "gone" */
+			struct loafre__rop_plan cur = *op;
+			char cbuf[PATH_MAX];
+			struct stat cs;
+
+			cur.op = LOAFRE__ROP_SYNC;
+			if (rec && !op->is_dir && src_stat(c, op, &cs) == -ENOENT &&
+			    loafre__rop_relocate(c, rec, &cur, cbuf, sizeof(cbuf)) == 1 &&
+			    cur.fspath != op->fspath)
+				r = do_sync(c, d, dc, &cur, rec, why, &kind);
+			else
+				r = do_sync(c, d, dc, op, rec, why, &kind);
+			if (r == 0 && loafre__dest_lstat(d, op->rel2, &ds) == 0 &&
+			    !(rec && name_back(c, &rec->spfid, op->src2, op->fspath2, op->rel2)))
+				r = S_ISDIR(ds.st_mode)
+					    ? loafre__dest_rmdir(d, c->src_roots[op->src2], op->rel2, why)
+					    : loafre__dest_unlink(d, c->src_roots[op->src2], op->rel2, why);
+			if (r == -ENOTEMPTY)
+				r = 0; /* excluded entries kept */
+			if (r == 0) /* the old directory's times, as for an unlink */
+				r = parent_times(c, d, op->src2, op->rel2,
+						 rec ? &rec->spfid : NULL, why);
+		} else if (r == 0 && op->is_dir) {
+			/* a directory: its own attributes (and those of the
+			 * directories merged into it) from the source */
+			enum loafre__dest_op k2 = kind;
+
+			pend_retry(c, d);
+			dt_retry(c, d, op->fspath);
+			child_dir_times(c, d, op);
+
+			r = do_setattr(c, d, dc, op, rec, LOAFRE__ATTR_ALL, why, &k2);
+			for (size_t i = 0; r == 0 && i < merged.n; i++) {
+				struct loafre__rop_plan sub = *op;
+				char *rel = NULL, *fsp = NULL;
+
+				if (asprintf(&rel, "%s/%s", op->rel, merged.v[i]) < 0 ||
+				    asprintf(&fsp, "%s/%s", op->fspath, merged.v[i]) < 0) {
+					free(rel);
+					r = -ENOMEM;
+					break;
+				}
+				sub.rel = rel;
+				sub.fspath = fsp;
+				r = do_setattr(c, d, dc, &sub, rec, LOAFRE__ATTR_ALL, why, &k2);
+				free(rel);
+				free(fsp);
+			}
+		} else if (r == 0 && !op->is_dir && src_stat(c, op, &ds) == 0) {
+			/* a file: what the old name brings may be older than the
+			 * source (records of it applied at its current path
+			 * meanwhile, a write under another of its names copied to
+			 * that name only, records the source merged away): made
+			 * as the source has it now, content then attributes (a
+			 * remote destination: by rsync, which skips an unchanged
+			 * file and sets the attributes in the same round trip) */
+			enum loafre__dest_op k2 = kind;
+
+			r = do_content(c, d, dc, op, rec, why, &k2);
+			if (r == 0 && !dc->host)
+				r = do_setattr(c, d, dc, op, rec, LOAFRE__ATTR_ALL, why, &k2);
+		}
+		names_free(&merged);
+		break;
+	}
+	case LOAFRE__ROP_UNLINK:
+	case LOAFRE__ROP_RMDIR: {
+		kind = op->op == LOAFRE__ROP_UNLINK ? LOAFRE__DOP_UNLINK : LOAFRE__DOP_RMDIR;
+		if (rec) {
+			/* made elsewhere by a relocation: gone from there too */
+			char mbuf[PATH_MAX];
+			unsigned msrc;
+			const char *mrel = moved_rel(
+				c, d, rec->type == LOAFRE_CL_RENAME ? &rec->sfid : &rec->tfid,
+				op->fspath, mbuf, sizeof(mbuf), &msrc);
+
+			if (mrel)
+				(void)(op->op == LOAFRE__ROP_UNLINK
+					       ? loafre__dest_unlink(d, c->src_roots[msrc], mrel, why)
+					       : loafre__dest_rmdir(d, c->src_roots[msrc], mrel, why));
+			why[0] = '\0';
+		}
+		if (rec && name_back(c, rec->type == LOAFRE_CL_RENAME ? &rec->spfid : &rec->pfid,
+				     op->src, op->fspath, op->rel)) {
+			/* the name is back at the source (another object, whose
+			 * CREAT/MKDIR another worker may have applied already):
+			 * kept; its own records make it right */
+			r = 0;
+		} else if ((t = loafre__rule_template(c->rule, LOAFRE_ACT_DELETE))) {
+			struct stat ds;
+			r = loafre__dest_lstat(d, op->rel, &ds) < 0
+				    ? 0
+				    : run_template(c, t, dc, op, NULL, rec, why);
+		} else if (op->op == LOAFRE__ROP_UNLINK) {
+			r = loafre__dest_unlink(d, root, op->rel, why);
+		} else {
+			r = loafre__dest_rmdir(d, root, op->rel, why);
+			if (r == -ENOTEMPTY)
+				r = 0; /* excluded entries kept, as asked */
+		}
+		if (r == 0)
+			/* the directory's times as the source has them: also when
+			 * the entry was not there (created and removed before its
+			 * CREAT got here), which touches nothing at the destination */
+			r = parent_times(c, d, op->src, op->rel,
+					 rec ? (rec->type == LOAFRE_CL_RENAME ? &rec->spfid : &rec->pfid)
+					     : NULL,
+					 why);
+		break;
+	}
+	case LOAFRE__ROP_SETATTR:
+		r = do_setattr(c, d, dc, op, rec, LOAFRE__ATTR_MODE | LOAFRE__ATTR_OWNER |
+						      LOAFRE__ATTR_TIMES,
+			       why, &kind);
+		break;
+	case LOAFRE__ROP_XATTR:
+		r = do_setattr(c, d, dc, op, rec, LOAFRE__ATTR_XATTR, why, &kind);
+		break;
+	default:
+		r = 0;
+		break;
+	}
+out:
+	if (r < 0 && !why[0])
+		snprintf(why, LOAFRE__DEST_WHY_MAX, "%s '%s': %s", loafre__rop_name(op->op),
+			 op->rel, strerror(-r));
+	if (ret_kind)
+		*ret_kind = kind;
+	return r;
+}

@@ -1,0 +1,821 @@
+/* SPDX-License-Identifier: LGPL-3.0-or-later */
+/* test_repl_worker.c — lib/repl_ops.c (records → destination operations,
+ * applied to real local destinations on real temp trees) and the failed
+ * list of lib/repl_worker.c. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "index_fetch.h"
+#include "loafre/loafre.h"
+#include "repl_dest.h"
+#include "repl_ops.h"
+#include "repl_worker.h"
+#include "rule.h"
+
+static char tmpdir[] = "/tmp/loafre-test-repl-worker.XXXXXX";
+
+static int setup(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void sh(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+/* A configuration: filesystem "fs" at TMP/src, then `rules`; the first rule
+ * compiled into *ret. */
+static struct loafre_config *load(const char *rules, struct loafre__rule **ret)
+{
+	char path[PATH_MAX], err[1024];
+	struct loafre_config *c = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/t.conf", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "[filesystem fs]\npath = %s/src\njournal = %s/journal\n%s", tmpdir, tmpdir,
+		rules);
+	assert_int_equal(fclose(f), 0);
+	if (loafre_config_load(path, &c, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	assert_non_null(c);
+	if (ret && loafre__rule_compile(c, &c->rules[0], ret, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	return c;
+}
+
+static struct loafre_rec rec_of(uint32_t type)
+{
+	struct loafre_rec r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = type;
+	r.index = 7;
+	r.tfid = (struct loafre_fid){0x200000401ull, 5, 0};
+	return r;
+}
+
+static struct loafre_rec_paths paths(const char *path, const char *spath, unsigned flags)
+{
+	struct loafre_rec_paths p = {.path = path, .spath = spath, .flags = flags};
+
+	p.path_err = path ? 0 : -ENODATA;
+	return p;
+}
+
+/* map one record; returns n, plans in out */
+static int map(struct loafre__rule *r, uint32_t type, const char *path, const char *spath,
+	       unsigned flags, struct loafre__rop_plan *out)
+{
+	struct loafre_rec rec = rec_of(type);
+	struct loafre_rec_paths p = paths(path, spath, flags);
+
+	return loafre__rop_map(r, &rec, &p, NULL, out);
+}
+
+#define EXPECT1(r, type, path, spath, flags, OP, REL)                        \
+	do {                                                                 \
+		struct loafre__rop_plan o_[LOAFRE__ROP_MAX];                 \
+		assert_int_equal(map(r, type, path, spath, flags, o_), 1);   \
+		assert_int_equal(o_[0].op, OP);                              \
+		assert_string_equal(o_[0].rel, REL);                         \
+	} while (0)
+#define EXPECT0(r, type, path, spath, flags)                                 \
+	do {                                                                 \
+		struct loafre__rop_plan o_[LOAFRE__ROP_MAX];                 \
+		assert_int_equal(map(r, type, path, spath, flags, o_), 0);   \
+	} while (0)
+
+/* The operation table of decision 5, with the rule's scope. */
+static void test_map_table(void **state)
+{
+	struct loafre__rule *r = NULL;
+	struct loafre_config *c;
+	struct loafre__rop_plan o[LOAFRE__ROP_MAX];
+	char rules[1024];
+
+	(void)state;
+	snprintf(rules, sizeof(rules),
+		 "[exclude junk]\nglob = *.tmp\npath = /proj/scratch\n"
+		 "[rule r]\nfilesystem = fs\nsource = /proj\ndestination = %s/d1\n"
+		 "exclude = junk\n",
+		 tmpdir);
+	c = load(rules, &r);
+
+	EXPECT1(r, LOAFRE_CL_MKDIR, "/proj/a", NULL, 0, LOAFRE__ROP_MKDIR, "a");
+	assert_int_equal(map(r, LOAFRE_CL_MKDIR, "/proj/a", NULL, 0, o), 1);
+	assert_true(o[0].is_dir);
+	assert_string_equal(o[0].fspath, "/proj/a");
+	EXPECT1(r, LOAFRE_CL_CREATE, "/proj/a/f", NULL, 0, LOAFRE__ROP_CREATE, "a/f");
+	EXPECT1(r, LOAFRE_CL_MKNOD, "/proj/fifo", NULL, 0, LOAFRE__ROP_CREATE, "fifo");
+	EXPECT1(r, LOAFRE_CL_SOFTLINK, "/proj/l", NULL, 0, LOAFRE__ROP_CREATE, "l");
+	EXPECT1(r, LOAFRE_CL_HARDLINK, "/proj/h", NULL, 0, LOAFRE__ROP_LINK, "h");
+	EXPECT1(r, LOAFRE_CL_UNLINK, "/proj/a/f", NULL, 0, LOAFRE__ROP_UNLINK, "a/f");
+	EXPECT1(r, LOAFRE_CL_RMDIR, "/proj/a", NULL, 0, LOAFRE__ROP_RMDIR, "a");
+	EXPECT1(r, LOAFRE_CL_CLOSE, "/proj/a/f", NULL, 0, LOAFRE__ROP_CONTENT, "a/f");
+	EXPECT1(r, LOAFRE_CL_MTIME, "/proj/a/f", NULL, 0, LOAFRE__ROP_CONTENT, "a/f");
+	EXPECT1(r, LOAFRE_CL_TRUNC, "/proj/a/f", NULL, 0, LOAFRE__ROP_CONTENT, "a/f");
+	EXPECT1(r, LOAFRE_CL_SETATTR, "/proj/a/f", NULL, 0, LOAFRE__ROP_SETATTR, "a/f");
+	EXPECT1(r, LOAFRE_CL_CTIME, "/proj/a", NULL, LOAFRE_RP_DIR, LOAFRE__ROP_SETATTR, "a");
+	EXPECT1(r, LOAFRE_CL_SETXATTR, "/proj/a/f", NULL, 0, LOAFRE__ROP_XATTR, "a/f");
+	/* a directory's CLOSE-like record only sets attributes */
+	EXPECT1(r, LOAFRE_CL_MTIME, "/proj/a", NULL, LOAFRE_RP_DIR, LOAFRE__ROP_SETATTR, "a");
+	/* the source itself: its attributes only */
+	EXPECT1(r, LOAFRE_CL_SETATTR, "/proj", NULL, LOAFRE_RP_DIR, LOAFRE__ROP_SETATTR, "");
+	EXPECT0(r, LOAFRE_CL_MKDIR, "/proj", NULL, 0);
+	EXPECT0(r, LOAFRE_CL_RMDIR, "/proj", NULL, 0);
+
+	/* out of scope: another subtree, excluded, its prefix only */
+	EXPECT0(r, LOAFRE_CL_CREATE, "/other/f", NULL, 0);
+	EXPECT0(r, LOAFRE_CL_CREATE, "/projx/f", NULL, 0);
+	EXPECT0(r, LOAFRE_CL_CREATE, "/proj/a/x.tmp", NULL, 0);
+	EXPECT0(r, LOAFRE_CL_CREATE, "/proj/scratch/deep/f", NULL, 0);
+	EXPECT0(r, LOAFRE_CL_MKDIR, "/proj/scratch", NULL, 0);
+	EXPECT0(r, LOAFRE_CL_MARK, "/proj/a", NULL, 0);
+	EXPECT0(r, LOAFRE_CL_OPEN, "/proj/a", NULL, 0);
+
+	/* renames: inside, out of scope, into scope, neither */
+	assert_int_equal(map(r, LOAFRE_CL_RENAME, "/proj/a/g", "/proj/a/f", 0, o), 1);
+	assert_int_equal(o[0].op, LOAFRE__ROP_RENAME);
+	assert_string_equal(o[0].rel, "a/g");
+	assert_string_equal(o[0].rel2, "a/f");
+	assert_string_equal(o[0].fspath2, "/proj/a/f");
+	EXPECT1(r, LOAFRE_CL_RENAME, "/other/f", "/proj/f", 0, LOAFRE__ROP_UNLINK, "f");
+	EXPECT1(r, LOAFRE_CL_RENAME, "/proj/f.tmp", "/proj/f", 0, LOAFRE__ROP_UNLINK, "f");
+	EXPECT1(r, LOAFRE_CL_RENAME, "/other/d", "/proj/d", LOAFRE_RP_DIR, LOAFRE__ROP_RMDIR,
+		"d");
+	EXPECT1(r, LOAFRE_CL_RENAME, "/proj/d", "/other/d", LOAFRE_RP_DIR, LOAFRE__ROP_SYNC,
+		"d");
+	assert_int_equal(map(r, LOAFRE_CL_RENAME, "/proj/d", "/other/d", LOAFRE_RP_DIR, o), 1);
+	assert_true(o[0].is_dir);
+	EXPECT1(r, LOAFRE_CL_RENAME, "/proj/n", "/proj/scratch/n", 0, LOAFRE__ROP_SYNC, "n");
+	EXPECT0(r, LOAFRE_CL_RENAME, "/other/b", "/other/a", 0);
+	/* the old name unresolved (outside the mapped tree): the new one synced */
+	{
+		struct loafre_rec rec = rec_of(LOAFRE_CL_RENAME);
+		struct loafre_rec_paths p = paths("/proj/new", NULL, 0);
+
+		p.spath_err = -ENOENT;
+		assert_int_equal(loafre__rop_map(r, &rec, &p, NULL, o), 1);
+		assert_int_equal(o[0].op, LOAFRE__ROP_SYNC);
+		p = paths(NULL, "/proj/old", 0);
+		p.path_err = -ENOENT;
+		assert_int_equal(loafre__rop_map(r, &rec, &p, NULL, o), 1);
+		assert_int_equal(o[0].op, LOAFRE__ROP_UNLINK);
+		assert_string_equal(o[0].rel, "old");
+	}
+
+	/* a file's nameless record: the caller resolves the path */
+	assert_int_equal(map(r, LOAFRE_CL_CLOSE, NULL, NULL, 0, o), -ENODATA);
+	assert_int_equal(map(r, LOAFRE_CL_SETATTR, NULL, NULL, 0, o), -ENODATA);
+	/* another filesystem's record: acked untouched */
+	{
+		struct loafre_rec rec = rec_of(LOAFRE_CL_CREATE);
+		struct loafre_rec_paths p = {.path_err = -EXDEV};
+		assert_int_equal(loafre__rop_map(r, &rec, &p, NULL, o), -EXDEV);
+		p.path_err = -ENOENT; /* unresolved: nothing */
+		assert_int_equal(loafre__rop_map(r, &rec, &p, NULL, o), 0);
+	}
+	loafre__rule_free(r);
+	loafre_config_free(c);
+}
+
+/* events, match_* and conditions */
+static void test_map_rule_conditions(void **state)
+{
+	struct loafre__rule *r = NULL;
+	struct loafre_config *c;
+	struct loafre__rop_plan o[LOAFRE__ROP_MAX];
+	struct loafre__rule_attr small = {.size = 10, .now = 100, .mtime = 100};
+	struct loafre__rule_attr big = {.size = 5000, .now = 100, .mtime = 100};
+	struct loafre_rec rec = rec_of(LOAFRE_CL_CREATE);
+	struct loafre_rec_paths p = paths("/data/x.h5", NULL, 0);
+	char rules[1024];
+
+	(void)state;
+	snprintf(rules, sizeof(rules),
+		 "[rule r]\nfilesystem = fs\nsource = /\ndestination = %s/d1\n"
+		 "match_glob = *.h5\nmin_size = 1K\nevents = CREAT MKDIR RENME UNLNK\n",
+		 tmpdir);
+	c = load(rules, &r);
+	assert_int_equal(loafre__rop_map(r, &rec, &p, &big, o), 1);
+	assert_string_equal(o[0].rel, "data/x.h5");
+	assert_int_equal(loafre__rop_map(r, &rec, &p, &small, o), 0);
+	p = paths("/data/x.txt", NULL, 0);
+	assert_int_equal(loafre__rop_map(r, &rec, &p, &big, o), 0);
+	/* directories are in scope without matching the patterns */
+	EXPECT1(r, LOAFRE_CL_MKDIR, "/data", NULL, 0, LOAFRE__ROP_MKDIR, "data");
+	EXPECT1(r, LOAFRE_CL_RENAME, "/e", "/data", LOAFRE_RP_DIR, LOAFRE__ROP_RENAME, "e");
+	/* event types not selected */
+	EXPECT0(r, LOAFRE_CL_RMDIR, "/data", NULL, 0);
+	EXPECT0(r, LOAFRE_CL_CLOSE, "/data/x.h5", NULL, 0);
+	loafre__rule_free(r);
+	loafre_config_free(c);
+}
+
+/* ---- applying to real destinations ------------------------------------------------ */
+
+struct fx {
+	struct loafre_config *c;
+	struct loafre__rule *r;
+	struct loafre__dest *d[2];
+	int src_root;
+	struct loafre__fetch *fetch;
+	struct loafre__rop_ctx ctx;
+	char src[PATH_MAX], dst[2][PATH_MAX];
+};
+
+static void fx_open(struct fx *f, const char *extra)
+{
+	char rules[PATH_MAX * 3 + 1024];
+	struct loafre__dest_opts o = {0};
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->src, sizeof(f->src), "%s/src", tmpdir);
+	snprintf(f->dst[0], sizeof(f->dst[0]), "%s/d1", tmpdir);
+	snprintf(f->dst[1], sizeof(f->dst[1]), "%s/d2", tmpdir);
+	sh("rm -rf '%s' '%s' '%s' && mkdir -p '%s/proj' '%s' '%s'", f->src, f->dst[0], f->dst[1],
+	   f->src, f->dst[0], f->dst[1]);
+	snprintf(rules, sizeof(rules),
+		 "[exclude junk]\nglob = *.tmp\n"
+		 "[rule r]\nfilesystem = fs\nsource = /proj\ndestination = %s\n"
+		 "destination = %s\nexclude = junk\n%s",
+		 f->dst[0], f->dst[1], extra ? extra : "");
+	f->c = load(rules, &f->r);
+	snprintf(rules, sizeof(rules), "%s/proj", f->src);
+	f->src_root = open(rules, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(f->src_root >= 0);
+	o.protect = loafre__rop_protect;
+	o.protect_arg = f->r;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(loafre__dest_open_local(f->dst[i], &o, &f->d[i]), 0);
+	if (loafre__fetch_open(LOAFRE_FS_LOCAL, f->src, 1, 0, &f->fetch) < 0)
+		f->fetch = NULL;
+	f->ctx.rule = f->r;
+	f->ctx.fs_path = f->src;
+	f->ctx.src_roots = &f->src_root;
+	f->ctx.fetch = f->fetch;
+	f->ctx.cmd_timeout_ms = 10000;
+}
+
+static void fx_close(struct fx *f)
+{
+	for (int i = 0; i < 2; i++)
+		loafre__dest_close(f->d[i]);
+	loafre__fetch_close(f->fetch);
+	close(f->src_root);
+	loafre__rule_free(f->r);
+	loafre_config_free(f->c);
+}
+
+/* Maps (type, fspath, fspath2) with the source's FID for rec, applies to both
+ * destinations; returns the first error. */
+static int apply(struct fx *f, uint32_t type, const char *fspath, const char *fspath2,
+		 unsigned flags, char *why)
+{
+	struct loafre_rec rec = rec_of(type);
+	struct loafre_rec_paths p = paths(fspath, fspath2, flags);
+	struct loafre__rop_plan o[LOAFRE__ROP_MAX];
+	char full[PATH_MAX * 2];
+	int n, r = 0;
+
+	snprintf(full, sizeof(full), "%s%s", f->src, fspath);
+	if (f->fetch)
+		loafre__fetch_path2fid(f->fetch, full, &rec.tfid);
+	n = loafre__rop_map(f->r, &rec, &p, NULL, o);
+	assert_true(n >= 0);
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < n && r == 0; k++)
+			r = loafre__rop_apply(&f->ctx, f->d[i], &f->c->rules[0].dests[i], &o[k], &rec,
+					      why, NULL);
+	return r;
+}
+
+#define APPLY_OK(f, type, path, path2, flags)                                            \
+	do {                                                                             \
+		char why_[LOAFRE__DEST_WHY_MAX] = "";                                     \
+		int r_ = apply(f, type, path, path2, flags, why_);                       \
+		if (r_ != 0)                                                             \
+			fail_msg("%s %s: %s (%s)", #type, path, strerror(-r_), why_);    \
+	} while (0)
+
+/* Both destinations equal the source subtree (diff -r, and hard links). */
+static void same(struct fx *f)
+{
+	for (int i = 0; i < 2; i++)
+		sh("diff -r --no-dereference '%s/proj' '%s' >/dev/null", f->src, f->dst[i]);
+}
+
+static ino_t ino(const char *dir, const char *rel)
+{
+	char p[PATH_MAX * 2];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	if (lstat(p, &st) < 0)
+		return 0;
+	return st.st_ino;
+}
+
+static bool exists(const char *dir, const char *rel)
+{
+	return ino(dir, rel) != 0;
+}
+
+static void test_apply_local(void **state)
+{
+	struct fx f;
+	struct loafre__dest_stats ds0, ds1;
+	char why[LOAFRE__DEST_WHY_MAX];
+
+	(void)state;
+	fx_open(&f, NULL);
+	/* MKDIR, CREAT, CLOSE */
+	sh("mkdir -m 0750 '%s/proj/a' && printf hello > '%s/proj/a/f'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/a", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/a/f", NULL, 0);
+	same(&f);
+	sh("printf ' world' >> '%s/proj/a/f'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_CLOSE, "/proj/a/f", NULL, 0);
+	same(&f);
+	/* unchanged content: no copy */
+	loafre__dest_get_stats(f.d[0], &ds0);
+	APPLY_OK(&f, LOAFRE_CL_CLOSE, "/proj/a/f", NULL, 0);
+	loafre__dest_get_stats(f.d[0], &ds1);
+	assert_int_equal(ds1.done[LOAFRE__DOP_COPY], ds0.done[LOAFRE__DOP_COPY]);
+	/* a CLOSE of a file the destination misses: copied */
+	sh("printf x > '%s/proj/a/late'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_CLOSE, "/proj/a/late", NULL, 0);
+	same(&f);
+
+	/* hard link from the other name at the destination */
+	sh("ln '%s/proj/a/f' '%s/proj/a/h'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/a/h", NULL, 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(ino(f.dst[i], "a/h") != 0 && ino(f.dst[i], "a/h") == ino(f.dst[i], "a/f"));
+	/* a write through one name: the copy keeps both names one file */
+	sh("printf '!' >> '%s/proj/a/h'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_CLOSE, "/proj/a/h", NULL, 0);
+	same(&f);
+	for (int i = 0; i < 2; i++)
+		assert_true(ino(f.dst[i], "a/h") != 0 && ino(f.dst[i], "a/h") == ino(f.dst[i], "a/f"));
+
+	/* symlink, chmod, rename, rename with the old name missing */
+	sh("ln -s ../x/y '%s/proj/a/l'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_SOFTLINK, "/proj/a/l", NULL, 0);
+	sh("chmod 0600 '%s/proj/a/late'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_SETATTR, "/proj/a/late", NULL, 0);
+	{
+		char p[PATH_MAX * 2];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/a/late", f.dst[1]);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+	}
+	sh("mv '%s/proj/a/late' '%s/proj/a/renamed'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_RENAME, "/proj/a/renamed", "/proj/a/late", 0);
+	assert_false(exists(f.dst[0], "a/late"));
+	same(&f);
+	sh("printf new > '%s/proj/a/n2' && rm '%s/proj/a/renamed'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_UNLINK, "/proj/a/renamed", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_RENAME, "/proj/a/n2", "/proj/a/never", 0);
+	same(&f);
+
+	/* directories: renamed into scope (a subtree sync), out of it, removed */
+	sh("mkdir -p '%s/out/d/e' && printf 1 > '%s/out/d/e/f' && printf 2 > '%s/out/d/g.tmp'"
+	   " && mv '%s/out/d' '%s/proj/d'",
+	   f.src, f.src, f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_RENAME, "/proj/d", "/out/d", LOAFRE_RP_DIR);
+	assert_true(exists(f.dst[0], "d/e/f"));
+	assert_false(exists(f.dst[0], "d/g.tmp")); /* excluded */
+	sh("rm '%s/proj/d/g.tmp'", f.src);
+	same(&f);
+	sh("mv '%s/proj/d' '%s/out/d2'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_RENAME, "/out/d2", "/proj/d", LOAFRE_RP_DIR);
+	assert_false(exists(f.dst[1], "d"));
+	same(&f);
+	sh("rm -r '%s/proj/a'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_RMDIR, "/proj/a", NULL, 0);
+	assert_false(exists(f.dst[0], "a"));
+	same(&f);
+	/* a record about something gone meanwhile: nothing, no error */
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/gone", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_CLOSE, "/proj/gone", NULL, 0);
+	assert_false(exists(f.dst[0], "gone"));
+	/* an excluded name already at the destination survives a delete of its dir */
+	sh("mkdir '%s/proj/k' '%s/k' && printf keep > '%s/k/keep.tmp'", f.src, f.dst[0], f.dst[0]);
+	sh("rmdir '%s/proj/k'", f.src);
+	assert_int_equal(apply(&f, LOAFRE_CL_RMDIR, "/proj/k", NULL, 0, why), 0);
+	assert_true(exists(f.dst[0], "k/keep.tmp"));
+	fx_close(&f);
+}
+
+static void fid_of(struct fx *f, const char *fspath, struct loafre_fid *ret)
+{
+	char full[PATH_MAX * 2];
+
+	snprintf(full, sizeof(full), "%s%s", f->src, fspath);
+	assert_int_equal(loafre__fetch_path2fid(f->fetch, full, ret), 0);
+}
+
+/* Maps rec with the annotated paths, relocates and applies to both. */
+static int apply_rec(struct fx *f, const struct loafre_rec *rec, const char *fspath,
+		     const char *fspath2, unsigned flags, char *why)
+{
+	struct loafre_rec_paths p = paths(fspath, fspath2, flags);
+	struct loafre__rop_plan o[LOAFRE__ROP_MAX];
+	char buf[LOAFRE__ROP_MAX][PATH_MAX];
+	int n, r = 0;
+
+	n = loafre__rop_map(f->r, rec, &p, NULL, o);
+	assert_true(n >= 0);
+	for (int k = 0; k < n; k++)
+		if (!loafre__rop_relocate(&f->ctx, rec, &o[k], buf[k], sizeof(buf[k])))
+			o[k].op = LOAFRE__ROP_NONE;
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < n && r == 0; k++)
+			r = loafre__rop_apply(&f->ctx, f->d[i], &f->c->rules[0].dests[i], &o[k], rec,
+					      why, NULL);
+	return r;
+}
+
+/* Decision 4: records applied after the source moved on (a directory
+ * renamed since, a file with two names): the content is not lost, and the
+ * directory's rename at the destination merges what was made at the new
+ * name meanwhile. */
+static void test_relocate(void **state)
+{
+	struct fx f;
+	struct loafre_rec mk = rec_of(LOAFRE_CL_MKDIR), cr = rec_of(LOAFRE_CL_CREATE);
+	struct loafre_rec cr2 = rec_of(LOAFRE_CL_CREATE), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_rec hl = rec_of(LOAFRE_CL_HARDLINK);
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open(&f, NULL);
+	if (!f.fetch) {
+		fx_close(&f);
+		skip();
+	}
+	sh("mkdir '%s/proj/d' && printf 1 > '%s/proj/d/f' && printf 2 > '%s/proj/d/g'", f.src,
+	   f.src, f.src);
+	fid_of(&f, "/proj/d", &mk.tfid);
+	fid_of(&f, "/proj", &mk.pfid);
+	mk.name = "d";
+	mk.namelen = 1;
+	fid_of(&f, "/proj/d/f", &cr.tfid);
+	cr.pfid = mk.tfid;
+	cr.name = "f";
+	cr.namelen = 1;
+	fid_of(&f, "/proj/d/g", &cr2.tfid);
+	cr2.pfid = mk.tfid;
+	cr2.name = "g";
+	cr2.namelen = 1;
+	/* MKDIR d and CREAT d/g applied in time; then d moved to e at the source
+	 * and d/f gets a second name e/f2 before its CREAT is applied */
+	assert_int_equal(apply_rec(&f, &mk, "/proj/d", NULL, LOAFRE_RP_DIR, why), 0);
+	assert_int_equal(apply_rec(&f, &cr2, "/proj/d/g", NULL, 0, why), 0);
+	sh("mv '%s/proj/d' '%s/proj/e' && ln '%s/proj/e/f' '%s/proj/e/f2'", f.src, f.src, f.src,
+	   f.src);
+	assert_int_equal(apply_rec(&f, &cr, "/proj/d/f", NULL, 0, why), 0);
+	/* written at its current place, under its own name */
+	assert_true(exists(f.dst[0], "e/f"));
+	assert_false(exists(f.dst[0], "d/f"));
+	/* the directory's rename: merged, nothing lost */
+	mv.sfid = mk.tfid;
+	mv.spfid = mk.pfid;
+	mv.pfid = mk.pfid;
+	mv.name = "e";
+	mv.namelen = 1;
+	assert_int_equal(apply_rec(&f, &mv, "/proj/e", "/proj/d", LOAFRE_RP_DIR, why), 0);
+	assert_true(exists(f.dst[1], "e/f"));
+	assert_true(exists(f.dst[1], "e/g"));
+	assert_false(exists(f.dst[1], "d"));
+	hl.tfid = cr.tfid;
+	fid_of(&f, "/proj/e", &hl.pfid);
+	hl.name = "f2";
+	hl.namelen = 2;
+	assert_int_equal(apply_rec(&f, &hl, "/proj/e/f2", NULL, 0, why), 0);
+	same(&f);
+	for (int i = 0; i < 2; i++)
+		assert_true(ino(f.dst[i], "e/f") != 0 && ino(f.dst[i], "e/f") == ino(f.dst[i], "e/f2"));
+	/* gone at the source: dropped */
+	sh("rm '%s/proj/e/f' '%s/proj/e/f2'", f.src, f.src);
+	assert_int_equal(apply_rec(&f, &cr, "/proj/d/f", NULL, 0, why), 0);
+	assert_true(exists(f.dst[0], "e/f")); /* its UNLNKs remove it */
+	fx_close(&f);
+}
+
+static void set_name(struct loafre_rec *r, const char *name)
+{
+	r->name = name;
+	r->namelen = (uint16_t)strlen(name);
+}
+
+static bool has_content(const char *dir, const char *rel, const char *want)
+{
+	char p[PATH_MAX * 2], buf[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	f = fopen(p, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strcmp(buf, want) == 0;
+}
+
+/* Records of different objects about one name, applied out of order by two
+ * workers (the broker orders per object only). */
+static void test_name_races(void **state)
+{
+	struct fx f;
+	struct loafre_rec un = rec_of(LOAFRE_CL_UNLINK), cr = rec_of(LOAFRE_CL_CREATE);
+	struct loafre_rec mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj, olddir;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open(&f, NULL);
+	if (!f.fetch) {
+		fx_close(&f);
+		skip();
+	}
+	fid_of(&f, "/proj", &proj);
+	/* rm p; echo Y > p: the new p's CREAT applied before the old p's UNLNK */
+	sh("printf X > '%s/proj/p'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/p", NULL, 0);
+	sh("rm '%s/proj/p' && printf Y > '%s/proj/p'", f.src, f.src);
+	fid_of(&f, "/proj/p", &cr.tfid);
+	cr.pfid = proj;
+	set_name(&cr, "p");
+	assert_int_equal(apply_rec(&f, &cr, "/proj/p", NULL, 0, why), 0);
+	un.pfid = proj;
+	set_name(&un, "p");
+	assert_int_equal(apply_rec(&f, &un, "/proj/p", NULL, 0, why), 0);
+	assert_true(has_content(f.dst[0], "p", "Y"));
+	/* mv a b; echo Y > a: the new a's CREAT applied before the rename */
+	sh("printf X > '%s/proj/a'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/a", NULL, 0);
+	fid_of(&f, "/proj/a", &mv.sfid);
+	sh("mv '%s/proj/a' '%s/proj/b' && printf Y > '%s/proj/a'", f.src, f.src, f.src);
+	fid_of(&f, "/proj/a", &cr.tfid);
+	set_name(&cr, "a");
+	assert_int_equal(apply_rec(&f, &cr, "/proj/a", NULL, 0, why), 0);
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "b");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/b", "/proj/a", 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(has_content(f.dst[i], "a", "Y"));
+		assert_true(has_content(f.dst[i], "b", "X"));
+	}
+	/* rm d/f; mv d e; mkdir d; echo > d/f: the old d/f's UNLNK still
+	 * removes it (its directory is e now: the name is not back) */
+	sh("mkdir '%s/proj/d' && printf old > '%s/proj/d/f'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/d", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/d/f", NULL, 0);
+	fid_of(&f, "/proj/d", &olddir);
+	sh("rm '%s/proj/d/f' && mv '%s/proj/d' '%s/proj/e' && mkdir '%s/proj/d' && "
+	   "printf new > '%s/proj/d/f'", f.src, f.src, f.src, f.src, f.src);
+	un.pfid = olddir;
+	set_name(&un, "f");
+	assert_int_equal(apply_rec(&f, &un, "/proj/d/f", NULL, 0, why), 0);
+	assert_false(exists(f.dst[0], "d/f"));
+	fx_close(&f);
+}
+
+/* Command templates: run without a shell; a non-zero exit is a failure. */
+static void test_apply_template(void **state)
+{
+	struct fx f;
+	char extra[512], why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	snprintf(extra, sizeof(extra),
+		 "copy = /bin/cp %%{src} %%{dst}\ndelete = /bin/rm -f -- %%{dst}\n");
+	fx_open(&f, extra);
+	sh("printf 'a b' > '%s/proj/with space'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/with space", NULL, 0);
+	same(&f);
+	sh("rm '%s/proj/with space'", f.src);
+	APPLY_OK(&f, LOAFRE_CL_UNLINK, "/proj/with space", NULL, 0);
+	same(&f);
+	fx_close(&f);
+
+	fx_open(&f, "copy = /bin/sh -c 'echo nope >&2; exit 3'\n");
+	sh("printf x > '%s/proj/f'", f.src);
+	assert_int_equal(apply(&f, LOAFRE_CL_CREATE, "/proj/f", NULL, 0, why), -EIO);
+	assert_non_null(strstr(why, "exited with status 3: nope"));
+	assert_false(exists(f.dst[0], "f"));
+	fx_close(&f);
+
+	f.ctx.cmd_timeout_ms = 0;
+	fx_open(&f, "copy = /bin/sleep 30\n");
+	f.ctx.cmd_timeout_ms = 300;
+	sh("printf x > '%s/proj/f'", f.src);
+	assert_int_equal(apply(&f, LOAFRE_CL_CREATE, "/proj/f", NULL, 0, why), -ETIMEDOUT);
+	fx_close(&f);
+}
+
+/* ---- the failed list ---------------------------------------------------------------- */
+
+struct collect {
+	unsigned n;
+	char paths[8][PATH_MAX];
+	char msgs[8][256];
+	struct loafre__failed_ent e[8];
+};
+
+static int collect(void *arg, const struct loafre__failed_ent *e)
+{
+	struct collect *c = arg;
+
+	if (c->n < 8) {
+		snprintf(c->paths[c->n], sizeof(c->paths[0]), "%s", e->path);
+		snprintf(c->msgs[c->n], sizeof(c->msgs[0]), "%s", e->message);
+		c->e[c->n] = *e;
+		c->e[c->n].path = c->e[c->n].path2 = c->e[c->n].message = NULL;
+		c->e[c->n].mdt = c->e[c->n].op = c->e[c->n].dest = NULL;
+	}
+	c->n++;
+	return 0;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_failed_list(void **state)
+{
+	char path[PATH_MAX], line[LOAFRE__FAILED_LINE_MAX + 1];
+	struct loafre__failed_ent e = {
+		.time = 1700000000, .mdt = "fs-MDT0000", .index = 42, .op = "copy",
+		.path = "/a\tb\nc\\d\x01", .path2 = NULL, .dest = "/backup/x",
+		.err = -EACCES, .message = "cannot copy 'a': Permission denied",
+	};
+	struct collect c = {0};
+	unsigned ln = 0;
+	FILE *f;
+	int n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/failed", tmpdir);
+	unlink(path);
+	/* missing: empty */
+	assert_int_equal(loafre__failed_read(path, collect, &c, NULL), 0);
+	assert_int_equal(c.n, 0);
+	/* round trip with escapes */
+	n = loafre__failed_format(&e, line, sizeof(line));
+	assert_true(n > 0);
+	assert_string_equal(line, "1700000000\tfs-MDT0000\t42\tcopy\t-13\t/backup/x\t"
+				  "/a\\tb\\nc\\\\d\\x01\t-\tcannot copy 'a': Permission denied\n");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("# loafre failed list\n", f);
+	fputs(line, f);
+	e.op = "rename";
+	e.path2 = "/z";
+	e.mdt = NULL;
+	assert_true(loafre__failed_format(&e, line, sizeof(line)) > 0);
+	fputs(line, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(loafre__failed_read(path, collect, &c, NULL), 0);
+	assert_int_equal(c.n, 2);
+	assert_string_equal(c.paths[0], "/a\tb\nc\\d\x01");
+	assert_int_equal(c.e[0].index, 42);
+	assert_int_equal(c.e[0].err, -EACCES);
+	assert_int_equal(c.e[1].index, 0); /* no MDT: index 0 */
+	/* too small a buffer */
+	assert_int_equal(loafre__failed_format(&e, line, 20), -ENAMETOOLONG);
+
+	/* malformed lines: the line number */
+	static const char *const bad[] = {
+		"1\tm\t1\tcopy\t-13\t/d\t/p\t-\n",               /* 8 fields */
+		"1\tm\t1\tcopy\t-13\t/d\t/p\t-\tm\textra\n",     /* 10 */
+		"1\tm\t1\tcopy\t13\t/d\t/p\t-\tm\n",             /* errno sign */
+		"1\tm\t1\tCopy\t-13\t/d\t/p\t-\tm\n",            /* op */
+		"1\tm\t01\tcopy\t-13\t/d\t/p\t-\tm\n",           /* leading zero */
+		"1\tm\t1\tcopy\t-13\t/d\tp\t-\tm\n",             /* relative path */
+		"1\tm\t1\tcopy\t-13\t/d\t/p\\q\t-\tm\n",         /* bad escape */
+		"1\tm\t1\tcopy\t-13\t/d\t/p\\x0\t-\tm\n",        /* short hex */
+		"1\tm\t1\tcopy\t-13\t/d\t/p\\x00\t-\tm\n",       /* NUL */
+		"1\tm\t1\tcopy\t-13\t/d\t/p\t-\tm",              /* no LF */
+		"1\tm\t99999999999999999999\tcopy\t-13\t/d\t/p\t-\tm\n", /* overflow */
+		"\n",                                            /* empty */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[1024];
+
+		snprintf(text, sizeof(text), "1\tm\t1\tcopy\t-13\t/d\t/p\t-\tok\n%s", bad[i]);
+		write_text(path, text);
+		c.n = 0;
+		ln = 0;
+		if (loafre__failed_read(path, collect, &c, &ln) != -EBADMSG)
+			fail_msg("accepted: %s", bad[i]);
+		assert_int_equal(ln, 2);
+		assert_int_equal(c.n, 1); /* the good line before it was read */
+	}
+}
+
+/* The worker's open checks, state directory and statistics (no broker). */
+static void log_fn(int prio, const char *fmt, ...)
+{
+	(void)prio;
+	(void)fmt;
+}
+
+static void test_worker_open(void **state)
+{
+	char rules[1024], err[512], sd[PATH_MAX], buf[8192];
+	struct loafre__worker_opts o = {0};
+	struct loafre__worker *w = NULL;
+	struct loafre_config *c;
+	size_t len = 0;
+
+	(void)state;
+	snprintf(rules, sizeof(rules),
+		 "[rule r]\nfilesystem = fs\ndestination = %s/d1\n"
+		 "[rule off]\nfilesystem = fs\ndestination = %s/d1\nenabled = no\n",
+		 tmpdir, tmpdir);
+	c = load(rules, NULL);
+	assert_int_equal(loafre__worker_state_dir(c, "r", sd, sizeof(sd)), 0);
+	{
+		char want[PATH_MAX];
+		snprintf(want, sizeof(want), "%s/journal/replication/r", tmpdir);
+		assert_string_equal(sd, want);
+	}
+	assert_int_equal(loafre__worker_state_dir(c, "nope", sd, sizeof(sd)), -ENOENT);
+	assert_int_equal(loafre__worker_state_dir(c, "r", sd, 8), -ENAMETOOLONG);
+	o.cfg = c;
+	o.log = log_fn;
+	o.rule = "nope";
+	assert_int_equal(loafre__worker_open(&o, &w, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no rule 'nope'"));
+	o.rule = "off";
+	assert_int_equal(loafre__worker_open(&o, &w, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "disabled"));
+	o.rule = "r";
+	assert_int_equal(loafre__worker_open(&o, &w, err, sizeof(err)), 0);
+	loafre_config_free(c); /* the worker keeps its own */
+	assert_int_equal(loafre__worker_stats(w, buf, sizeof(buf), &len), 0);
+	assert_non_null(strstr(buf, "rule.r.state stopped\n"));
+	assert_non_null(strstr(buf, "rule.r.dest.0.state waiting\n"));
+	assert_non_null(strstr(buf, "rule.r.dest.0.error -\n"));
+	len = 0;
+	assert_int_equal(loafre__worker_stats(w, buf, 10, &len), -ENOBUFS);
+	loafre__worker_close(w);
+	loafre__worker_close(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_map_table),
+		cmocka_unit_test(test_map_rule_conditions),
+		cmocka_unit_test(test_apply_local),
+		cmocka_unit_test(test_relocate),
+		cmocka_unit_test(test_name_races),
+		cmocka_unit_test(test_apply_template),
+		cmocka_unit_test(test_failed_list),
+		cmocka_unit_test(test_worker_open),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
