@@ -1085,6 +1085,45 @@ static int script_op(struct loafre__dest *d, struct sbuf *b, const char *what, c
 	return r;
 }
 
+/* The rsync command line that sends the NUL-separated relative paths on
+ * its stdin from srcpath (the source root, ending in '/') to dst
+ * ("[user@]host:ROOT/") over the master: a[] gets at most 24 entries and a
+ * NULL. data: transfer even when size and mtime agree (--ignore-times:
+ * rsync's quick check sees mtimes to the second); inplace: rewrite the
+ * destination's inode (a file with several names). */
+static void rsync_argv(struct loafre__dest *d, const char **a, bool data, bool inplace,
+		       const char *srcpath, const char *dst)
+{
+	struct ssh_dest *s = SD(d);
+	size_t n = 0;
+
+	a[n++] = "rsync";
+	a[n++] = "-a";
+	a[n++] = "-H";
+	a[n++] = "-A";
+	a[n++] = "-X";
+	a[n++] = "--sparse";
+	if (data)
+		a[n++] = "--ignore-times";
+	if (inplace)
+		a[n++] = "--inplace";
+	a[n++] = "--numeric-ids";
+	a[n++] = "--force";
+	if (d->o.fsync)
+		a[n++] = "--fsync";
+	if (s->usermap)
+		a[n++] = s->usermap;
+	if (s->groupmap)
+		a[n++] = s->groupmap;
+	a[n++] = "--files-from=-";
+	a[n++] = "--from0";
+	a[n++] = "-e";
+	a[n++] = s->ssh_e;
+	a[n++] = srcpath;
+	a[n++] = dst;
+	a[n] = NULL;
+}
+
 /* rsync of one entry (its parents created as at the source); data: a copy
  * (transferred even when size and mtime agree: --ignore-times). */
 static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bool data,
@@ -1095,7 +1134,7 @@ static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bo
 	char srcpath[PATH_MAX + 2], dst[sizeof(s->target) + PATH_MAX + 4], proc[64];
 	char line[LOAFRE__DEST_WHY_MAX];
 	const char *a[ARGV_MAX];
-	int n = 0, st = 0, r;
+	int st = 0, r;
 	ssize_t k;
 
 	/* parents: no symlink on the way */
@@ -1117,31 +1156,7 @@ static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bo
 	if (k > 1)
 		strcat(srcpath, "/");
 	snprintf(dst, sizeof(dst), "%s:%s/", s->target, s->root);
-	a[n++] = "rsync";
-	a[n++] = "-a";
-	a[n++] = "-H";
-	a[n++] = "-A";
-	a[n++] = "-X";
-	a[n++] = "--sparse";
-	if (data) /* a copy: transfer (rsync's quick check sees mtimes to the second) */
-		a[n++] = "--ignore-times";
-	if (inplace) /* several names: the destination's inode rewritten */
-		a[n++] = "--inplace";
-	a[n++] = "--numeric-ids";
-	a[n++] = "--force";
-	if (d->o.fsync)
-		a[n++] = "--fsync";
-	if (s->usermap)
-		a[n++] = s->usermap;
-	if (s->groupmap)
-		a[n++] = s->groupmap;
-	a[n++] = "--files-from=-";
-	a[n++] = "--from0";
-	a[n++] = "-e";
-	a[n++] = s->ssh_e;
-	a[n++] = srcpath;
-	a[n++] = dst;
-	a[n] = NULL;
+	rsync_argv(d, a, data, inplace, srcpath, dst);
 	r = run((char *const *)a, rel, strlen(rel) + 1, NULL, &err, s->timeout_ms, &st);
 	if (r == 0 && st != 0) {
 		struct stat sst;
@@ -1569,7 +1584,7 @@ static void q_group(struct loafre__dest *d, struct qent *e, size_t n, int root)
 	char line[LOAFRE__DEST_WHY_MAX];
 	const char *a[ARGV_MAX];
 	size_t count = 0;
-	int k = 0, st = 0, r;
+	int st = 0, r;
 	ssize_t len;
 
 	/* 1. the parents: no symlink on the way (a round trip per 64 KiB of
@@ -1616,28 +1631,8 @@ static void q_group(struct loafre__dest *d, struct qent *e, size_t n, int root)
 	if (len > 1)
 		strcat(srcpath, "/");
 	snprintf(dst, sizeof(dst), "%s:%s/", s->target, s->root);
-	a[k++] = "rsync";
-	a[k++] = "-a";
-	a[k++] = "-H";
-	a[k++] = "-A";
-	a[k++] = "-X";
-	a[k++] = "--sparse";
-	a[k++] = "--ignore-times"; /* queued because it changed: transfer (delta) */
-	a[k++] = "--numeric-ids";
-	a[k++] = "--force";
-	if (d->o.fsync)
-		a[k++] = "--fsync";
-	if (s->usermap)
-		a[k++] = s->usermap;
-	if (s->groupmap)
-		a[k++] = s->groupmap;
-	a[k++] = "--files-from=-";
-	a[k++] = "--from0";
-	a[k++] = "-e";
-	a[k++] = s->ssh_e;
-	a[k++] = srcpath;
-	a[k++] = dst;
-	a[k] = NULL;
+	rsync_argv(d, a, true /* queued because it changed: transfer (delta) */, false, srcpath,
+		   dst);
 	r = run((char *const *)a, in.p, in.len, NULL, &err, s->timeout_ms, &st);
 	if (r == 0 && (st == 0 || st == 24 || (st == 23 && vanished_only(&err)))) {
 		for (size_t i = 0; i < n; i++)
