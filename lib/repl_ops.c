@@ -1496,6 +1496,51 @@ static int parent_times(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return r == -ENOENT ? 0 : r;
 }
 
+/* A directory renamed where the source has it no more. */
+struct moved_dir {
+	struct loafre__rop_plan plan; /* the rename, its new name where the directory is now */
+	char buf[PATH_MAX];           /* plan.fspath */
+};
+
+/* The RENAME op of directory rec->sfid failed with ENOENT: if its new name
+ * is gone at the source because the directory was moved on since (a
+ * directory above renamed later) and the destination has the old one, the
+ * old directory is renamed to where the source has the directory now,
+ * merged with what records applied at that current path made there already
+ * (their paths into *merged, as for the RENAME case). ret->plan: op at the
+ * current path, on success. -ENODEV: not that case (the new name at the
+ * source, the directory gone from the source or out of the rule's scope,
+ * the old directory not at the destination): the caller's fallback
+ * applies. -EAGAIN: moved again meanwhile, tried again later. */
+static int rename_dir_moved_on(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			       const struct loafre__rop_plan *op, const struct loafre_rec *rec,
+			       struct names *merged, struct moved_dir *ret, char *why)
+{
+	struct stat st;
+	int root, r;
+
+	if (src_stat(c, op, &st) != -ENOENT || loafre__dest_lstat(d, op->rel2, &st) < 0 ||
+	    !S_ISDIR(st.st_mode))
+		return -ENODEV;
+	ret->plan = *op;
+	ret->plan.op = LOAFRE__ROP_SYNC; /* loafre__rop_relocate moves only these */
+	if (loafre__rop_relocate(c, rec, &ret->plan, ret->buf, sizeof(ret->buf)) != 1 ||
+	    ret->plan.fspath == op->fspath)
+		return -ENODEV;
+	ret->plan.op = op->op;
+	root = c->src_roots[ret->plan.src];
+	why[0] = '\0';
+	if (strcmp(ret->plan.rel, op->rel2) == 0)
+		return 0; /* back at its old name */
+	if (loafre__dest_lstat(d, ret->plan.rel, &st) == 0 && S_ISDIR(st.st_mode)) {
+		r = merge_into(d, root, ret->plan.rel, op->rel2, "", 0, merged, why);
+		if (r < 0)
+			return r;
+	}
+	r = loafre__dest_rename(d, root, op->rel2, ret->plan.rel, why);
+	return r == -ENOENT ? -EAGAIN : r;
+}
+
 int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		      const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
 		      const struct loafre_rec *rec, char *why, enum loafre__dest_op *ret_kind)
@@ -1534,6 +1579,7 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		break;
 	case LOAFRE__ROP_RENAME: {
 		struct names merged = {0};
+		struct moved_dir renamed;
 		struct stat ds;
 
 		kind = LOAFRE__DOP_RENAME;
@@ -1579,6 +1625,19 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			r = run_template(c, t, dc, op, op->rel2, rec, why);
 		else
 			r = loafre__dest_rename(d, root, op->rel2, op->rel, why);
+		if (r == -ENOENT && !t && op->is_dir && rec) {
+			/* a directory whose new name cannot be made because the
+			 * source has moved it on since (a directory above renamed
+			 * later): renamed to where the source has it now. The
+			 * fallback below would copy what the source has at the new
+			 * name (nothing) and remove the old directory with every
+			 * entry no later record names: data lost */
+			r = rename_dir_moved_on(c, d, op, rec, &merged, &renamed, why);
+			if (r == 0)
+				op = &renamed.plan;
+			else if (r == -ENODEV)
+				r = -ENOENT;
+		}
 		if (r == -ENOENT) {
 			/* the old name is not there, or the new one cannot be made
 			 * (its directory is gone at the source too): the new name

@@ -25,7 +25,10 @@ destinations; each rule its own source subtree and destinations):
         also after a chown; `loafre verify uid` applies the map.
 - dly:  `delay = 3s`: a file written 5 times within the delay is copied
         once (the destination's operation counter grows by one), and its
-        content is held meanwhile.
+        content is held meanwhile. Then a directory renamed into a
+        directory that is itself renamed within the same delay: its entries
+        end up at the new place (the worker, applying the first rename
+        late, moves it to where the source has it now; nothing removed).
 - slow: a `copy` template that takes 4 s (longer than 3 broker heartbeats):
         the files arrive and the group redelivered nothing (the worker's
         member was not dropped as dead while the command ran).
@@ -319,6 +322,33 @@ def body(env):
                      "1 copy): %s" % (done1 - done0, env.describe("dly")))
     verify_ok(env, "dly", "dly")
     print("dly: 5 writes, 1 operation")
+
+    # ---- dly: a directory renamed into a directory that moves on within the
+    # delay: when the worker gets the first rename, its new name is gone at
+    # the source; the directory (with entries no record names) must be moved
+    # to where the source has it now, not removed
+    W(T + "/dly/old/f1", "one\n")
+    W(T + "/dly/old/sub/f2", "two\n")
+    os.mkdir(T + "/dly/p")
+    env.wait_converged("dly", timeout=60)
+    if R(D["dly"] + "/old/sub/f2") != "two\n":
+        raise Failed("dly: old/sub/f2 did not arrive")
+    os.mkdir(T + "/dly/p/q")
+    os.rename(T + "/dly/old", T + "/dly/p/q/new")
+    os.rename(T + "/dly/p", T + "/dly/p2")
+    W(T + "/dly/p2/q/new/f3", "three\n")
+    env.wait_converged("dly", timeout=60)
+    got = sorted(entries(D["dly"]))
+    for want in ("p2/q/new/f1", "p2/q/new/sub/f2", "p2/q/new/f3"):
+        if want not in got:
+            raise Failed("dly: %s missing at the destination after old was renamed into a "
+                         "directory renamed since; destination has %s" % (want, got))
+    out = diff_r(T + "/dly", D["dly"])
+    d = compare_trees(T + "/dly", D["dly"])
+    if out or d:
+        raise Failed("dly: after the renames:\n%s\n  %s" % (out, "\n  ".join(d)))
+    verify_ok(env, "dly", "dly")
+    print("dly: a directory renamed into one that moved on since: moved, nothing lost")
 
     # ---- sch: waiting, then the window opens ----------------------------------
     if entries(D["sch"]):
