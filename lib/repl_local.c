@@ -423,9 +423,13 @@ static int ensure_parents(struct loafre__dest *d, int src_root, const char *rel,
 		close(fd);
 		return 0;
 	}
-	if (fd != -ENOENT)
+	if (fd != -ENOENT && fd != -ENOTDIR)
 		return failf(why, fd, "cannot open the directory of '%s'", rel);
-	/* Walk down from the top: create each missing component. */
+	/* Walk down from the top: create each missing component, and replace
+	 * a non-directory where the source has a directory now (a file
+	 * replaced by a directory whose records another worker thread has not
+	 * applied yet: its old entry is stale; a pending rename of it finds
+	 * its old name gone and copies from the source). */
 	for (size_t i = 0; i <= plen; i++) {
 		const char *name;
 		int sp = -1, dp = -1, nfd;
@@ -441,7 +445,7 @@ static int ensure_parents(struct loafre__dest *d, int src_root, const char *rel,
 			close(nfd);
 			continue;
 		}
-		if (nfd != -ENOENT)
+		if (nfd != -ENOENT && nfd != -ENOTDIR)
 			return failf(why, nfd, "cannot open destination directory '%s'", comp);
 		sp = loafre__repl_open_parent(src_root, comp, &name);
 		if (sp < 0)
@@ -455,7 +459,9 @@ static int ensure_parents(struct loafre__dest *d, int src_root, const char *rel,
 			close(sp);
 			return failf(why, dp, "cannot open the directory of '%s'", comp);
 		}
-		if (mkdirat(dp, name, 0700) < 0 && errno != EEXIST) {
+		if (nfd == -ENOTDIR && unlinkat(dp, name, 0) < 0 && errno != ENOENT) {
+			r = failf(why, -errno, "cannot replace '%s' by a directory", comp);
+		} else if (mkdirat(dp, name, 0700) < 0 && errno != EEXIST) {
 			r = failf(why, -errno, "cannot create directory '%s'", comp);
 		} else {
 			if (first == SIZE_MAX)

@@ -1254,6 +1254,20 @@ static void sb_parents(struct loafre__dest *d, int src_root, struct sbuf *b, con
 	}
 }
 
+/* The parents of rel made as the source has them: missing ones created, a
+ * non-directory where the source has a directory replaced by it (-ENOTDIR
+ * from an operation: a file replaced by a directory at the source, whose
+ * records another worker thread has not applied yet). */
+static int parents_as_source(struct loafre__dest *d, int src_root, const char *rel,
+			     const char *what, char *why)
+{
+	struct sbuf b = { .max = SCRIPT_MAX };
+
+	preamble(SD(d), &b);
+	sb_parents(d, src_root, &b, rel);
+	return script_op(d, &b, what, why);
+}
+
 /* The start of a script on two destination entries: $o, old_rel (it must
  * exist), and $n, new_rel (its parents created); it exits 0 when they are
  * already one file. */
@@ -1567,6 +1581,8 @@ static void q_each(struct loafre__dest *d, struct qent *e, size_t n, int root)
 			continue;
 		snprintf(what, sizeof(what), "cannot copy '%s'", e[i].rel);
 		r = rsync_entry(d, root, e[i].rel, true, false, what, why);
+		if (r == -ENOTDIR && parents_as_source(d, root, e[i].rel, what, why) == 0)
+			r = rsync_entry(d, root, e[i].rel, true, false, what, why);
 		if (r == -ENOENT && src_stat(root, e[i].rel, &st) == -ENOENT)
 			r = 0; /* vanished at the source */
 		q_fail(&e[i], r, why);
@@ -1859,8 +1875,32 @@ static int batching(struct ssh_dest *s)
 	return o;
 }
 
+static int typed_rsync_once(struct loafre__dest *d, int src_root, const char *rel,
+			    const char *verb, bool (*want)(mode_t), bool update, char *why);
+
+/* typed_rsync_once; a non-directory in the way (-ENOTDIR: a file at the
+ * destination where the source has a directory now, a file replaced by a
+ * directory whose records another worker thread has not applied yet) is
+ * replaced by the directory, as missing parents are made, and the entry
+ * tried again (as the local type does). */
 static int typed_rsync(struct loafre__dest *d, int src_root, const char *rel, const char *verb,
 		       bool (*want)(mode_t), bool update, char *why)
+{
+	int r = typed_rsync_once(d, src_root, rel, verb, want, update, why);
+
+	if (r == -ENOTDIR) {
+		char what[PATH_MAX + 32];
+
+		snprintf(what, sizeof(what), "cannot %s '%s'", verb, rel);
+		r = parents_as_source(d, src_root, rel, what, why);
+		if (r == 0)
+			r = typed_rsync_once(d, src_root, rel, verb, want, update, why);
+	}
+	return r;
+}
+
+static int typed_rsync_once(struct loafre__dest *d, int src_root, const char *rel,
+			    const char *verb, bool (*want)(mode_t), bool update, char *why)
 {
 	char what[PATH_MAX + 32];
 	struct stat st;

@@ -130,6 +130,28 @@ static int do_ops(struct loafre__dest *d, int s, const char *src)
 	OP(0, loafre__dest_copy(d, s, "rmme/b/c", why));
 	OP(0, loafre__dest_copy(d, s, "gone", why));
 	OP(0, loafre__dest_copy(d, s, "own", why));
+	{
+		/* a file replaced by a directory at the source, a file created
+		 * in it copied before the destination heard of the replacement:
+		 * the destination's file is replaced by the directory (not
+		 * ENOTDIR) */
+		int fd = openat(s, "was-file", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (sys(fd, "create was-file") >= 0)
+			close(fd);
+		OP(0, loafre__dest_copy(d, s, "was-file", why));
+		sys(unlinkat(s, "was-file", 0), "unlink was-file");
+		sys(mkdirat(s, "was-file", 0750), "mkdir was-file");
+		fd = openat(s, "was-file/x", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (sys(fd, "create was-file/x") >= 0) {
+			sys(write(fd, "inside\n", 7) == 7 ? 0 : -1, "write was-file/x");
+			close(fd);
+		}
+		OP(0, loafre__dest_copy(d, s, "was-file/x", why));
+		OP(0, loafre__dest_lstat(d, "was-file", &st));
+		CHECK(S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0750,
+		      "was-file after a copy of was-file/x: mode %o", (unsigned)st.st_mode);
+	}
 	OP(-EINVAL, loafre__dest_copy(d, s, "d", why)); /* not a regular file */
 	OP(-ENOENT, loafre__dest_copy(d, s, "nosuch", why));
 	OP(0, loafre__dest_lstat(d, "sparse", &st));
@@ -249,6 +271,28 @@ static int do_batch(struct loafre__dest *d, int s)
 	OP(-ENOENT, loafre__dest_lstat(d, "b/5", &st));
 	OP(0, loafre__dest_lstat(d, "b/6", &st));
 	CHECK(n_failed == 0, "%d copies failed in the flushes", n_failed);
+	{
+		/* a file replaced by a directory at the source, a file in it
+		 * queued before the destination heard of it: the flush replaces
+		 * the destination's file by the directory (no ENOTDIR) */
+		int fd = openat(s, "wf", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (sys(fd, "create wf") >= 0)
+			close(fd);
+		OP(0, loafre__dest_copy(d, s, "wf", why));
+		OP(0, loafre__dest_flush(d, why));
+		sys(unlinkat(s, "wf", 0), "unlink wf");
+		sys(mkdirat(s, "wf", 0750), "mkdir wf");
+		fd = openat(s, "wf/y", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (sys(fd, "create wf/y") >= 0)
+			close(fd);
+		OP(0, loafre__dest_copy(d, s, "wf/y", why));
+		OP(0, loafre__dest_flush(d, why));
+		OP(0, loafre__dest_lstat(d, "wf", &st));
+		CHECK(S_ISDIR(st.st_mode) && n_failed == 0,
+		      "wf after a queued copy of wf/y: mode %o, %d failed", (unsigned)st.st_mode,
+		      n_failed);
+	}
 	/* a copy through a destination symlink fails in the flush */
 	OP(0, loafre__dest_copy(d, s, "bad/f", why));
 	OP(0, loafre__dest_copy(d, s, "b/2", why));

@@ -721,6 +721,31 @@ static void test_source_gone(void **state)
 	assert_int_equal(ds.bytes, 0);
 }
 
+/* A file at the destination where the source has a directory now (a file
+ * replaced by a directory, the records of which another worker thread has
+ * not applied yet): a copy into the directory replaces the file by the
+ * directory, as a missing parent is made, instead of failing (ENOTDIR). */
+static void test_copy_parent_was_file(void **state)
+{
+	struct ctx *c = *state;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+	struct stat st;
+
+	wfile(P(c, c->dst, "was-file"), "old file");
+	wfile(P(c, c->dst, "keep"), "kept");
+	assert_int_equal(mkdir(P(c, c->src, "was-file"), 0750), 0);
+	assert_int_equal(mkdir(P(c, c->src, "was-file/sub"), 0700), 0);
+	wfile(P(c, c->src, "was-file/sub/x"), "inside");
+	assert_int_equal(loafre__dest_copy(c->d, c->sroot, "was-file/sub/x", why), 0);
+	assert_int_equal(lstat(P(c, c->dst, "was-file"), &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(lstat(P(c, c->dst, "was-file/sub"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_string_equal(rfile(P(c, c->dst, "was-file/sub/x")), "inside");
+	assert_string_equal(rfile(P(c, c->dst, "keep")), "kept");
+}
+
 static void test_source_changing(void **state)
 {
 	struct ctx *c = *state;
@@ -863,6 +888,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_escape_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escape_refused_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_source_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_copy_parent_was_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_source_changing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_partial_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_tree, setup, teardown),
