@@ -1051,6 +1051,51 @@ static const char *moved_rel(const struct loafre__rop_ctx *c, struct loafre__des
 	return rel;
 }
 
+/* Where the destination has the entry of a namespace record when its
+ * directory was moved on ahead of the record: the record's path (fspath:
+ * the directory `parent`, a FID of the record, where it was then, and the
+ * entry's name) is not at the destination, because records applied at the
+ * source's current paths (loafre__rop_relocate, rename_dir_moved_on) put
+ * the directory where the source has it now. The entry's name in the
+ * directory's current place, when the destination has an entry there and
+ * the source does not (then no other object owns it): its path relative
+ * to the destination (borrowed from buf, which gets the fspath), its
+ * source's index in *ret_src; else NULL. */
+static const char *moved_parent_rel(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+				    const struct loafre_fid *parent, const char *fspath,
+				    bool is_dir, uint32_t type, char *buf, size_t cap,
+				    unsigned *ret_src)
+{
+	const char *slash = fspath ? strrchr(fspath, '/') : NULL, *rel;
+	size_t l;
+	struct stat st;
+	int r;
+
+	if (!slash || !slash[1] || !c->fetch || !parent || loafre_fid_is_zero(parent) || cap < 2)
+		return NULL;
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_relpath(c->fetch, parent, buf + 1, cap - 1);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	if (r < 0)
+		return NULL; /* the directory is gone too */
+	buf[0] = '/';
+	l = strlen(buf);
+	if (l + (l > 1) + strlen(slash + 1) >= cap)
+		return NULL;
+	if (l > 1)
+		buf[l++] = '/';
+	strcpy(buf + l, slash + 1);
+	if (strcmp(buf, fspath) == 0 || loafre__rop_source_of(c->rule, buf, ret_src, &rel) < 0 ||
+	    !rel[0] || !in_scope(c->rule, buf, is_dir, NULL, type) ||
+	    loafre__dest_lstat(d, rel, &st) < 0 || c->src_roots[*ret_src] < 0 ||
+	    fstatat(c->src_roots[*ret_src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return NULL;
+	return rel;
+}
+
 /* ---- applying ------------------------------------------------------------------- */
 
 static int src_stat(const struct loafre__rop_ctx *c, const struct loafre__rop_plan *op,
@@ -1579,10 +1624,30 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		break;
 	case LOAFRE__ROP_RENAME: {
 		struct names merged = {0};
-		struct moved_dir renamed;
+		struct moved_dir renamed, moved;
 		struct stat ds;
 
 		kind = LOAFRE__DOP_RENAME;
+		if (rec && loafre__dest_lstat(d, op->rel2, &ds) < 0) {
+			/* its old directory moved on ahead of this record: the old
+			 * name where the destination has that directory now */
+			unsigned psrc;
+			const char *prel = moved_parent_rel(c, d, &rec->spfid, op->fspath2,
+							    op->is_dir, rec->type, moved.buf,
+							    sizeof(moved.buf), &psrc);
+
+			if (prel) {
+				moved.plan = (struct loafre__rop_plan){ .op = op->op,
+									.src = op->src,
+									.fspath = op->fspath,
+									.rel = op->rel,
+									.src2 = psrc,
+									.fspath2 = moved.buf,
+									.rel2 = prel,
+									.is_dir = op->is_dir };
+				op = &moved.plan;
+			}
+		}
 		if (rec && !op->is_dir) {
 			/* made elsewhere by a relocation, under a name no record
 			 * of the source names: back to this record's old name */
@@ -1712,7 +1777,30 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	}
 	case LOAFRE__ROP_UNLINK:
 	case LOAFRE__ROP_RMDIR: {
+		struct moved_dir moved;
+		struct stat ds;
+
 		kind = op->op == LOAFRE__ROP_UNLINK ? LOAFRE__DOP_UNLINK : LOAFRE__DOP_RMDIR;
+		if (rec && loafre__dest_lstat(d, op->rel, &ds) < 0) {
+			/* its directory moved on ahead of this record: the entry
+			 * where the destination has that directory now */
+			const struct loafre_fid *pf =
+				rec->type == LOAFRE_CL_RENAME ? &rec->spfid : &rec->pfid;
+			unsigned psrc;
+			const char *prel = moved_parent_rel(c, d, pf, op->fspath, op->is_dir,
+							    rec->type, moved.buf, sizeof(moved.buf),
+							    &psrc);
+
+			if (prel) {
+				moved.plan = (struct loafre__rop_plan){ .op = op->op,
+									.src = psrc,
+									.fspath = moved.buf,
+									.rel = prel,
+									.is_dir = op->is_dir };
+				op = &moved.plan;
+				root = c->src_roots[op->src];
+			}
+		}
 		if (rec) {
 			/* made elsewhere by a relocation: gone from there too */
 			char mbuf[PATH_MAX];
@@ -1734,7 +1822,6 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			 * kept; its own records make it right */
 			r = 0;
 		} else if ((t = loafre__rule_template(c->rule, LOAFRE_ACT_DELETE))) {
-			struct stat ds;
 			r = loafre__dest_lstat(d, op->rel, &ds) < 0
 				    ? 0
 				    : run_template(c, t, dc, op, NULL, rec, why);

@@ -1288,8 +1288,12 @@ static void sb_old_new(struct loafre__dest *d, int src_root, struct sbuf *b, con
 	sb_q(b, new_rel);
 	sb_str(b, "\nex \"$o\" || die 'no such file at the destination' 2\n"
 		   "if [ \"$(stat -c %d:%i -- \"$o\")\" = \"$(stat -c %d:%i -- \"$n\" 2>/dev/null)\" ]; then\n");
-	if (rename && strcmp(old_rel, new_rel) != 0)
-		sb_str(b, "isdir \"$o\" || rm -f -- \"$o\" || exit 1\n");
+	if (rename && strcmp(old_rel, new_rel) != 0) {
+		/* two names of one file: the old one goes, and its directory's
+		 * times changed by that are the source's again */
+		sb_str(b, "if ! isdir \"$o\"; then rm -f -- \"$o\" || exit 1; fi\n");
+		sb_parent_times(d, src_root, b, old_rel);
+	}
 	sb_str(b, "exit 0; fi\n");
 	sb_parents(d, src_root, b, new_rel);
 }

@@ -28,7 +28,9 @@ destinations; each rule its own source subtree and destinations):
         content is held meanwhile. Then a directory renamed into a
         directory that is itself renamed within the same delay: its entries
         end up at the new place (the worker, applying the first rename
-        late, moves it to where the source has it now; nothing removed).
+        late, moves it to where the source has it now; nothing removed),
+        and an unlink and a rename out of it recorded under its path of
+        then are applied where it is now.
 - slow: a `copy` template that takes 4 s (longer than 3 broker heartbeats):
         the files arrive and the group redelivered nothing (the worker's
         member was not dropped as dead while the command ran).
@@ -329,20 +331,29 @@ def body(env):
     # to where the source has it now, not removed
     W(T + "/dly/old/f1", "one\n")
     W(T + "/dly/old/sub/f2", "two\n")
+    W(T + "/dly/old/gone", "removed\n")
+    W(T + "/dly/old/mv", "moved out\n")
     os.mkdir(T + "/dly/p")
     env.wait_converged("dly", timeout=60)
     if R(D["dly"] + "/old/sub/f2") != "two\n":
         raise Failed("dly: old/sub/f2 did not arrive")
     os.mkdir(T + "/dly/p/q")
     os.rename(T + "/dly/old", T + "/dly/p/q/new")
+    # records naming entries by the directory's path then (p/q/new/...)
+    os.unlink(T + "/dly/p/q/new/gone")
+    os.rename(T + "/dly/p/q/new/mv", T + "/dly/mv-out")
     os.rename(T + "/dly/p", T + "/dly/p2")
     W(T + "/dly/p2/q/new/f3", "three\n")
     env.wait_converged("dly", timeout=60)
     got = sorted(entries(D["dly"]))
-    for want in ("p2/q/new/f1", "p2/q/new/sub/f2", "p2/q/new/f3"):
+    for want in ("p2/q/new/f1", "p2/q/new/sub/f2", "p2/q/new/f3", "mv-out"):
         if want not in got:
             raise Failed("dly: %s missing at the destination after old was renamed into a "
                          "directory renamed since; destination has %s" % (want, got))
+    for extra in ("p2/q/new/gone", "p2/q/new/mv"):
+        if extra in got:
+            raise Failed("dly: %s still at the destination (removed/renamed at the source "
+                         "under the directory's earlier path)" % extra)
     out = diff_r(T + "/dly", D["dly"])
     d = compare_trees(T + "/dly", D["dly"])
     if out or d:

@@ -123,6 +123,21 @@ static int do_ops(struct loafre__dest *d, int s, const char *src)
 		OP(0, loafre__dest_link(d, s, "h1", "h3", why));
 		OP(0, loafre__dest_rename(d, s, "h3", "h2", why));
 		OP(-ENOENT, loafre__dest_lstat(d, "h3", &b));
+		/* the same in a subdirectory: the old name's directory gets the
+		 * source's times again after the old name goes */
+		struct timespec old_times[2] = { { 1500000000, 1 }, { 1500000000, 2 } };
+
+		sys(linkat(s, "d/f", s, "d/lk", 0), "link d/f d/lk");
+		OP(0, loafre__dest_link(d, s, "d/f", "d/lk", why));
+		sys(renameat(s, "d/lk", s, "lk2"), "rename d/lk lk2");
+		sys(utimensat(s, "d", old_times, 0), "utimes d");
+		OP(0, loafre__dest_link(d, s, "d/f", "lk2", why));
+		OP(0, loafre__dest_rename(d, s, "d/lk", "lk2", why));
+		OP(-ENOENT, loafre__dest_lstat(d, "d/lk", &b));
+		OP(0, loafre__dest_lstat(d, "d", &b));
+		CHECK(b.st_mtim.tv_sec == 1500000000 && b.st_mtim.tv_nsec == 2,
+		      "d after its name d/lk of a file went by a rename: mtime %lld.%09ld",
+		      (long long)b.st_mtim.tv_sec, b.st_mtim.tv_nsec);
 	}
 	OP(0, loafre__dest_mknod(d, s, "fifo", why));
 	OP(0, loafre__dest_mkdir(d, s, "rmme", why));
