@@ -2203,10 +2203,11 @@ static int ssh_lstat(struct loafre__dest *d, const char *rel, struct stat *st)
 	return r;
 }
 
-static int ssh_list(struct loafre__dest *d, const char *rel,
-		    int (*fn)(void *arg, const char *name), void *arg)
+/* The entries of destination directory rel (not through a symlink),
+ * printed by find -printf FMT, into *out (the caller frees out->p). */
+static int list_dir(struct loafre__dest *d, const char *rel, const char *fmt, struct sbuf *out)
 {
-	struct sbuf b = { .max = SCRIPT_MAX }, out = { .max = OUT_MAX };
+	struct sbuf b = { .max = SCRIPT_MAX };
 	int r;
 
 	pre_op(d, rel);
@@ -2220,11 +2221,22 @@ static int ssh_list(struct loafre__dest *d, const char *rel,
 		sb_str(&b, "f=$R\n");
 	}
 	sb_str(&b, "ex \"$f\" || exit 2\n[ -d \"$f\" ] || exit 20\n"
-		   "exec find \"$f/\" -mindepth 1 -maxdepth 1 -printf '%f\\0'\n");
-	r = run_script(SD(d), &b, &out, "list", NULL);
+		   "exec find \"$f/\" -mindepth 1 -maxdepth 1 -printf ");
+	sb_q(&b, fmt);
+	sb_str(&b, "\n");
+	r = run_script(SD(d), &b, out, "list", NULL);
 	free(b.p);
-	if (r == 0 && out.trunc)
+	if (r == 0 && out->trunc)
 		r = -E2BIG;
+	return r;
+}
+
+static int ssh_list(struct loafre__dest *d, const char *rel,
+		    int (*fn)(void *arg, const char *name), void *arg)
+{
+	struct sbuf out = { .max = OUT_MAX };
+	int r = list_dir(d, rel, "%f\\0", &out);
+
 	for (size_t i = 0; r == 0 && i < out.len;) {
 		const char *name = out.p + i;
 		size_t n = strnlen(name, out.len - i);
@@ -2272,27 +2284,10 @@ static int ls_dev_one(void *arg, const char *name, const struct stat *st)
 static int ssh_list_stat(struct loafre__dest *d, const char *rel,
 			 int (*fn)(void *arg, const char *name, const struct stat *st), void *arg)
 {
-	struct sbuf b = { .max = SCRIPT_MAX }, out = { .max = OUT_MAX };
+	struct sbuf out = { .max = OUT_MAX };
 	struct ls_dev c = { d, rel, fn, arg };
-	int r;
+	int r = list_dir(d, rel, "%f\\0%y %m %U %G %s %n %i %A@ %T@\\0", &out);
 
-	pre_op(d, rel);
-	preamble(SD(d), &b);
-	if (rel[0]) {
-		sb_nl(&b, rel);
-		sb_str(&b, "f=\"$R\"/");
-		sb_q(&b, rel);
-		sb_str(&b, "\n[ -L \"$f\" ] && die 'is a symlink' 40\n");
-	} else {
-		sb_str(&b, "f=$R\n");
-	}
-	sb_str(&b, "ex \"$f\" || exit 2\n[ -d \"$f\" ] || exit 20\n"
-		   "exec find \"$f/\" -mindepth 1 -maxdepth 1 -printf "
-		   "'%f\\0%y %m %U %G %s %n %i %A@ %T@\\0'\n");
-	r = run_script(SD(d), &b, &out, "list", NULL);
-	free(b.p);
-	if (r == 0 && out.trunc)
-		r = -E2BIG;
 	if (r == 0)
 		r = loafre__ssh_list_stat_parse(out.p ? out.p : "", out.len, ls_dev_one, &c);
 	free(out.p);
