@@ -38,7 +38,6 @@
 #include "localfs_internal.h"
 #include "util.h"
 
-#define HANDLE_MAX 128
 #define DENTS_BUF (64 * 1024)
 
 /* A directory waiting to be listed. */
@@ -72,16 +71,7 @@ static uint64_t mono_ns(void)
 static int fid_at(const struct pwalk *w, int dirfd, const char *name, int flags,
 		  struct loafre_fid *ret)
 {
-	union {
-		struct file_handle fh;
-		unsigned char space[sizeof(struct file_handle) + HANDLE_MAX];
-	} h;
-	int mnt;
-
-	h.fh.handle_bytes = HANDLE_MAX;
-	if (name_to_handle_at(dirfd, name, &h.fh, &mnt, flags) < 0)
-		return -errno;
-	return loafre__fetch_handle_fid(w->type, &h.fh, ret) < 0 ? -EXDEV : 0;
+	return loafre__fetch_fid_at(w->type, dirfd, name, flags, ret, NULL);
 }
 
 static int push(struct pwalk *w, const struct loafre_fid *fid, const char *base, size_t baselen,

@@ -93,6 +93,25 @@ int loafre__fetch_handle_fid(enum loafre_fs_type type, const struct file_handle 
 	return loafre__lfs_fid_from_handle(fh->handle_type, fh->f_handle, fh->handle_bytes, ret_fid);
 }
 
+int loafre__fetch_fid_at(enum loafre_fs_type type, int dirfd, const char *name, int flags,
+			 struct loafre_fid *ret_fid, int *ret_mnt)
+{
+	union {
+		struct file_handle fh;
+		unsigned char space[sizeof(struct file_handle) + HANDLE_MAX];
+	} h;
+	int mnt;
+
+	h.fh.handle_bytes = HANDLE_MAX;
+	if (name_to_handle_at(dirfd, name, &h.fh, &mnt, flags) < 0)
+		return -errno;
+	if (loafre__fetch_handle_fid(type, &h.fh, ret_fid) < 0)
+		return -EXDEV;
+	if (ret_mnt)
+		*ret_mnt = mnt;
+	return 0;
+}
+
 void loafre__fetch_attr_of_statx(const struct statx *stx, struct loafre__idx_attr *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -177,18 +196,11 @@ static int fill(int dirfd, const char *name, struct loafre__fetch_result *res)
 static int fid_of_fd(const struct loafre__fetch *f, int fd, const char *name, int flags,
 		     struct loafre_fid *ret, int *ret_mnt)
 {
-	union {
-		struct file_handle fh;
-		unsigned char space[sizeof(struct file_handle) + HANDLE_MAX];
-	} h;
-	int mnt;
+	int r = loafre__fetch_fid_at(f->type, fd, name, flags, ret, ret_mnt);
 
-	h.fh.handle_bytes = HANDLE_MAX;
-	if (name_to_handle_at(fd, name, &h.fh, &mnt, flags) < 0)
-		return is_gone_errno(errno) ? -ENOENT : -errno;
-	if (ret_mnt)
-		*ret_mnt = mnt;
-	return loafre__fetch_handle_fid(f->type, &h.fh, ret);
+	if (r == -EXDEV)
+		return -EINVAL; /* not a handle of this filesystem type */
+	return r < 0 && is_gone_errno(-r) ? -ENOENT : r;
 }
 
 static int fetch_by_path(struct loafre__fetch *f, const struct loafre_fid *fid, const char *hint,

@@ -125,6 +125,12 @@ int loafre__fetch_relpath(struct loafre__fetch *f, const struct loafre_fid *fid,
  * Lustre: the child FID of a FILEID_LUSTRE handle). 0 or -EINVAL. */
 int loafre__fetch_handle_fid(enum loafre_fs_type type, const struct file_handle *fh,
 			     struct loafre_fid *ret_fid);
+/* FID of dirfd/name (name_to_handle_at with flags: AT_SYMLINK_FOLLOW,
+ * AT_EMPTY_PATH) on a filesystem of this type, and its mount id into
+ * *ret_mnt (may be NULL). 0, -errno of name_to_handle_at, or -EXDEV (a
+ * handle of another filesystem type). */
+int loafre__fetch_fid_at(enum loafre_fs_type type, int dirfd, const char *name, int flags,
+			 struct loafre_fid *ret_fid, int *ret_mnt);
 /* Attributes of a statx result (symlink left NULL). */
 void loafre__fetch_attr_of_statx(const struct statx *stx, struct loafre__idx_attr *ret);
 /* The target of the symlink dirfd/name (name "" with an O_PATH descriptor

@@ -328,16 +328,7 @@ static bool gone_errno(int e)
 static int handle_fid(struct scan *s, int dirfd, const char *name, int flags,
 		      struct loafre_fid *ret)
 {
-	union {
-		struct file_handle fh;
-		unsigned char space[sizeof(struct file_handle) + HANDLE_MAX];
-	} h;
-	int mnt;
-
-	h.fh.handle_bytes = HANDLE_MAX;
-	if (name_to_handle_at(dirfd, name, &h.fh, &mnt, flags) < 0)
-		return -errno;
-	return loafre__fetch_handle_fid(s->type, &h.fh, ret) < 0 ? -EXDEV : 0;
+	return loafre__fetch_fid_at(s->type, dirfd, name, flags, ret, NULL);
 }
 
 static int open_dir(struct scan *s, const struct dir_item *d)
