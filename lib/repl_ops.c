@@ -1366,6 +1366,38 @@ static int do_sync(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return r;
 }
 
+/* Whether the destination's entry at op->rel, a file with several names
+ * there, is another object's inode: other names the source's object has
+ * now are at the destination, and none of them is a name of that inode. A nameless
+ * record (CLOSE, MTIME, TRUNC) is applied at the object's current path,
+ * which may be ahead of the destination: a name the object took over by a
+ * rename whose record is still coming is another file's there (with its
+ * own other names), and rewriting that inode in place would change them. */
+static bool dest_inode_foreign(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			       const struct loafre__rop_plan *op, const struct loafre_rec *rec)
+{
+	struct others o = {0};
+	struct stat st, ds, os;
+	bool seen = false, shared = false;
+
+	if (src_stat(c, op, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2 ||
+	    loafre__dest_lstat(d, op->rel, &ds) < 0 || !S_ISREG(ds.st_mode) || ds.st_nlink < 2)
+		return false; /* no in-place update: nothing shared to protect */
+	find_others(c, op, rec, &st, &o);
+	for (size_t i = 0; !shared && i < o.n; i++) {
+		const char *rel = other_rel(c, o.fspath[i]);
+
+		if (!rel || loafre__dest_lstat(d, rel, &os) < 0)
+			continue;
+		seen = true;
+		shared = os.st_ino == ds.st_ino && os.st_dev == ds.st_dev;
+	}
+	others_free(&o);
+	/* none of its other names at the destination: not knowable, in place
+	 * as before (the names it has there are the ones to keep linked) */
+	return seen && !shared;
+}
+
 static int do_content(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		      const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
 		      const struct loafre_rec *rec, char *why, enum loafre__dest_op *kind)
@@ -1617,7 +1649,12 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		r = do_sync(c, d, dc, op, rec, why, &kind);
 		break;
 	case LOAFRE__ROP_CONTENT:
-		r = do_content(c, d, dc, op, rec, why, &kind);
+		/* another object's inode at that name (the object's current
+		 * path is ahead of the destination): replaced by a copy, its
+		 * other names linked to it; the other object's names keep theirs */
+		r = !loafre__rule_template(c->rule, LOAFRE_ACT_COPY) && dest_inode_foreign(c, d, op, rec)
+			    ? do_sync(c, d, dc, op, rec, why, &kind)
+			    : do_content(c, d, dc, op, rec, why, &kind);
 		break;
 	case LOAFRE__ROP_LINK:
 		r = do_link(c, d, dc, op, rec, why, &kind);

@@ -617,6 +617,55 @@ static void test_name_races(void **state)
 	fx_close(&f);
 }
 
+/* A nameless record (CLOSE) applied at its object's current path before
+ * the rename that gave the object that name: the destination's entry
+ * there is another file with several names, whose other names must keep
+ * their content (no rewrite of that inode in place). */
+static void test_close_ahead_of_rename(void **state)
+{
+	struct fx f;
+	struct loafre_rec cl = rec_of(LOAFRE_CL_CLOSE), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj, afid;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open(&f, NULL);
+	if (!f.fetch) {
+		fx_close(&f);
+		skip();
+	}
+	fid_of(&f, "/proj", &proj);
+	sh("printf A > '%s/proj/a' && ln '%s/proj/a' '%s/proj/a2' && printf X > '%s/proj/x' && "
+	   "ln '%s/proj/x' '%s/proj/x2'", f.src, f.src, f.src, f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/a", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/a2", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/x", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/x2", NULL, 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(ino(f.dst[i], "a") == ino(f.dst[i], "a2") &&
+			    ino(f.dst[i], "x") == ino(f.dst[i], "x2"));
+	fid_of(&f, "/proj/a", &afid);
+	fid_of(&f, "/proj/x", &cl.tfid);
+	/* x written, then renamed over a (a2 keeps the old a) */
+	sh("printf XX > '%s/proj/x' && mv '%s/proj/x' '%s/proj/a'", f.src, f.src, f.src);
+	assert_int_equal(apply_rec(&f, &cl, "/proj/a", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(has_content(f.dst[i], "a2", "A"));
+	mv.sfid = cl.tfid;
+	mv.tfid = afid;
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "a");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/a", "/proj/x", 0, why), 0);
+	same(&f);
+	for (int i = 0; i < 2; i++) {
+		assert_true(has_content(f.dst[i], "a", "XX"));
+		assert_true(has_content(f.dst[i], "a2", "A"));
+		assert_true(ino(f.dst[i], "a") == ino(f.dst[i], "x2"));
+		assert_true(ino(f.dst[i], "a") != ino(f.dst[i], "a2"));
+	}
+	fx_close(&f);
+}
+
 /* Command templates: run without a shell; a non-zero exit is a failure. */
 static void test_apply_template(void **state)
 {
@@ -813,6 +862,7 @@ int main(void)
 		cmocka_unit_test(test_apply_local),
 		cmocka_unit_test(test_relocate),
 		cmocka_unit_test(test_name_races),
+		cmocka_unit_test(test_close_ahead_of_rename),
 		cmocka_unit_test(test_apply_template),
 		cmocka_unit_test(test_failed_list),
 		cmocka_unit_test(test_worker_open),
