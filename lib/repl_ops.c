@@ -912,8 +912,11 @@ void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre
 	moved_put(c->moved, fid, fspath);
 }
 
-/* Removes fid's entry: its path (malloc'ed), or NULL. */
-static char *moved_take(struct loafre__rop_moved *m, const struct loafre_fid *fid)
+/* fid's entry: a copy of its path (malloc'ed), or NULL. The entry stays:
+ * every destination of the worker asks (one after the other), and what
+ * the callers do with it is guarded by the destination's and the source's
+ * state, so asking again later is harmless; the ring forgets old ones. */
+static char *moved_get(struct loafre__rop_moved *m, const struct loafre_fid *fid)
 {
 	char *p = NULL;
 
@@ -922,8 +925,7 @@ static char *moved_take(struct loafre__rop_moved *m, const struct loafre_fid *fi
 	pthread_mutex_lock(&m->mu);
 	for (size_t i = 0; i < LOAFRE__ROP_MOVED_MAX; i++)
 		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid)) {
-			p = m->v[i].fspath;
-			m->v[i].fspath = NULL;
+			p = strdup(m->v[i].fspath);
 			break;
 		}
 	pthread_mutex_unlock(&m->mu);
@@ -1032,7 +1034,7 @@ static const char *moved_rel(const struct loafre__rop_ctx *c, struct loafre__des
 			     const struct loafre_fid *fid, const char *not_this, char *buf,
 			     size_t cap, unsigned *ret_src)
 {
-	char *p = moved_take(c->moved, fid);
+	char *p = moved_get(c->moved, fid);
 	const char *rel = NULL;
 	struct stat st;
 
@@ -1658,6 +1660,21 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		break;
 	case LOAFRE__ROP_LINK:
 		r = do_link(c, d, dc, op, rec, why, &kind);
+		if (r == 0 && rec) {
+			/* a name an earlier nameless record of this file was
+			 * applied at (its name as the kernel gave it then), which
+			 * the source had only briefly and no record names (the
+			 * local source merges `ln f a; mv a b` into HLINK b): gone
+			 * from the destination too */
+			char mbuf[PATH_MAX];
+			unsigned msrc;
+			const char *mrel = moved_rel(c, d, &rec->tfid, op->fspath, mbuf,
+						     sizeof(mbuf), &msrc);
+
+			if (mrel)
+				(void)loafre__dest_unlink(d, c->src_roots[msrc], mrel, why);
+			why[0] = '\0';
+		}
 		break;
 	case LOAFRE__ROP_RENAME: {
 		struct names merged = {0};

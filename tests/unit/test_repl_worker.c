@@ -286,6 +286,7 @@ static void fx_open(struct fx *f, const char *extra)
 	f->ctx.src_roots = &f->src_root;
 	f->ctx.fetch = f->fetch;
 	f->ctx.cmd_timeout_ms = 10000;
+	assert_int_equal(loafre__rop_moved_new(&f->ctx.moved), 0); /* as the worker has */
 }
 
 static void fx_close(struct fx *f)
@@ -293,6 +294,7 @@ static void fx_close(struct fx *f)
 	for (int i = 0; i < 2; i++)
 		loafre__dest_close(f->d[i]);
 	loafre__fetch_close(f->fetch);
+	loafre__rop_moved_free(f->ctx.moved);
 	close(f->src_root);
 	loafre__rule_free(f->r);
 	loafre_config_free(f->c);
@@ -666,6 +668,45 @@ static void test_close_ahead_of_rename(void **state)
 	fx_close(&f);
 }
 
+/* A nameless record applied at a name its file had only briefly (the
+ * worker resolves the FID while `ln f A/h1; mv A/h1 B/r1` runs; the local
+ * source records that as one HLINK of B/r1): the HLINK removes the brief
+ * name from the destination. */
+static void test_brief_name(void **state)
+{
+	struct fx f;
+	struct loafre_rec cl = rec_of(LOAFRE_CL_CLOSE), hl = rec_of(LOAFRE_CL_HARDLINK);
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open(&f, NULL);
+	if (!f.fetch) {
+		fx_close(&f);
+		skip();
+	}
+	sh("mkdir '%s/proj/A' '%s/proj/B' && printf F > '%s/proj/f'", f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/B", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/f", NULL, 0);
+	fid_of(&f, "/proj/f", &cl.tfid);
+	sh("printf FF > '%s/proj/f' && ln '%s/proj/f' '%s/proj/A/h1'", f.src, f.src, f.src);
+	/* the worker resolved the CLOSE's FID to A/h1 (as the kernel named it) */
+	loafre__rop_moved_note(&f.ctx, &cl.tfid, "/proj/A/h1");
+	assert_int_equal(apply_rec(&f, &cl, "/proj/A/h1", NULL, 0, why), 0);
+	assert_true(exists(f.dst[0], "A/h1") && exists(f.dst[1], "A/h1"));
+	sh("mv '%s/proj/A/h1' '%s/proj/B/r1'", f.src, f.src);
+	hl.tfid = cl.tfid;
+	fid_of(&f, "/proj/B", &hl.pfid);
+	set_name(&hl, "r1");
+	assert_int_equal(apply_rec(&f, &hl, "/proj/B/r1", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_false(exists(f.dst[i], "A/h1"));
+		assert_true(ino(f.dst[i], "B/r1") == ino(f.dst[i], "f"));
+	}
+	same(&f);
+	fx_close(&f);
+}
+
 /* Command templates: run without a shell; a non-zero exit is a failure. */
 static void test_apply_template(void **state)
 {
@@ -863,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_relocate),
 		cmocka_unit_test(test_name_races),
 		cmocka_unit_test(test_close_ahead_of_rename),
+		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_apply_template),
 		cmocka_unit_test(test_failed_list),
 		cmocka_unit_test(test_worker_open),
