@@ -6,7 +6,11 @@
  * the reader counts lines (so every message names file:line) and recognises
  * section headers itself, so that empty sections are validated too and a
  * section's line is known. Any error stops the parse: the reader then
- * reports end of file. Validation of whole sections happens at the end.
+ * reports end of file. A line longer than inih's 200-byte buffer (up to
+ * LOAFRE_CONFIG_LINE_MAX characters) reaches inih as a short stand-in
+ * parsed the same way, and the handler takes its real key and value from
+ * the reader (iline_stand_in). Validation of whole sections happens at the
+ * end.
  *
  * After the file, the files of [loafred] rules_dir are read the same way
  * (load_rules_dir): NAME.rule and NAME.exclude, in name order, each holding
@@ -23,8 +27,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ini.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +145,12 @@ struct parse_state {
 	size_t msglen;
 	char *linebuf;
 	size_t linecap;
+	bool ini_prev;        /* inih holds a key name from this section: an
+	                       * indented line continues that key's value */
+	bool long_pending;    /* the line inih has stands in for a long one:
+	                       * the handler takes long_name and long_value */
+	char *long_name;      /* that line's key (NULL: a continued value) */
+	char *long_value;     /* that line's value */
 };
 
 static void set_err(struct parse_state *st, int err, unsigned line, const char *fmt, ...)
@@ -363,23 +375,26 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
+static void dest_clear(struct loafre_rule_dest *d)
+{
+	free(d->spec);
+	free(d->user);
+	free(d->host);
+	free(d->path);
+	free(d->identity);
+	free(d->known_hosts);
+	loafre__idmap_clear(&d->uid_map);
+	loafre__idmap_clear(&d->gid_map);
+}
+
 static void rule_config_clear(struct loafre_rule_config *r)
 {
 	free(r->name);
 	free(r->group);
 	free(r->fs);
 	free_strv(r->sources, r->n_sources);
-	for (size_t i = 0; i < r->n_dests; i++) {
-		struct loafre_rule_dest *d = &r->dests[i];
-		free(d->spec);
-		free(d->user);
-		free(d->host);
-		free(d->path);
-		free(d->identity);
-		free(d->known_hosts);
-		loafre__idmap_clear(&d->uid_map);
-		loafre__idmap_clear(&d->gid_map);
-	}
+	for (size_t i = 0; i < r->n_dests; i++)
+		dest_clear(&r->dests[i]);
 	free(r->dests);
 	free_strv(r->match_prefixes, r->n_match_prefixes);
 	free_strv(r->match_globs, r->n_match_globs);
@@ -403,9 +418,7 @@ void loafre_config_free(struct loafre_config *c)
 	free(c->fs);
 	free(c->path);
 	free(c->run_dir);
-	for (size_t i = 0; i < c->broker.n_endpoints; i++)
-		free(c->broker.endpoints[i]);
-	free(c->broker.endpoints);
+	free_strv(c->broker.endpoints, c->broker.n_endpoints);
 	free(c->broker.curve_secret_key);
 	free(c->broker.curve_allowed_keys);
 	free(c->client.broker);
@@ -415,9 +428,7 @@ void loafre_config_free(struct loafre_config *c)
 		struct loafre_group_config *g = &c->groups[i];
 		free(g->name);
 		free(g->start);
-		for (size_t m = 0; m < g->n_modules; m++)
-			free(g->modules[m]);
-		free(g->modules);
+		free_strv(g->modules, g->n_modules);
 	}
 	free(c->groups);
 	for (size_t i = 0; i < c->n_indexes; i++) {
@@ -590,6 +601,29 @@ static void *grow_by_one(struct parse_state *st, void *arr, size_t n, size_t siz
 	return na;
 }
 
+/* Whether [KIND NAME] is not yet among the n sections at arr, each size
+ * bytes holding its `char *name` at name_off and `unsigned line` at
+ * line_off; else the error is set. */
+static bool section_new(struct parse_state *st, const char *kind, const char *name,
+			const void *arr, size_t n, size_t size, size_t name_off, size_t line_off)
+{
+	const unsigned char *p = arr;
+
+	for (size_t i = 0; i < n; i++, p += size) {
+		const char *nm;
+		unsigned line;
+
+		memcpy(&nm, p + name_off, sizeof(nm));
+		if (strcmp(nm, name) == 0) {
+			memcpy(&line, p + line_off, sizeof(line));
+			set_err(st, -EINVAL, st->line, "duplicate section [%s %s] (first on line %u)",
+				kind, name, line);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void begin_group(struct parse_state *st, const char *gname)
 {
 	struct loafre_config *c = st->c;
@@ -601,14 +635,10 @@ static void begin_group(struct parse_state *st, const char *gname)
 			gname, LOAFRE__BP_GROUP_MAX);
 		return;
 	}
-	for (size_t i = 0; i < c->n_groups; i++) {
-		if (strcmp(c->groups[i].name, gname) == 0) {
-			set_err(st, -EINVAL, st->line,
-				"duplicate section [group %s] (first on line %u)", gname,
-				c->groups[i].line);
-			return;
-		}
-	}
+	if (!section_new(st, "group", gname, c->groups, c->n_groups, sizeof(*c->groups),
+			 offsetof(struct loafre_group_config, name),
+			 offsetof(struct loafre_group_config, line)))
+		return;
 	ng = grow_by_one(st, c->groups, c->n_groups, sizeof(*ng));
 	if (!ng)
 		return;
@@ -633,14 +663,10 @@ static void begin_index(struct parse_state *st, const char *iname)
 			iname, LOAFRE_INDEX_NAME_MAX);
 		return;
 	}
-	for (size_t i = 0; i < c->n_indexes; i++) {
-		if (strcmp(c->indexes[i].name, iname) == 0) {
-			set_err(st, -EINVAL, st->line,
-				"duplicate section [index %s] (first on line %u)", iname,
-				c->indexes[i].line);
-			return;
-		}
-	}
+	if (!section_new(st, "index", iname, c->indexes, c->n_indexes, sizeof(*c->indexes),
+			 offsetof(struct loafre_index_config, name),
+			 offsetof(struct loafre_index_config, line)))
+		return;
 	nx = grow_by_one(st, c->indexes, c->n_indexes, sizeof(*nx));
 	if (!nx)
 		return;
@@ -746,10 +772,54 @@ static void begin_exclude(struct parse_state *st, const char *xname)
 		set_err(st, -ENOMEM, st->line, "out of memory");
 }
 
+static void begin_fs(struct parse_state *st, const char *fsname)
+{
+	struct loafre_config *c = st->c;
+	struct loafre_fs_config *nfs;
+	unsigned *nkeys;
+
+	if (!fsname_valid(fsname, strlen(fsname))) {
+		set_err(st, -EINVAL, st->line,
+			"invalid filesystem name '%s' (1-%d characters of A-Z a-z 0-9 _ -)",
+			fsname, LOAFRE_FSNAME_MAX);
+		return;
+	}
+	if (!section_new(st, "filesystem", fsname, c->fs, c->n_fs, sizeof(*c->fs),
+			 offsetof(struct loafre_fs_config, name),
+			 offsetof(struct loafre_fs_config, line)))
+		return;
+	nfs = grow_by_one(st, c->fs, c->n_fs, sizeof(*nfs));
+	if (!nfs)
+		return;
+	c->fs = nfs;
+	nkeys = grow_by_one(st, st->keys_of_fs, c->n_fs, sizeof(*nkeys));
+	if (!nkeys)
+		return;
+	st->keys_of_fs = nkeys;
+	st->fs = &c->fs[c->n_fs++];
+	st->fs->line = st->line;
+	st->fs->type = LOAFRE_FS_LOCAL;
+	st->fs->journal_opts.fsync = LOAFRE_FSYNC_COMMIT;
+	st->fs->name = strdup(fsname);
+	if (!st->fs->name)
+		set_err(st, -ENOMEM, st->line, "out of memory");
+}
+
+/* The argument of a section header `name` that is "KIND" or "KIND ARG"
+ * (trimmed; empty for "KIND"), NULL for another header. */
+static char *section_arg(char *name, const char *kind)
+{
+	size_t l = strlen(kind);
+
+	if (strncmp(name, kind, l) != 0 || (name[l] && !isspace((unsigned char)name[l])))
+		return NULL;
+	return trim(name + l);
+}
+
 static void begin_section(struct parse_state *st, char *header)
 {
 	char *end = strchr(header, ']');
-	char *name;
+	char *name, *arg;
 	struct loafre_config *c = st->c;
 
 	if (!end) {
@@ -759,24 +829,24 @@ static void begin_section(struct parse_state *st, char *header)
 	*end = '\0';
 	name = trim(header + 1);
 	leave_section(st);
-	if (strncmp(name, "rule", 4) == 0 && (!name[4] || isspace((unsigned char)name[4]))) {
-		begin_rule(st, trim(name + 4));
+	if ((arg = section_arg(name, "rule"))) {
+		begin_rule(st, arg);
 		return;
 	}
-	if (strncmp(name, "exclude", 7) == 0 && (!name[7] || isspace((unsigned char)name[7]))) {
-		begin_exclude(st, trim(name + 7));
+	if ((arg = section_arg(name, "exclude"))) {
+		begin_exclude(st, arg);
 		return;
 	}
 	if (st->sub_kind) {
 		err_sub_file(st);
 		return;
 	}
-	if (strncmp(name, "index", 5) == 0 && (!name[5] || isspace((unsigned char)name[5]))) {
-		begin_index(st, trim(name + 5));
+	if ((arg = section_arg(name, "index"))) {
+		begin_index(st, arg);
 		return;
 	}
-	if (strncmp(name, "group", 5) == 0 && (!name[5] || isspace((unsigned char)name[5]))) {
-		begin_group(st, trim(name + 5));
+	if ((arg = section_arg(name, "group"))) {
+		begin_group(st, arg);
 		return;
 	}
 	if (strcmp(name, "client") == 0) {
@@ -807,61 +877,151 @@ static void begin_section(struct parse_state *st, char *header)
 		st->in_daemon = true;
 		return;
 	}
-	if (strncmp(name, "filesystem", 10) == 0 && (!name[10] || isspace((unsigned char)name[10]))) {
-		char *fsname = trim(name + 10);
-		struct loafre_fs_config *nfs;
-		unsigned *nkeys;
-
-		if (!fsname_valid(fsname, strlen(fsname))) {
-			set_err(st, -EINVAL, st->line,
-				"invalid filesystem name '%s' (1-%d characters of A-Z a-z 0-9 _ -)",
-				fsname, LOAFRE_FSNAME_MAX);
-			return;
-		}
-		for (size_t i = 0; i < c->n_fs; i++) {
-			if (strcmp(c->fs[i].name, fsname) == 0) {
-				set_err(st, -EINVAL, st->line,
-					"duplicate section [filesystem %s] (first on line %u)",
-					fsname, c->fs[i].line);
-				return;
-			}
-		}
-		nfs = realloc(c->fs, (c->n_fs + 1) * sizeof(*nfs));
-		if (!nfs) {
-			set_err(st, -ENOMEM, st->line, "out of memory");
-			return;
-		}
-		c->fs = nfs;
-		nkeys = realloc(st->keys_of_fs, (c->n_fs + 1) * sizeof(*nkeys));
-		if (!nkeys) {
-			set_err(st, -ENOMEM, st->line, "out of memory");
-			return;
-		}
-		st->keys_of_fs = nkeys;
-		st->fs = &c->fs[c->n_fs];
-		memset(st->fs, 0, sizeof(*st->fs));
-		nkeys[c->n_fs] = 0;
-		c->n_fs++;
-		st->fs->line = st->line;
-		st->fs->type = LOAFRE_FS_LOCAL;
-		st->fs->journal_opts.fsync = LOAFRE_FSYNC_COMMIT;
-		st->fs->name = strdup(fsname);
-		if (!st->fs->name)
-			set_err(st, -ENOMEM, st->line, "out of memory");
+	if ((arg = section_arg(name, "filesystem"))) {
+		begin_fs(st, arg);
 		return;
 	}
 	set_err(st, -EINVAL, st->line, "unknown section [%s] (expected [loafred], [broker], [client], [filesystem NAME], [group NAME], [index NAME], [rule NAME] or [exclude NAME])",
 		name);
 }
 
+/* What inih makes of a line (ini.c of libinih 55 with the settings of
+ * <ini.h>: values continued on indented lines, an inline comment after a
+ * blank), given whether it holds a key name of this section. */
+_Static_assert(INI_ALLOW_MULTILINE && INI_ALLOW_INLINE_COMMENTS && !INI_ALLOW_NO_VALUE,
+	       "iline_parse follows inih's default settings");
+enum iline_kind {
+	IL_NOTHING, /* blank or a comment */
+	IL_CONT,    /* more of the previous key's value */
+	IL_SECTION, /* a section header ("[" and a "]") */
+	IL_BAD,     /* a syntax error */
+	IL_KEY,     /* NAME = VALUE (or NAME : VALUE) */
+};
+
+/* A line as inih parses it: its kind and, for IL_KEY and IL_CONT, the
+ * name and value as inih hands them to the handler. */
+struct iline {
+	enum iline_kind kind; /* what the line is */
+	const char *name;     /* IL_KEY: the key, name_len bytes */
+	size_t name_len;      /* its length */
+	const char *value;    /* IL_KEY, IL_CONT: the value, value_len bytes */
+	size_t value_len;     /* its length */
+};
+
+/* The end of s[from, end) at the first of chars (NULL: none) or at an
+ * inline comment (a comment prefix after a blank), as inih's
+ * find_chars_or_comment. */
+static size_t iline_find(const char *s, size_t from, size_t end, const char *chars)
+{
+	bool was_space = false;
+
+	while (from < end && !(chars && strchr(chars, s[from])) &&
+	       !(was_space && strchr(INI_INLINE_COMMENT_PREFIXES, s[from]))) {
+		was_space = isspace((unsigned char)s[from]);
+		from++;
+	}
+	return from;
+}
+
+/* Parses the line s (len bytes, its '\n' included, a BOM skipped) as inih
+ * would; prev: whether inih holds a key name (see parse_state.ini_prev). */
+static void iline_parse(const char *s, size_t len, bool prev, struct iline *ret)
+{
+	size_t b = 0, e, v;
+
+	memset(ret, 0, sizeof(*ret));
+	while (b < len && isspace((unsigned char)s[b]))
+		b++;
+	while (len > b && isspace((unsigned char)s[len - 1]))
+		len--;
+	if (b == len || strchr(INI_START_COMMENT_PREFIXES, s[b])) {
+		ret->kind = IL_NOTHING;
+	} else if (prev && b > 0) {
+		e = iline_find(s, b, len, NULL);
+		while (e > b && isspace((unsigned char)s[e - 1]))
+			e--;
+		ret->kind = IL_CONT;
+		ret->value = s + b;
+		ret->value_len = e - b;
+	} else if (s[b] == '[') {
+		e = iline_find(s, b + 1, len, "]");
+		ret->kind = e < len && s[e] == ']' ? IL_SECTION : IL_BAD;
+	} else {
+		e = iline_find(s, b, len, "=:");
+		if (e == len || (s[e] != '=' && s[e] != ':')) {
+			ret->kind = IL_BAD;
+			return;
+		}
+		ret->kind = IL_KEY;
+		ret->name = s + b;
+		ret->name_len = e - b;
+		while (ret->name_len > 0 && isspace((unsigned char)ret->name[ret->name_len - 1]))
+			ret->name_len--;
+		v = e + 1;
+		e = iline_find(s, v, len, NULL);
+		while (v < e && isspace((unsigned char)s[v]))
+			v++;
+		while (e > v && isspace((unsigned char)s[e - 1]))
+			e--;
+		ret->value = s + v;
+		ret->value_len = e - v;
+	}
+}
+
+/* inih keeps the first INIH_NAME_MAX - 1 bytes of a key's name (its
+ * MAX_NAME) for the lines continuing the key's value. */
+#define INIH_NAME_MAX 50
+
+/* Hands inih, in str (num bytes: its INI_MAX_LINE), a short line it parses
+ * as it would the long line il: "\n", "[s]", "[" (an error), " x" or
+ * "NAME=x" (NAME cut as inih keeps it); the handler gets il's name and
+ * value (long_pending). Returns whether it could (else the error is set). */
+static bool iline_stand_in(struct parse_state *st, const struct iline *il, char *str, int num)
+{
+	size_t nl = il->name_len < INIH_NAME_MAX - 1 ? il->name_len : INIH_NAME_MAX - 1;
+
+	free(st->long_name);
+	free(st->long_value);
+	st->long_name = st->long_value = NULL;
+	switch (il->kind) {
+	case IL_NOTHING:
+		snprintf(str, (size_t)num, "\n");
+		return true;
+	case IL_SECTION:
+		snprintf(str, (size_t)num, "[s]\n");
+		return true;
+	case IL_BAD:
+		snprintf(str, (size_t)num, "[\n"); /* no ']': a syntax error */
+		return true;
+	case IL_KEY:
+		st->long_name = strndup(il->name, il->name_len);
+		snprintf(str, (size_t)num, "%.*s=x\n", (int)nl, il->name);
+		break;
+	case IL_CONT:
+		snprintf(str, (size_t)num, " x\n");
+		break;
+	}
+	st->long_value = strndup(il->value, il->value_len);
+	if (!st->long_value || (il->kind == IL_KEY && !st->long_name)) {
+		set_err(st, -ENOMEM, st->line, "out of memory");
+		return false;
+	}
+	st->long_pending = true;
+	return true;
+}
+
 /* inih line reader: one line per call, counted; section headers handled
- * here. Returns NULL (end of file) after an error. */
+ * here. A line longer than inih's buffer (num bytes) reaches it as a
+ * stand-in (iline_stand_in). Returns NULL (end of file) after an error. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct parse_state *st = stream;
+	struct iline il;
 	ssize_t n;
+	size_t len;
 	char *t;
 
+	st->long_pending = false;
 	if (st->err)
 		return NULL;
 	n = getline(&st->linebuf, &st->linecap, st->f);
@@ -871,20 +1031,30 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	st->line++;
-	if (n >= num) {
-		set_err(st, -EINVAL, st->line, "line too long (at most %d characters)", num - 2);
+	len = (size_t)n - (st->linebuf[n - 1] == '\n');
+	if (len > LOAFRE_CONFIG_LINE_MAX) {
+		set_err(st, -EINVAL, st->line, "line too long (at most %d characters)",
+			LOAFRE_CONFIG_LINE_MAX);
 		return NULL;
 	}
 	if ((size_t)n != strlen(st->linebuf)) {
 		set_err(st, -EINVAL, st->line, "NUL byte in line");
 		return NULL;
 	}
-	memcpy(str, st->linebuf, (size_t)n + 1);
 	t = st->linebuf;
 	/* Skip a UTF-8 BOM on the first line, as inih does. */
 	if (st->line == 1 && (unsigned char)t[0] == 0xEF && (unsigned char)t[1] == 0xBB &&
 	    (unsigned char)t[2] == 0xBF)
 		t += 3;
+	iline_parse(t, (size_t)n - (size_t)(t - st->linebuf), st->ini_prev, &il);
+	if (il.kind == IL_SECTION)
+		st->ini_prev = false;
+	else if (il.kind == IL_KEY)
+		st->ini_prev = il.name_len > 0;
+	if (n < num)
+		memcpy(str, st->linebuf, (size_t)n + 1);
+	else if (!iline_stand_in(st, &il, str, num))
+		return NULL;
 	t = trim(t);
 	if (t[0] == '[') {
 		begin_section(st, t);
@@ -930,65 +1100,126 @@ static int set_str(struct parse_state *st, char **dst, char *val)
 	return 1;
 }
 
+/* A word a key's value may be, and what it stands for. */
+struct choice {
+	const char *word; /* the value as written */
+	int val;          /* what it stands for */
+	bool alias;       /* accepted, but not named in messages */
+};
+
+/* yes or no; the first two alone where true and false are not accepted. */
+static const struct choice yes_no[] = {
+	{ "yes", 1, false }, { "no", 0, false }, { "true", 1, true }, { "false", 0, true },
+};
+
+/* Key `name` (once only: bit in *keys) whose value is one of the n words of
+ * ch: its val in *ret. Else the error, "[SECT: ]NAME must be A, B or C, not
+ * 'VALUE'" for a bad value, and false. */
+static bool choice_key(struct parse_state *st, unsigned *keys, unsigned bit, const char *sect,
+		       const char *name, const char *value, const struct choice *ch, size_t n,
+		       int *ret)
+{
+	char expect[128];
+	size_t named = 0, o = 0;
+
+	if (!mark_key(st, keys, bit, name))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(value, ch[i].word) == 0) {
+			*ret = ch[i].val;
+			return true;
+		}
+		named += !ch[i].alias;
+	}
+	expect[0] = '\0';
+	for (size_t i = 0, j = 0; i < n && o < sizeof(expect); i++) {
+		int w;
+
+		if (ch[i].alias)
+			continue;
+		w = snprintf(expect + o, sizeof(expect) - o, "%s%s",
+			     j == 0 ? "" : j + 1 == named ? " or " : ", ", ch[i].word);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+		j++;
+	}
+	set_err(st, -EINVAL, st->line, "%s%s%s must be %s, not '%s'", sect ? sect : "",
+		sect ? ": " : "", name, expect, value);
+	return false;
+}
+
+/* Key `name` (once only: bit in *keys) whose value is a number from lo to
+ * hi, in *ret. Else the error and false; for a bad value "[SECT: ]NAME must
+ * be WHAT, not 'VALUE'" (hi UINT64_MAX), "... be WHAT from LO to HI, ..."
+ * or, what NULL, "... be LO to HI, ...". */
+static bool uint_key(struct parse_state *st, unsigned *keys, unsigned bit, const char *sect,
+		     const char *name, const char *value, uint64_t lo, uint64_t hi,
+		     const char *what, uint64_t *ret)
+{
+	char expect[128];
+
+	if (!mark_key(st, keys, bit, name))
+		return false;
+	if (parse_uint(value, ret) && *ret >= lo && *ret <= hi)
+		return true;
+	if (hi == UINT64_MAX)
+		snprintf(expect, sizeof(expect), "%s", what ? what : "a number");
+	else
+		snprintf(expect, sizeof(expect), "%s%s%" PRIu64 " to %" PRIu64, what ? what : "",
+			 what ? " from " : "", lo, hi);
+	set_err(st, -EINVAL, st->line, "%s%s%s must be %s, not '%s'", sect ? sect : "",
+		sect ? ": " : "", name, expect, value);
+	return false;
+}
+
+/* Key `name` (once only: bit in *keys) whose value may not be empty, kept
+ * in *dst: resolved against the config file's directory if `path`, else as
+ * written. Returns 1, or 0 with the error set. */
+static int nonempty_key(struct parse_state *st, unsigned *keys, unsigned bit, const char *name,
+			const char *value, bool path, char **dst)
+{
+	if (!mark_key(st, keys, bit, name))
+		return 0;
+	if (!*value) {
+		set_err(st, -EINVAL, st->line, "%s is empty", name);
+		return 0;
+	}
+	return set_str(st, dst, path ? resolve_path(st, value) : strdup(value));
+}
+
 static int daemon_key(struct parse_state *st, const char *name, const char *value)
 {
+	static const struct choice logs[] = {
+		{ "stderr", LOAFRE_LOG_STDERR, false }, { "syslog", LOAFRE_LOG_SYSLOG, false },
+	};
+	static const struct choice levels[] = {
+		{ "error", LOG_ERR, false }, { "warning", LOG_WARNING, false },
+		{ "info", LOG_INFO, false }, { "debug", LOG_DEBUG, false },
+	};
 	struct loafre_config *c = st->c;
 	unsigned *k = &st->daemon_keys;
 	uint64_t v;
+	int val;
 
 	if (strcmp(name, "log") == 0) {
-		if (!mark_key(st, k, K_LOG, name))
+		if (!choice_key(st, k, K_LOG, NULL, name, value, logs, LOAFRE__ARRAY_SIZE(logs), &val))
 			return 0;
-		if (strcmp(value, "stderr") == 0)
-			c->log = LOAFRE_LOG_STDERR;
-		else if (strcmp(value, "syslog") == 0)
-			c->log = LOAFRE_LOG_SYSLOG;
-		else {
-			set_err(st, -EINVAL, st->line, "log must be stderr or syslog, not '%s'", value);
-			return 0;
-		}
+		c->log = val;
 	} else if (strcmp(name, "log_level") == 0) {
-		if (!mark_key(st, k, K_LOG_LEVEL, name))
+		if (!choice_key(st, k, K_LOG_LEVEL, NULL, name, value, levels,
+				LOAFRE__ARRAY_SIZE(levels), &val))
 			return 0;
-		if (strcmp(value, "error") == 0)
-			c->log_level = LOG_ERR;
-		else if (strcmp(value, "warning") == 0)
-			c->log_level = LOG_WARNING;
-		else if (strcmp(value, "info") == 0)
-			c->log_level = LOG_INFO;
-		else if (strcmp(value, "debug") == 0)
-			c->log_level = LOG_DEBUG;
-		else {
-			set_err(st, -EINVAL, st->line,
-				"log_level must be error, warning, info or debug, not '%s'", value);
-			return 0;
-		}
+		c->log_level = val;
 	} else if (strcmp(name, "run_dir") == 0) {
-		if (!mark_key(st, k, K_RUN_DIR, name))
-			return 0;
-		if (!*value) {
-			set_err(st, -EINVAL, st->line, "run_dir is empty");
-			return 0;
-		}
-		return set_str(st, &c->run_dir, resolve_path(st, value));
+		return nonempty_key(st, k, K_RUN_DIR, name, value, true, &c->run_dir);
 	} else if (strcmp(name, "commit_interval_ms") == 0) {
-		if (!mark_key(st, k, K_COMMIT, name))
+		if (!uint_key(st, k, K_COMMIT, NULL, name, value, 1, 60000,
+			      "a number of milliseconds", &v))
 			return 0;
-		if (!parse_uint(value, &v) || v < 1 || v > 60000) {
-			set_err(st, -EINVAL, st->line,
-				"commit_interval_ms must be a number of milliseconds from 1 to 60000, not '%s'",
-				value);
-			return 0;
-		}
 		c->commit_interval_ms = (unsigned)v;
 	} else if (strcmp(name, "rules_dir") == 0) {
-		if (!mark_key(st, k, K_RULES_DIR, name))
-			return 0;
-		if (!*value) {
-			set_err(st, -EINVAL, st->line, "rules_dir is empty");
-			return 0;
-		}
-		return set_str(st, &c->rules_dir, resolve_path(st, value));
+		return nonempty_key(st, k, K_RULES_DIR, name, value, true, &c->rules_dir);
 	} else {
 		set_err(st, -EINVAL, st->line, "unknown key '%s' in section [loafred]", name);
 		return 0;
@@ -1047,53 +1278,39 @@ out:
 
 static int fs_key(struct parse_state *st, const char *name, const char *value)
 {
+	static const struct choice types[] = {
+		{ "local", LOAFRE_FS_LOCAL, false }, { "lustre", LOAFRE_FS_LUSTRE, false },
+	};
+	static const struct choice queues[] = {
+		{ "unlimited", 0, false }, { "system", 1, false },
+	};
+	static const struct choice fsyncs[] = {
+		{ "commit", LOAFRE_FSYNC_COMMIT, false }, { "none", LOAFRE_FSYNC_NONE, false },
+	};
 	struct loafre_fs_config *fs = st->fs;
 	unsigned *k = &st->keys_of_fs[fs - st->c->fs];
 	uint64_t v;
+	int val;
 
 	if (strcmp(name, "type") == 0) {
-		if (!mark_key(st, k, K_TYPE, name))
+		if (!choice_key(st, k, K_TYPE, NULL, name, value, types, LOAFRE__ARRAY_SIZE(types),
+				&val))
 			return 0;
-		if (strcmp(value, "local") == 0)
-			fs->type = LOAFRE_FS_LOCAL;
-		else if (strcmp(value, "lustre") == 0)
-			fs->type = LOAFRE_FS_LUSTRE;
-		else {
-			set_err(st, -EINVAL, st->line, "type must be local or lustre, not '%s'", value);
-			return 0;
-		}
+		fs->type = val;
 	} else if (strcmp(name, "path") == 0 || strcmp(name, "journal") == 0) {
 		bool is_path = name[0] == 'p';
-		if (!mark_key(st, k, is_path ? K_PATH : K_JOURNAL, name))
-			return 0;
-		if (!*value) {
-			set_err(st, -EINVAL, st->line, "%s is empty", name);
-			return 0;
-		}
-		return set_str(st, is_path ? &fs->path : &fs->journal, resolve_path(st, value));
+		return nonempty_key(st, k, is_path ? K_PATH : K_JOURNAL, name, value, true,
+				    is_path ? &fs->path : &fs->journal);
 	} else if (strcmp(name, "create_path") == 0) {
-		if (!mark_key(st, k, K_CREATE, name))
+		if (!choice_key(st, k, K_CREATE, NULL, name, value, yes_no,
+				LOAFRE__ARRAY_SIZE(yes_no), &val))
 			return 0;
-		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
-			fs->create_path = true;
-		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
-			fs->create_path = false;
-		else {
-			set_err(st, -EINVAL, st->line, "create_path must be yes or no, not '%s'", value);
-			return 0;
-		}
+		fs->create_path = val;
 	} else if (strcmp(name, "event_queue") == 0) {
-		if (!mark_key(st, k, K_QUEUE, name))
+		if (!choice_key(st, k, K_QUEUE, NULL, name, value, queues,
+				LOAFRE__ARRAY_SIZE(queues), &val))
 			return 0;
-		if (strcmp(value, "unlimited") == 0)
-			fs->event_queue_system = false;
-		else if (strcmp(value, "system") == 0)
-			fs->event_queue_system = true;
-		else {
-			set_err(st, -EINVAL, st->line, "event_queue must be unlimited or system, not '%s'",
-				value);
-			return 0;
-		}
+		fs->event_queue_system = val;
 	} else if (strcmp(name, "changelog_mask") == 0) {
 		uint32_t mask;
 		if (!mark_key(st, k, K_MASK, name))
@@ -1105,16 +1322,10 @@ static int fs_key(struct parse_state *st, const char *name, const char *value)
 		}
 		fs->journal_opts.mask = mask;
 	} else if (strcmp(name, "fsync") == 0) {
-		if (!mark_key(st, k, K_FSYNC, name))
+		if (!choice_key(st, k, K_FSYNC, NULL, name, value, fsyncs,
+				LOAFRE__ARRAY_SIZE(fsyncs), &val))
 			return 0;
-		if (strcmp(value, "commit") == 0)
-			fs->journal_opts.fsync = LOAFRE_FSYNC_COMMIT;
-		else if (strcmp(value, "none") == 0)
-			fs->journal_opts.fsync = LOAFRE_FSYNC_NONE;
-		else {
-			set_err(st, -EINVAL, st->line, "fsync must be commit or none, not '%s'", value);
-			return 0;
-		}
+		fs->journal_opts.fsync = val;
 	} else if (strcmp(name, "segment_size") == 0) {
 		if (!mark_key(st, k, K_SEGMENT, name))
 			return 0;
@@ -1128,13 +1339,9 @@ static int fs_key(struct parse_state *st, const char *name, const char *value)
 	} else if (strcmp(name, "gc_max_idle_time") == 0 ||
 		   strcmp(name, "gc_max_idle_indexes") == 0) {
 		bool is_time = strcmp(name, "gc_max_idle_time") == 0;
-		if (!mark_key(st, k, is_time ? K_GC_TIME : K_GC_INDEXES, name))
+		if (!uint_key(st, k, is_time ? K_GC_TIME : K_GC_INDEXES, NULL, name, value, 0,
+			      UINT64_MAX, "a non-negative number", &v))
 			return 0;
-		if (!parse_uint(value, &v)) {
-			set_err(st, -EINVAL, st->line, "%s must be a non-negative number, not '%s'",
-				name, value);
-			return 0;
-		}
 		if (is_time)
 			fs->journal_opts.gc_max_idle_time = v;
 		else
@@ -1160,19 +1367,26 @@ static int fs_key(struct parse_state *st, const char *name, const char *value)
 	return 1;
 }
 
+/* Whether ep (len bytes) is a ZeroMQ endpoint loafre takes: tcp://, ipc://
+ * or inproc:// and something after it. */
+static bool endpoint_ok(const char *ep, size_t len)
+{
+	static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
+
+	for (size_t i = 0; i < LOAFRE__ARRAY_SIZE(schemes); i++) {
+		size_t sl = strlen(schemes[i]);
+		if (len > sl && strncmp(ep, schemes[i], sl) == 0)
+			return true;
+	}
+	return false;
+}
+
 static int add_endpoint(struct parse_state *st, const char *ep, size_t len)
 {
 	struct loafre_broker_config *b = &st->c->broker;
-	static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
-	bool ok = false;
 	char **n;
 
-	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-		size_t sl = strlen(schemes[i]);
-		if (len > sl && strncmp(ep, schemes[i], sl) == 0)
-			ok = true;
-	}
-	if (!ok) {
+	if (!endpoint_ok(ep, len)) {
 		set_err(st, -EINVAL, st->line,
 			"endpoint must be tcp://ADDRESS:PORT, ipc://PATH or inproc://NAME, not '%.*s'",
 			(int)len, ep);
@@ -1200,6 +1414,7 @@ static int broker_key(struct parse_state *st, const char *name, const char *valu
 	struct loafre_broker_config *b = &st->c->broker;
 	unsigned *k = &st->broker_keys;
 	uint64_t v;
+	int val;
 
 	if (strcmp(name, "endpoint") == 0) {
 		const char *p = value;
@@ -1224,58 +1439,32 @@ static int broker_key(struct parse_state *st, const char *name, const char *valu
 			return 0;
 		}
 	} else if (strcmp(name, "max_credit") == 0) {
-		if (!mark_key(st, k, K_MAX_CREDIT, name))
+		if (!uint_key(st, k, K_MAX_CREDIT, NULL, name, value, 1, 1048576,
+			      "a number of records", &v))
 			return 0;
-		if (!parse_uint(value, &v) || v < 1 || v > 1048576) {
-			set_err(st, -EINVAL, st->line,
-				"max_credit must be a number of records from 1 to 1048576, not '%s'",
-				value);
-			return 0;
-		}
 		b->max_credit = (unsigned)v;
 	} else if (strcmp(name, "heartbeat_ms") == 0) {
-		if (!mark_key(st, k, K_HEARTBEAT, name))
+		if (!uint_key(st, k, K_HEARTBEAT, NULL, name, value, 10, 3600000,
+			      "a number of milliseconds", &v))
 			return 0;
-		if (!parse_uint(value, &v) || v < 10 || v > 3600000) {
-			set_err(st, -EINVAL, st->line,
-				"heartbeat_ms must be a number of milliseconds from 10 to 3600000, not '%s'",
-				value);
-			return 0;
-		}
 		b->heartbeat_ms = (unsigned)v;
 	} else if (strcmp(name, "ephemeral_window") == 0) {
-		if (!mark_key(st, k, K_EPH_WINDOW, name))
+		if (!uint_key(st, k, K_EPH_WINDOW, NULL, name, value, 1, UINT64_MAX,
+			      "a positive number of records", &v))
 			return 0;
-		if (!parse_uint(value, &v) || v < 1) {
-			set_err(st, -EINVAL, st->line,
-				"ephemeral_window must be a positive number of records, not '%s'", value);
-			return 0;
-		}
 		b->ephemeral_window = v;
 	} else if (strcmp(name, "curve") == 0) {
-		if (!mark_key(st, &st->curve_keys, KC_CURVE, name))
+		if (!choice_key(st, &st->curve_keys, KC_CURVE, NULL, name, value, yes_no,
+				LOAFRE__ARRAY_SIZE(yes_no), &val))
 			return 0;
 		st->curve_line = st->line;
-		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
-			b->curve = true;
-		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
-			b->curve = false;
-		else {
-			set_err(st, -EINVAL, st->line, "curve must be yes or no, not '%s'", value);
-			return 0;
-		}
+		b->curve = val;
 	} else if (strcmp(name, "curve_secret_key") == 0 ||
 		   strcmp(name, "curve_allowed_keys") == 0) {
 		bool secret = name[6] == 's';
-		if (!mark_key(st, &st->curve_keys, secret ? KC_SECRET : KC_ALLOWED, name))
-			return 0;
-		if (!*value) {
-			set_err(st, -EINVAL, st->line, "%s is empty", name);
-			return 0;
-		}
 		*(secret ? &st->curve_secret_line : &st->curve_allowed_line) = st->line;
-		return set_str(st, secret ? &b->curve_secret_key : &b->curve_allowed_keys,
-			       resolve_path(st, value));
+		return nonempty_key(st, &st->curve_keys, secret ? KC_SECRET : KC_ALLOWED, name,
+				    value, true, secret ? &b->curve_secret_key : &b->curve_allowed_keys);
 	} else {
 		set_err(st, -EINVAL, st->line, "unknown key '%s' in section [broker]", name);
 		return 0;
@@ -1317,14 +1506,9 @@ static int group_key(struct parse_state *st, const char *name, const char *value
 		return set_str(st, &g->start, strdup(value));
 	}
 	if (strcmp(name, "batch_ms") == 0) {
-		if (!mark_key(st, &st->grp_keys, K_G_BATCH, name))
+		if (!uint_key(st, &st->grp_keys, K_G_BATCH, NULL, name, value, 0, 60000,
+			      "a number of milliseconds", &v))
 			return 0;
-		if (!parse_uint(value, &v) || v > 60000) {
-			set_err(st, -EINVAL, st->line,
-				"batch_ms must be a number of milliseconds from 0 to 60000, not '%s'",
-				value);
-			return 0;
-		}
 		g->batch_ms = (unsigned)v;
 		return 1;
 	}
@@ -1394,17 +1578,11 @@ static int group_key(struct parse_state *st, const char *name, const char *value
 static int client_key(struct parse_state *st, const char *name, const char *value)
 {
 	struct loafre_client_config *cl = &st->c->client;
-	static const char *const schemes[] = {"tcp://", "ipc://", "inproc://"};
 
 	if (strcmp(name, "broker") == 0) {
-		bool ok = false;
+		bool ok = endpoint_ok(value, strlen(value));
 		if (!mark_key(st, &st->client_keys, KC_BROKER, name))
 			return 0;
-		for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
-			size_t sl = strlen(schemes[i]);
-			if (strlen(value) > sl && strncmp(value, schemes[i], sl) == 0)
-				ok = true;
-		}
 		for (const char *p = value; ok && *p; p++)
 			if (isspace((unsigned char)*p))
 				ok = false;
@@ -1418,14 +1596,8 @@ static int client_key(struct parse_state *st, const char *name, const char *valu
 	}
 	if (strcmp(name, "curve_server_key") == 0 || strcmp(name, "curve_key") == 0) {
 		bool server = name[6] == 's';
-		if (!mark_key(st, &st->client_keys, server ? KC_SERVER_KEY : KC_KEY, name))
-			return 0;
-		if (!*value) {
-			set_err(st, -EINVAL, st->line, "%s is empty", name);
-			return 0;
-		}
-		return set_str(st, server ? &cl->curve_server_key : &cl->curve_key,
-			       resolve_path(st, value));
+		return nonempty_key(st, &st->client_keys, server ? KC_SERVER_KEY : KC_KEY, name,
+				    value, true, server ? &cl->curve_server_key : &cl->curve_key);
 	}
 	set_err(st, -EINVAL, st->line, "unknown key '%s' in section [client]", name);
 	return 0;
@@ -1464,9 +1636,14 @@ static void validate_curve(struct parse_state *st)
 /* A key of an [index NAME] section. */
 static int index_key(struct parse_state *st, const char *name, const char *value)
 {
+	static const struct choice backends[] = {
+		{ "sqlite", LOAFRE_INDEX_SQLITE, false },
+		{ "postgresql", LOAFRE_INDEX_POSTGRESQL, false },
+	};
 	struct loafre_index_config *x = st->idx;
 	unsigned *k = &st->idx_keys;
 	uint64_t v;
+	int val;
 
 	if (strcmp(name, "filesystem") == 0) {
 		if (!mark_key(st, k, K_I_FS, name))
@@ -1474,62 +1651,31 @@ static int index_key(struct parse_state *st, const char *name, const char *value
 		return set_str(st, &x->fs, strdup(value));
 	}
 	if (strcmp(name, "backend") == 0) {
-		if (!mark_key(st, k, K_I_BACKEND, name))
+		if (!choice_key(st, k, K_I_BACKEND, NULL, name, value, backends,
+				LOAFRE__ARRAY_SIZE(backends), &val))
 			return 0;
-		if (strcmp(value, "sqlite") == 0)
-			x->backend = LOAFRE_INDEX_SQLITE;
-		else if (strcmp(value, "postgresql") == 0)
-			x->backend = LOAFRE_INDEX_POSTGRESQL;
-		else {
-			set_err(st, -EINVAL, st->line, "backend must be sqlite or postgresql, not '%s'",
-				value);
-			return 0;
-		}
+		x->backend = val;
 		return 1;
 	}
-	if (strcmp(name, "database") == 0) {
-		if (!mark_key(st, k, K_I_DB, name))
-			return 0;
-		if (!*value) {
-			set_err(st, -EINVAL, st->line, "database is empty");
-			return 0;
-		}
-		/* a path for sqlite (resolved in validate, when the backend is
-		 * known), a conninfo for postgresql: kept as written for now */
-		return set_str(st, &x->database, strdup(value));
-	}
+	/* database: a path for sqlite (resolved in validate, when the backend
+	 * is known), a conninfo for postgresql: kept as written for now */
+	if (strcmp(name, "database") == 0)
+		return nonempty_key(st, k, K_I_DB, name, value, false, &x->database);
 	if (strcmp(name, "fetch_threads") == 0) {
-		if (!mark_key(st, k, K_I_THREADS, name))
+		if (!uint_key(st, k, K_I_THREADS, NULL, name, value, 1, 64, NULL, &v))
 			return 0;
-		if (!parse_uint(value, &v) || v < 1 || v > 64) {
-			set_err(st, -EINVAL, st->line, "fetch_threads must be 1 to 64, not '%s'", value);
-			return 0;
-		}
 		x->fetch_threads = (unsigned)v;
 		return 1;
 	}
 	if (strcmp(name, "in_daemon") == 0) {
-		if (!mark_key(st, k, K_I_DAEMON, name))
+		/* yes or no only: not true or false */
+		if (!choice_key(st, k, K_I_DAEMON, NULL, name, value, yes_no, 2, &val))
 			return 0;
-		if (strcmp(value, "yes") == 0)
-			x->in_daemon = true;
-		else if (strcmp(value, "no") == 0)
-			x->in_daemon = false;
-		else {
-			set_err(st, -EINVAL, st->line, "in_daemon must be yes or no, not '%s'", value);
-			return 0;
-		}
+		x->in_daemon = val;
 		return 1;
 	}
-	if (strcmp(name, "quota_hook") == 0) {
-		if (!mark_key(st, k, K_I_HOOK, name))
-			return 0;
-		if (!*value) {
-			set_err(st, -EINVAL, st->line, "quota_hook is empty");
-			return 0;
-		}
-		return set_str(st, &x->quota_hook, strdup(value));
-	}
+	if (strcmp(name, "quota_hook") == 0)
+		return nonempty_key(st, k, K_I_HOOK, name, value, false, &x->quota_hook);
 	set_err(st, -EINVAL, st->line, "unknown key '%s' in section [index %s]", name, x->name);
 	return 0;
 }
@@ -1772,14 +1918,7 @@ static int add_dest(struct parse_state *st, struct loafre_rule_config *r, const 
 nomem:
 	set_err(st, -ENOMEM, st->line, "out of memory");
 out:
-	free(d.spec);
-	free(d.user);
-	free(d.host);
-	free(d.path);
-	free(d.identity);
-	free(d.known_hosts);
-	loafre__idmap_clear(&d.uid_map);
-	loafre__idmap_clear(&d.gid_map);
+	dest_clear(&d);
 	loafre__argv_free(w);
 	return ok;
 }
@@ -1947,27 +2086,17 @@ static int rule_key(struct parse_state *st, const char *name, const char *value)
 		return set_str(st, &r->schedule, strdup(value));
 	}
 	if (strcmp(name, "enabled") == 0) {
-		if (!mark_key(st, k, KR_ENABLED, name))
+		int val;
+		if (!choice_key(st, k, KR_ENABLED, sect, name, value, yes_no,
+				LOAFRE__ARRAY_SIZE(yes_no), &val))
 			return 0;
-		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
-			r->enabled = r->enabled_in_file = true;
-		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
-			r->enabled = r->enabled_in_file = false;
-		else {
-			set_err(st, -EINVAL, st->line, "%s: enabled must be yes or no, not '%s'", sect,
-				value);
-			return 0;
-		}
+		r->enabled = r->enabled_in_file = val;
 		return 1;
 	}
 	if (strcmp(name, "workers") == 0) {
-		if (!mark_key(st, k, KR_WORKERS, name))
+		if (!uint_key(st, k, KR_WORKERS, sect, name, value, 1, LOAFRE_RULE_WORKERS_MAX,
+			      NULL, &v))
 			return 0;
-		if (!parse_uint(value, &v) || v < 1 || v > LOAFRE_RULE_WORKERS_MAX) {
-			set_err(st, -EINVAL, st->line, "%s: workers must be 1 to %d, not '%s'", sect,
-				LOAFRE_RULE_WORKERS_MAX, value);
-			return 0;
-		}
 		r->workers = (unsigned)v;
 		return 1;
 	}
@@ -2017,6 +2146,13 @@ static int handler(void *user, const char *section, const char *name, const char
 	(void)section; /* tracked by the reader */
 	if (st->err)
 		return 0;
+	if (st->long_pending) {
+		/* the line was a stand-in (iline_stand_in): the real key and value */
+		st->long_pending = false;
+		if (st->long_name)
+			name = st->long_name;
+		value = st->long_value;
+	}
 	if (st->in_daemon)
 		return daemon_key(st, name, value);
 	if (st->in_broker)
@@ -2198,6 +2334,21 @@ static void apply_state(struct parse_state *st, const char *path, const char *na
 		set_err(st, -ENOMEM, 0, "out of memory");
 }
 
+/* Runs inih over st->f; a syntax error it finds is set as the error. */
+static void parse_stream(struct parse_state *st)
+{
+	int r;
+
+	st->ini_prev = false; /* a new inih parse holds no key name */
+	r = ini_parse_stream(read_line, st, handler, st);
+
+	if (r > 0 && !st->err)
+		set_err(st, -EINVAL, (unsigned)r,
+			"syntax error (expected [section], key = value or a comment)");
+	else if (r < 0 && !st->err)
+		set_err(st, -ENOMEM, 0, "cannot parse: out of memory");
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -2238,12 +2389,7 @@ static void parse_sub_file(struct parse_state *st, const char *path, const char 
 	st->sub_name = name;
 	st->sub_sections = 0;
 	leave_section(st);
-	r = ini_parse_stream(read_line, st, handler, st);
-	if (r > 0 && !st->err)
-		set_err(st, -EINVAL, (unsigned)r,
-			"syntax error (expected [section], key = value or a comment)");
-	else if (r < 0 && !st->err)
-		set_err(st, -ENOMEM, 0, "cannot parse: out of memory");
+	parse_stream(st);
 	if (!st->err && st->sub_sections == 0)
 		set_err(st, -EINVAL, 0, "holds no [%s %s] section",
 			kind == 1 ? "rule" : "exclude", name);
@@ -2593,11 +2739,7 @@ int loafre__config_load_with(const char *path, const struct loafre__config_overr
 		set_err(&st, -ENOMEM, 0, "out of memory");
 		goto out;
 	}
-	r = ini_parse_stream(read_line, &st, handler, &st);
-	if (r > 0 && !st.err)
-		set_err(&st, -EINVAL, (unsigned)r, "syntax error (expected [section], key = value or a comment)");
-	else if (r < 0 && !st.err)
-		set_err(&st, -ENOMEM, 0, "cannot parse: out of memory");
+	parse_stream(&st);
 	if (!st.err)
 		load_rules_dir(&st, ov, n_ov);
 	if (!st.err)
@@ -2608,6 +2750,8 @@ out:
 	free(st.dir);
 	free(st.keys_of_fs);
 	free(st.linebuf);
+	free(st.long_name);
+	free(st.long_value);
 	if (r < 0) {
 		loafre_config_free(c);
 		return r;

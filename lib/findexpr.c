@@ -2340,6 +2340,16 @@ static size_t fmt_ctime(char *buf, size_t cap, int64_t ns)
 				1900 + tm.tm_year);
 }
 
+/* v in decimal, written by out_field as text (the segment's width and
+ * precision apply as to a string). */
+static void out_dec(struct loafre__find *f, const struct seg *sg, uint64_t v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	out_field(f, sg, buf, strlen(buf));
+}
+
 static void do_printf(struct loafre__find *f, const struct pfmt *fmt, const struct loafre__find_entry *e)
 {
 	char buf[512];
@@ -2393,28 +2403,22 @@ static void do_printf(struct loafre__find *f, const struct pfmt *fmt, const stru
 			out_field(f, sg, s, strlen(s));
 			break;
 		case 's':
-			snprintf(buf, sizeof(buf), "%" PRIu64, e->size);
-			out_field(f, sg, buf, strlen(buf));
+			out_dec(f, sg, e->size);
 			break;
 		case 'b':
-			snprintf(buf, sizeof(buf), "%" PRIu64, e->blocks);
-			out_field(f, sg, buf, strlen(buf));
+			out_dec(f, sg, e->blocks);
 			break;
 		case 'k':
-			snprintf(buf, sizeof(buf), "%" PRIu64, e->blocks / 2 + (e->blocks & 1));
-			out_field(f, sg, buf, strlen(buf));
+			out_dec(f, sg, e->blocks / 2 + (e->blocks & 1));
 			break;
 		case 'n':
-			snprintf(buf, sizeof(buf), "%" PRIu64, e->nlink);
-			out_field(f, sg, buf, strlen(buf));
+			out_dec(f, sg, e->nlink);
 			break;
 		case 'i':
-			snprintf(buf, sizeof(buf), "%" PRIu64, e->ino);
-			out_field(f, sg, buf, strlen(buf));
+			out_dec(f, sg, e->ino);
 			break;
 		case 'D':
-			snprintf(buf, sizeof(buf), "%" PRIu64, e->dev);
-			out_field(f, sg, buf, strlen(buf));
+			out_dec(f, sg, e->dev);
 			break;
 		case 'F':
 			s = e->fstype ? e->fstype : "unknown";
@@ -2448,8 +2452,7 @@ static void do_printf(struct loafre__find *f, const struct pfmt *fmt, const stru
 		}
 		case 'U':
 		case 'G':
-			snprintf(buf, sizeof(buf), "%" PRIu32, sg->conv == 'U' ? e->uid : e->gid);
-			out_field(f, sg, buf, strlen(buf));
+			out_dec(f, sg, sg->conv == 'U' ? e->uid : e->gid);
 			break;
 		case 'y':
 			buf[0] = type_letter(e->mode);
@@ -2503,6 +2506,15 @@ static int num_width(const char *s)
 	return (int)strlen(s);
 }
 
+/* s right-aligned in a column of -ls whose width *w grows to fit it. */
+static void ls_column(struct loafre__find *f, int *w, const char *s)
+{
+	if (num_width(s) > *w)
+		*w = num_width(s);
+	out_pad(f, (size_t)(*w - num_width(s)));
+	out_str(f, s);
+}
+
 static void do_ls(struct loafre__find *f, const struct loafre__find_entry *e)
 {
 	char buf[128], mode[11];
@@ -2514,17 +2526,11 @@ static void do_ls(struct loafre__find *f, const struct loafre__find_entry *e)
 	time_t t;
 
 	snprintf(buf, sizeof(buf), "%" PRIu64, e->ino);
-	if (num_width(buf) > f->w_ino)
-		f->w_ino = num_width(buf);
-	out_pad(f, (size_t)(f->w_ino - num_width(buf)));
-	out_str(f, buf);
+	ls_column(f, &f->w_ino, buf);
 	out_str(f, " ");
 
 	snprintf(buf, sizeof(buf), "%" PRIu64, e->blocks / 2 + (e->blocks & 1));
-	if (num_width(buf) > f->w_blk)
-		f->w_blk = num_width(buf);
-	out_pad(f, (size_t)(f->w_blk - num_width(buf)));
-	out_str(f, buf);
+	ls_column(f, &f->w_blk, buf);
 	out_str(f, " ");
 
 	mode_string(e->mode, mode);
@@ -2532,10 +2538,7 @@ static void do_ls(struct loafre__find *f, const struct loafre__find_entry *e)
 	out_str(f, " ");
 
 	snprintf(buf, sizeof(buf), "%" PRIu64, e->nlink);
-	if (num_width(buf) > f->w_nlink)
-		f->w_nlink = num_width(buf);
-	out_pad(f, (size_t)(f->w_nlink - num_width(buf)));
-	out_str(f, buf);
+	ls_column(f, &f->w_nlink, buf);
 	out_str(f, " ");
 
 	for (int g = 0; g < 2; g++) {
@@ -2575,21 +2578,12 @@ static void do_ls(struct loafre__find *f, const struct loafre__find_entry *e)
 		char mi[32];
 		snprintf(buf, sizeof(buf), "%u", major((dev_t)e->rdev));
 		snprintf(mi, sizeof(mi), "%u", minor((dev_t)e->rdev));
-		if (num_width(buf) > f->w_major)
-			f->w_major = num_width(buf);
-		if (num_width(mi) > f->w_minor)
-			f->w_minor = num_width(mi);
-		out_pad(f, (size_t)(f->w_major - num_width(buf)));
-		out_str(f, buf);
+		ls_column(f, &f->w_major, buf);
 		out_str(f, ", ");
-		out_pad(f, (size_t)(f->w_minor - num_width(mi)));
-		out_str(f, mi);
+		ls_column(f, &f->w_minor, mi);
 	} else {
 		snprintf(buf, sizeof(buf), "%" PRIu64, e->size);
-		if (num_width(buf) > f->w_size)
-			f->w_size = num_width(buf);
-		out_pad(f, (size_t)(f->w_size - num_width(buf)));
-		out_str(f, buf);
+		ls_column(f, &f->w_size, buf);
 	}
 	out_str(f, " ");
 
@@ -2839,74 +2833,36 @@ static bool is_effect(const struct node *n)
 	}
 }
 
-static void meet_u64(uint64_t *lo, uint64_t *hi, uint64_t l2, uint64_t h2)
-{
-	if (l2 > *lo)
-		*lo = l2;
-	if (h2 < *hi)
-		*hi = h2;
-}
-
-static void meet_u32(uint32_t *lo, uint32_t *hi, uint32_t l2, uint32_t h2)
-{
-	if (l2 > *lo)
-		*lo = l2;
-	if (h2 < *hi)
-		*hi = h2;
-}
-
-static void meet_i64(int64_t *lo, int64_t *hi, int64_t l2, int64_t h2)
-{
-	if (l2 > *lo)
-		*lo = l2;
-	if (h2 < *hi)
-		*hi = h2;
-}
-
-static void join_u64(uint64_t *lo, uint64_t *hi, uint64_t l2, uint64_t h2, bool e1, bool e2)
-{
-	if (e2)
-		return;
-	if (e1) {
-		*lo = l2;
-		*hi = h2;
-		return;
+/* meet_SFX and join_SFX of the ranges [lo, hi] of type T that hints hold
+ * (lo > hi: the empty range): *lo, *hi become the intersection of [*lo, *hi]
+ * and [l2, h2] (meet), or the smallest range holding both (join). */
+#define RANGE_OPS(T, SFX)                                                        \
+	static void meet_##SFX(T *lo, T *hi, T l2, T h2)                         \
+	{                                                                        \
+		if (l2 > *lo)                                                    \
+			*lo = l2;                                                \
+		if (h2 < *hi)                                                    \
+			*hi = h2;                                                \
+	}                                                                        \
+                                                                                 \
+	static void join_##SFX(T *lo, T *hi, T l2, T h2)                         \
+	{                                                                        \
+		if (l2 > h2)                                                     \
+			return;                                                  \
+		if (*lo > *hi) {                                                 \
+			*lo = l2;                                                \
+			*hi = h2;                                                \
+			return;                                                  \
+		}                                                                \
+		if (l2 < *lo)                                                    \
+			*lo = l2;                                                \
+		if (h2 > *hi)                                                    \
+			*hi = h2;                                                \
 	}
-	if (l2 < *lo)
-		*lo = l2;
-	if (h2 > *hi)
-		*hi = h2;
-}
 
-static void join_u32(uint32_t *lo, uint32_t *hi, uint32_t l2, uint32_t h2)
-{
-	if (l2 > h2)
-		return;
-	if (*lo > *hi) {
-		*lo = l2;
-		*hi = h2;
-		return;
-	}
-	if (l2 < *lo)
-		*lo = l2;
-	if (h2 > *hi)
-		*hi = h2;
-}
-
-static void join_i64(int64_t *lo, int64_t *hi, int64_t l2, int64_t h2)
-{
-	if (l2 > h2)
-		return;
-	if (*lo > *hi) {
-		*lo = l2;
-		*hi = h2;
-		return;
-	}
-	if (l2 < *lo)
-		*lo = l2;
-	if (h2 > *hi)
-		*hi = h2;
-}
+RANGE_OPS(uint64_t, u64)
+RANGE_OPS(uint32_t, u32)
+RANGE_OPS(int64_t, i64)
 
 static const char *same_str(const char *a, const char *b)
 {
@@ -2961,8 +2917,7 @@ static void hints_join(struct loafre__find_hints *h, const struct loafre__find_h
 	h->name_suffix = same_str(h->name_suffix, o->name_suffix);
 	h->name_glob = same_str(h->name_glob, o->name_glob);
 	h->name_iglob = same_str(h->name_iglob, o->name_iglob);
-	join_u64(&h->size_min, &h->size_max, o->size_min, o->size_max, h->size_min > h->size_max,
-		 o->size_min > o->size_max);
+	join_u64(&h->size_min, &h->size_max, o->size_min, o->size_max);
 	if (h->n_uids && o->n_uids && h->n_uids + o->n_uids <= LOAFRE__FIND_HINT_UIDS) {
 		for (unsigned j = 0; j < o->n_uids; j++) {
 			bool dup = false;

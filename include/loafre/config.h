@@ -119,6 +119,10 @@
  *                               ; a rule of this file); loaded after it; a
  *                               ; name defined twice is an error
  *
+ * Lines: at most LOAFRE_CONFIG_LINE_MAX characters (a longer one is an
+ * error naming file:line); `;` after a blank starts a comment, also inside
+ * a value; an indented line after a key continues its value.
+ *
  * Lookup: an explicit file (-c FILE), else $LOAFRE_CONFIG, else
  * /etc/loafre/loafre.conf. Relative paths inside the file are relative to
  * the file's directory. Unknown sections or keys are errors.
@@ -142,6 +146,7 @@ extern "C" {
 
 #define LOAFRE_CONFIG_DEFAULT_PATH "/etc/loafre/loafre.conf"
 #define LOAFRE_FSNAME_MAX 8 /* Lustre's limit on a filesystem name */
+#define LOAFRE_CONFIG_LINE_MAX 65536 /* characters of a line, its '\n' not counted */
 
 enum loafre_fs_type {
 	LOAFRE_FS_LOCAL = 0,  /* any Linux filesystem, through an emulated MDT */

@@ -16,6 +16,13 @@
 	"               " LOAFRE_CONFIG_DEFAULT_PATH ")\n"                           \
 	"  -h, --help   show this help\n"
 
+/* The options of a command that is a client of the broker (index, worker). */
+#define BROKER_CLIENT_OPTS                                                            \
+	"  --broker EP        the broker (default: [client] broker, else the first\n" \
+	"                     [broker] endpoint, an ipc:// one if any)\n"             \
+	"  --server-key FILE  tcp://: the broker's public key (NAME.pub)\n"           \
+	"  --key FILE         tcp://: this client's key pair (NAME.key)\n"
+
 static const struct option no_long[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -28,7 +35,8 @@ static const struct option changelog_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static const struct option users_long[] = {
+/* --json and --help: changelog_users, groups. */
+static const struct option json_long[] = {
 	{ "json", no_argument, NULL, 'J' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -63,12 +71,6 @@ static const struct option tail_long[] = {
 	{ "broker", required_argument, NULL, 'B' },
 	{ "server-key", required_argument, NULL, 'P' },
 	{ "key", required_argument, NULL, 'k' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
-};
-
-static const struct option groups_long[] = {
-	{ "json", no_argument, NULL, 'J' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -262,7 +264,7 @@ const struct cli_cmd cli_commands[] = {
 	  "\n"
 	  "  --json        one JSON object: {\"current_index\":N,\"users\":[...]}\n" COMMON_OPTS
 	  "\n" EXIT_CODES,
-	  "hc:", users_long, 1, 1 },
+	  "hc:", json_long, 1, 1 },
 	{ "changelog_import", cmd_changelog_import, CMD_NEEDS_CONFIG | CMD_NEEDS_MDT,
 	  "append records captured with lfs changelog (read from stdin)",
 	  "[--renumber] MDT < FILE",
@@ -363,10 +365,7 @@ const struct cli_cmd cli_commands[] = {
 	  "section or the options below. A never-loaded index is loaded by a scan\n"
 	  "first (as 'loafre scan'). Stops on SIGINT or SIGTERM. docs/index.md.\n"
 	  "\n"
-	  "  --broker EP        the broker (default: [client] broker, else the first\n"
-	  "                     [broker] endpoint, an ipc:// one if any)\n"
-	  "  --server-key FILE  tcp://: the broker's public key (NAME.pub)\n"
-	  "  --key FILE         tcp://: this client's key pair (NAME.key)\n"
+	  BROKER_CLIENT_OPTS
 	  "  -h, --help         show this help\n"
 	  "\n" EXIT_CODES,
 	  "hc:", index_long, 1, 1 },
@@ -568,10 +567,7 @@ const struct cli_cmd cli_commands[] = {
 	  "filesystem. Stops on SIGINT or SIGTERM (what is not acked is redelivered).\n"
 	  "\n"
 	  "  --rule NAME        the rule (required)\n"
-	  "  --broker EP        the broker (default: [client] broker, else the first\n"
-	  "                     [broker] endpoint, an ipc:// one if any)\n"
-	  "  --server-key FILE  tcp://: the broker's public key (NAME.pub)\n"
-	  "  --key FILE         tcp://: this client's key pair (NAME.key)\n"
+	  BROKER_CLIENT_OPTS
 	  "  --threads N        broker members (threads), 1-64 (default: the rule's\n"
 	  "                     workers)\n"
 	  "  --no-sync          no initial sync (another worker, e.g. loafred's, does it)\n"
@@ -656,7 +652,7 @@ const struct cli_cmd cli_commands[] = {
 	  "redelivered.\n"
 	  "\n"
 	  "  --json        one JSON array of groups\n" COMMON_OPTS "\n" EXIT_CODES,
-	  "hc:", groups_long, 0, 0 },
+	  "hc:", json_long, 0, 0 },
 	{ "bench", cmd_bench, 0,
 	  "measure the record codec, the journal, the local source, the broker, the index or "
 	  "replication",

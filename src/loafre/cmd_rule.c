@@ -41,7 +41,6 @@
 
 #define PROG "loafre rule"
 #define RULE_FILE_MAX (1u << 20)
-#define INI_LINE_MAX 198 /* longest line the configuration reader takes */
 
 enum {
 	O_FS = 0x2000,
@@ -197,10 +196,10 @@ static bool value_ok(const char *sub, const char *name, const char *key, const c
 			sub, name, key);
 		return false;
 	}
-	if (strlen(key) + 3 + vl > INI_LINE_MAX) {
+	if (strlen(key) + 3 + vl > LOAFRE_CONFIG_LINE_MAX) {
 		fprintf(stderr,
 			PROG " %s: rule %s: %s: value too long for one configuration line (at most %zu characters)\n",
-			sub, name, key, (size_t)INI_LINE_MAX - 3 - strlen(key));
+			sub, name, key, (size_t)LOAFRE_CONFIG_LINE_MAX - 3 - strlen(key));
 		return false;
 	}
 	return true;

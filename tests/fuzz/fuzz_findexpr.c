@@ -40,104 +40,41 @@ static int lookup(void *ctx, const char *path, struct loafre__find_entry *ret)
 	return 0;
 }
 
-static void entries(struct loafre__find_entry *e, size_t *n)
+/* The entries every parsed expression is evaluated on: every type, extreme
+ * sizes, ids and times, several depths. */
+static const struct loafre__find_entry fixed_entries[] = {
+	{ .path = "start/", .start_len = 6, .name = "start", .mode = S_IFDIR | 0755,
+	  .nlink = 3, .size = 4096, .blocks = 8, .mtime_ns = 1700000100000000000LL,
+	  .atime_ns = 1700000100000000000LL, .ctime_ns = 1700000100000000000LL, .dev = 1 },
+	{ .path = "start/f1.txt", .start_len = 6, .name = "f1.txt", .depth = 1,
+	  .mode = S_IFREG | 04755, .uid = 1234, .gid = 5678, .nlink = 2, .size = 6, .blocks = 8,
+	  .mtime_ns = 981173106789000000LL, .atime_ns = -1, .ctime_ns = 1700000000000000000LL,
+	  .ino = 12345, .dev = 1, .fstype = "lustre" }, /* its id: entries() */
+	{ .path = "start/d/link", .start_len = 6, .name = "link", .depth = 2,
+	  .mode = S_IFLNK | 0777, .size = 8, .symlink = "../f1.txt", .target_mode = S_IFREG | 0644,
+	  .mtime_ns = INT64_MAX, .atime_ns = INT64_MIN, .ctime_ns = 0, .dev = 2 },
+	{ .path = "start/d/loop", .start_len = 6, .name = "loop", .depth = 2,
+	  .mode = S_IFLNK | 0777, .symlink = "loop", .target_mode = S_IFLNK, .uid = UINT32_MAX,
+	  .gid = UINT32_MAX },
+	{ .path = "start/d/big data", .start_len = 6, .name = "big data", .depth = 2,
+	  .mode = S_IFREG | 0600, .size = UINT64_MAX, .blocks = UINT64_MAX, .nlink = UINT64_MAX,
+	  .ino = UINT64_MAX, .mtime_ns = 1700000000000000001LL,
+	  .atime_ns = 1700000000000000001LL, .ctime_ns = 1700000000000000001LL },
+	{ .path = "start/d/e/cdev", .start_len = 6, .name = "cdev", .depth = 3,
+	  .mode = S_IFCHR | 0620, .rdev = ((uint64_t)259 << 8) | 12345, .uid = 0, .gid = 5,
+	  .mtime_ns = -123456789123LL },
+	{ .path = "/", .start_len = 1, .name = NULL /* derived: "/" */,
+	  .mode = S_IFDIR | 01777, .empty = 1 },
+	{ .path = "x//", .start_len = 3, .name = NULL /* derived: "x" */, .mode = S_IFIFO | 0 },
+};
+
+#define N_ENTRIES (sizeof(fixed_entries) / sizeof(fixed_entries[0]))
+
+/* fixed_entries into e (N_ENTRIES); f1.txt is lookup's "ref" (-samefile). */
+static void entries(struct loafre__find_entry *e)
 {
-	size_t k = 0;
-	memset(e, 0, 8 * sizeof(*e));
-
-	e[k].path = "start/";
-	e[k].start_len = 6;
-	e[k].name = "start";
-	e[k].mode = S_IFDIR | 0755;
-	e[k].nlink = 3;
-	e[k].size = 4096;
-	e[k].blocks = 8;
-	e[k].mtime_ns = e[k].atime_ns = e[k].ctime_ns = 1700000100000000000LL;
-	e[k].dev = 1;
-	k++;
-
-	e[k].path = "start/f1.txt";
-	e[k].start_len = 6;
-	e[k].name = "f1.txt";
-	e[k].depth = 1;
-	e[k].mode = S_IFREG | 04755;
-	e[k].uid = 1234;
-	e[k].gid = 5678;
-	e[k].nlink = 2;
-	e[k].size = 6;
-	e[k].blocks = 8;
-	e[k].mtime_ns = 981173106789000000LL;
-	e[k].atime_ns = -1;
-	e[k].ctime_ns = 1700000000000000000LL;
-	e[k].ino = 12345;
-	e[k].dev = 1;
-	memset(e[k].id, 0x42, sizeof(e[k].id));
-	e[k].fstype = "lustre";
-	k++;
-
-	e[k].path = "start/d/link";
-	e[k].start_len = 6;
-	e[k].name = "link";
-	e[k].depth = 2;
-	e[k].mode = S_IFLNK | 0777;
-	e[k].size = 8;
-	e[k].symlink = "../f1.txt";
-	e[k].target_mode = S_IFREG | 0644;
-	e[k].mtime_ns = INT64_MAX;
-	e[k].atime_ns = INT64_MIN;
-	e[k].ctime_ns = 0;
-	e[k].dev = 2;
-	k++;
-
-	e[k].path = "start/d/loop";
-	e[k].start_len = 6;
-	e[k].name = "loop";
-	e[k].depth = 2;
-	e[k].mode = S_IFLNK | 0777;
-	e[k].symlink = "loop";
-	e[k].target_mode = S_IFLNK;
-	e[k].uid = UINT32_MAX;
-	e[k].gid = UINT32_MAX;
-	k++;
-
-	e[k].path = "start/d/big data";
-	e[k].start_len = 6;
-	e[k].name = "big data";
-	e[k].depth = 2;
-	e[k].mode = S_IFREG | 0600;
-	e[k].size = UINT64_MAX;
-	e[k].blocks = UINT64_MAX;
-	e[k].nlink = UINT64_MAX;
-	e[k].ino = UINT64_MAX;
-	e[k].mtime_ns = 1700000000000000001LL;
-	e[k].atime_ns = 1700000000000000001LL;
-	e[k].ctime_ns = 1700000000000000001LL;
-	k++;
-
-	e[k].path = "start/d/e/cdev";
-	e[k].start_len = 6;
-	e[k].name = "cdev";
-	e[k].depth = 3;
-	e[k].mode = S_IFCHR | 0620;
-	e[k].rdev = ((uint64_t)259 << 8) | 12345;
-	e[k].uid = 0;
-	e[k].gid = 5;
-	e[k].mtime_ns = -123456789123LL;
-	k++;
-
-	e[k].path = "/";
-	e[k].start_len = 1;
-	e[k].name = NULL; /* derived: "/" */
-	e[k].mode = S_IFDIR | 01777;
-	e[k].empty = 1;
-	k++;
-
-	e[k].path = "x//";
-	e[k].start_len = 3;
-	e[k].name = NULL; /* derived: "x" */
-	e[k].mode = S_IFIFO | 0;
-	k++;
-	*n = k;
+	memcpy(e, fixed_entries, sizeof(fixed_entries));
+	memset(e[1].id, 0x42, sizeof(e[1].id));
 }
 
 static bool in_hints(const struct loafre__find_hints *h, const struct loafre__find_entry *e)
@@ -179,10 +116,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static char buf[MAX_INPUT + 1];
 	char *argv[MAX_ARGS], err[1024], *mem = NULL;
-	size_t memlen = 0, n_entries;
+	size_t memlen = 0;
 	int argc = 0;
 	struct loafre__find *f = NULL;
-	struct loafre__find_entry e[8];
+	struct loafre__find_entry e[N_ENTRIES];
 	struct loafre__find_hints h;
 	FILE *out;
 
@@ -217,8 +154,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (loafre__find_hints(f, &h) != 0)
 		abort();
-	entries(e, &n_entries);
-	for (size_t i = 0; i < n_entries; i++) {
+	entries(e);
+	for (size_t i = 0; i < N_ENTRIES; i++) {
 		struct loafre__find_result r;
 		size_t before;
 		fflush(out);

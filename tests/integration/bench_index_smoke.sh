@@ -6,18 +6,12 @@
 # when interrupted), bad options are one-line usage errors.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/bench_lib.sh"
 
 N=2000
 TREE="$T/loafre-bench-index-tree-$N"
-"$LOAFRE" bench index -n $N --dir "$T" >"$T/bench.out" 2>"$T/bench.err" ||
-	fail "bench index exited $?: $(cat "$T/bench.err")"
-cat "$T/bench.out"
-[ ! -s "$T/bench.err" ] || fail "bench index wrote on stderr: $(cat "$T/bench.err")"
+run_bench index -n $N --dir "$T"
 
-# expect_line REGEX: exactly one line of the output matches.
-expect_line() {
-	[ "$(grep -cE -- "$1" "$T/bench.out")" -eq 1 ] || fail "no single line matching '$1'"
-}
 R='[0-9.]+'
 expect_line "^index bench: $N files, ingest of $N records, [0-9]+ CPUs, load average "
 expect_line "^ingest: apply \(no fetch, attributes from the records\): $R records/s "
@@ -44,8 +38,7 @@ expect_line "^  find by name >= 20x faster than GNU find: ${R}x: (yes|no)$"
 expect_line "^  find by size\+user >= 20x faster than GNU find: ${R}x: (yes|no)$"
 expect_line "^  du -s of the root <= 10 ms: $R ms \(process; $R ms in-process\): (yes|no)$"
 expect_line "^  answers equal to GNU find, GNU du and plocate: yes$"
-left=$(ls -A "$T" | grep -E '^loafre-bench' || true)
-[ -z "$left" ] || fail "bench index left: $left"
+expect_nothing_left "bench index"
 
 # --keep-tree: the tree and its marker stay; the next run reuses them; a run
 # without --keep-tree reuses it too and removes it.
@@ -58,26 +51,14 @@ grep -qE "^tree: 500 files, .*: reused $T/loafre-bench-index-tree-500 \(its mark
 	"$T/k2.out" || fail "the kept tree was not reused: $(grep '^tree' "$T/k2.out")"
 grep -qx "  answers equal to GNU find, GNU du and plocate: yes" "$T/k2.out" ||
 	fail "answers differ on the reused tree"
-left=$(ls -A "$T" | grep -E '^loafre-bench' || true)
-[ -z "$left" ] || fail "a run without --keep-tree left: $left"
+expect_nothing_left "a run without --keep-tree"
 # a tree without its marker (an interrupted generation) is made again
 mkdir -p "$TREE/junk"
 "$LOAFRE" bench index -n $N --ingest 100 --dir "$T" >"$T/k3.out"
 grep -qE "^tree: $N files, .* made in " "$T/k3.out" || fail "an incomplete tree was reused"
 
 # Interrupted: exit status 1, one line, nothing left behind.
-"$LOAFRE" bench index -n 200000 --ingest 100 --dir "$T" >"$T/int.out" 2>"$T/int.err" &
-BENCH=$!
-BG_PIDS+=("$BENCH")
-wait_for "grep -q '^tree: making ' '$T/int.out'" 600
-sleep 0.5
-kill -INT "$BENCH"
-rc=0
-wait "$BENCH" || rc=$?
-[ "$rc" -eq 1 ] || fail "interrupted bench exited $rc"
-grep -qx "loafre bench index: interrupted" "$T/int.err" || fail "stderr: $(cat "$T/int.err")"
-left=$(ls -A "$T" | grep -E '^loafre-bench' || true)
-[ -z "$left" ] || fail "the interrupted bench left: $left"
+interrupt_bench '^tree: making ' 0.5 index -n 200000 --ingest 100 --dir "$T"
 
 # Bad options: one line, usage exit status.
 expect_err "loafre bench index: bad -n '0' (1 to 100000000)" "$LOAFRE" bench index -n 0

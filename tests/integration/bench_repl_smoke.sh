@@ -8,19 +8,13 @@
 # bad options are one-line usage errors. No timing is checked.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/bench_lib.sh"
 
 command -v lsyncd >/dev/null || fail "lsyncd is not installed (tools/install-deps)"
 command -v rsync >/dev/null || fail "rsync is not installed (tools/install-deps)"
 
-"$LOAFRE" bench replicate -n 2000 --duration 2 --storm 200 --dir "$T" --loafred "$LOAFRED" \
-	>"$T/bench.out" 2>"$T/bench.err" || fail "bench replicate exited $?: $(cat "$T/bench.err")"
-cat "$T/bench.out"
-[ ! -s "$T/bench.err" ] || fail "bench replicate wrote on stderr: $(cat "$T/bench.err")"
+run_bench replicate -n 2000 --duration 2 --storm 200 --dir "$T" --loafred "$LOAFRED"
 
-# expect_line REGEX: exactly one line of the output matches.
-expect_line() {
-	[ "$(grep -cE -- "$1" "$T/bench.out")" -eq 1 ] || fail "no single line matching '$1'"
-}
 R='[0-9]+(\.[0-9]+)?'
 expect_line "^replicate bench: loafred .*; lsyncd [0-9.]+ \(delay=0 and delay=15\); rsync [0-9.]+; [0-9]+ CPUs, load average "
 expect_line "^workload: \(a\) 2000 ops/s for 2 s, \(b\) 200 creates, \(c\) 100 changes in 2000 files; "
@@ -56,8 +50,7 @@ expect_line "^  lag p99 <= 250 ms: $R ms: (yes|no)$"
 expect_line "^  storm complete <= 0.5 s after the last create: $R s: (yes|no)$"
 expect_line "^  converge >= 100x faster than rsync's full pass: (${R}x|-): (yes|no)$"
 expect_line "^reproduce: .*loafre bench replicate -n 2000 --ops-rate 2000 --duration 2 --storm 200 --only a,b,c,d --dir $T$"
-left=$(ls -A "$T" | grep -E '^loafre-bench' || true)
-[ -z "$left" ] || fail "bench replicate left: $left"
+expect_nothing_left "bench replicate"
 
 # A replicator that never copies files named f1*: the bench's own compare
 # finds the difference and fails, naming it (a stand-in loafred: rsync in a
@@ -81,8 +74,7 @@ grep -qE "^loafre bench replicate: loafre: \(a\): the destination still differs 
 	"$T/bad.err" || fail "the difference is not named: $(cat "$T/bad.err")"
 grep -qx "loafre bench replicate: failed (see above)" "$T/bad.err" || fail "no failure line"
 grep -qE "^  lag p99 <= 250 ms: loafre failed: no$" "$T/bad.out" || fail "summary: $(cat "$T/bad.out")"
-left=$(ls -A "$T" | grep -E '^loafre-bench' || true)
-[ -z "$left" ] || fail "the failed bench left: $left"
+expect_nothing_left "the failed bench"
 ! pgrep -f "$T/badrepl" >/dev/null || fail "the stand-in replicator is still running"
 
 # --keep-tree: the (c) tree and its marker stay; the next run reuses them.
@@ -95,23 +87,11 @@ grep -qx "tree: 300 files in 3 directories: reused $T/loafre-bench-repl-tree-300
 	"$T/k2.out" || fail "the kept tree was not reused: $(grep '^tree' "$T/k2.out")"
 grep -qE "^loafre \(c\): 100 changes at the destination .*; destination equal to the source" "$T/k2.out" ||
 	fail "(c) on the reused tree: $(cat "$T/k2.out")"
-left=$(ls -A "$T" | grep -E '^loafre-bench' || true)
-[ -z "$left" ] || fail "a run without --keep-tree left: $left"
+expect_nothing_left "a run without --keep-tree"
 
 # Interrupted: exit status 1, one line, no replicator and no directory left.
-"$LOAFRE" bench replicate --only a,b --duration 30 --dir "$T" --loafred "$LOAFRED" \
-	>"$T/int.out" 2>"$T/int.err" &
-BENCH=$!
-BG_PIDS+=("$BENCH")
-wait_for "grep -q '^loafre: ready ' '$T/int.out'" 600
-sleep 1
-kill -INT "$BENCH"
-rc=0
-wait "$BENCH" || rc=$?
-[ "$rc" -eq 1 ] || fail "interrupted bench exited $rc"
-grep -qx "loafre bench replicate: interrupted" "$T/int.err" || fail "stderr: $(cat "$T/int.err")"
-left=$(ls -A "$T" | grep -E '^loafre-bench' || true)
-[ -z "$left" ] || fail "the interrupted bench left: $left"
+interrupt_bench '^loafre: ready ' 1 replicate --only a,b --duration 30 --dir "$T" \
+	--loafred "$LOAFRED"
 ! pgrep -f "$T/loafre-bench-repl" >/dev/null || fail "a replicator is still running"
 
 # Bad options: one line, usage exit status.

@@ -16,22 +16,14 @@
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_lib import free_port  # noqa: E402
 from source_lib import LOAFRE, Failed, need_binaries, run_env_test  # noqa: E402
 
 TAIL_TIMEOUT = 120  # a refused client must fail well before this
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run(conf, args, timeout=TAIL_TIMEOUT):

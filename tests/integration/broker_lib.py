@@ -5,7 +5,7 @@
 # collected by a thread, a file-operation workload thread, the journal's
 # records (a "keeper" reader that never clears keeps them all readable),
 # the group's reader's cleared index, loafred's stats, polling with a
-# deadline. Python 3 stdlib only.
+# deadline (proc_lib.wait_for). Python 3 stdlib only.
 #
 # Needs LOAFRE, LOAFRED, BROKER_MEMBER (and BROKER_RAW for broker_raw).
 import json
@@ -17,6 +17,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_lib import wait_for  # noqa: E402,F401
 from source_lib import Env, Failed, need_binaries  # noqa: E402,F401
 
 MEMBER = os.environ.get("BROKER_MEMBER", "")
@@ -33,20 +34,6 @@ def need_helpers(raw=False):
 
 def endpoint(env):
     return "ipc://" + os.path.join(env.run_dir, "broker.sock")
-
-
-def wait_for(pred, timeout, what, interval=0.05):
-    """Polls pred() until it returns a true value (returned) or the deadline
-    passes (Failed naming `what`, which may be a callable for details)."""
-    t0 = time.monotonic()
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() - t0 > timeout:
-            raise Failed("timed out after %.0f s waiting for %s"
-                         % (timeout, what() if callable(what) else what))
-        time.sleep(interval)
 
 
 class Member:

@@ -22,8 +22,7 @@
 #
 # Needs LOAFRE and LOAFRED in the environment; root (chown, sshd). Temp
 # directories go to TMPDIR (default /tmp): keep it short (20 bytes or so),
-# the ssh ControlPath under RUN_DIR and the 198-character configuration
-# lines (a destination with port=, identity=, known_hosts=) must fit.
+# the ssh ControlPath under RUN_DIR must fit.
 import ctypes
 import hashlib
 import json
@@ -37,6 +36,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import proc_lib  # noqa: E402
+from proc_lib import free_port  # noqa: E402,F401
 from source_lib import LOAFRE, Env, Failed, need_binaries  # noqa: E402,F401
 
 SSHD = "/usr/sbin/sshd"
@@ -68,14 +69,6 @@ def subreaper():
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _ppids():
@@ -153,17 +146,9 @@ def reap_orphans():
 
 
 def wait_for(pred, timeout, what, interval=0.1):
-    """Polls pred() until it returns a true value (returned) or the deadline
-    passes (Failed naming `what`, which may be a callable for details)."""
-    t0 = time.monotonic()
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() - t0 > timeout:
-            raise Failed("timed out after %.0f s waiting for %s"
-                         % (timeout, what() if callable(what) else what))
-        time.sleep(interval)
+    """proc_lib.wait_for, polling every 0.1 s unless told (the predicates
+    here often run commands)."""
+    return proc_lib.wait_for(pred, timeout, what, interval)
 
 
 # ---- sshd -----------------------------------------------------------------------
@@ -173,8 +158,8 @@ class Sshd:
     key TOP/k/id, known_hosts TOP/k/kh)."""
 
     def __init__(self, top, port=None):
-        # short names: a destination line with port=, identity= and
-        # known_hosts= must fit the configuration's 198-character lines
+        # short names: they keep destination lines (port=, identity=,
+        # known_hosts=) short
         self.keys = os.path.join(top, "k")
         os.makedirs(self.keys, 0o700, exist_ok=True)
         self.hostkey = os.path.join(self.keys, "host")

@@ -17,13 +17,13 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from proc_lib import free_port  # noqa: E402
 from repl_lib import Failed, Sshd, descendants  # noqa: E402
 
 LOAFRE = os.environ.get("LOAFRE", "loafre")
@@ -34,14 +34,6 @@ SSHD = "/usr/sbin/sshd"
 def fail(msg):
     print("FAIL: " + msg)
     sys.exit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def closed_port():

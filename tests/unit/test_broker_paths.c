@@ -94,6 +94,40 @@ static struct loafre_rec rec(enum loafre_cl_type t, uint64_t index)
 	return r;
 }
 
+/* The RENME (index index) of src, named sname in sparent, to name in
+ * parent (paths relative to the tree; parent NULL: the caller sets pfid). */
+static struct loafre_rec rename_rec(uint64_t index, const char *src, const char *sparent,
+				    const char *sname, const char *parent, const char *name)
+{
+	struct loafre_rec r = rec(LOAFRE_CL_RENAME, index);
+
+	r.flags = LOAFRE_CLF_RENAME;
+	r.sfid = fid_of(src);
+	r.spfid = fid_of(sparent);
+	r.sname = sname;
+	r.snamelen = (uint16_t)strlen(sname);
+	if (parent)
+		r.pfid = fid_of(parent);
+	r.name = name;
+	r.namelen = (uint16_t)strlen(name);
+	return r;
+}
+
+/* The annotation a broker makes of r, the next record of MDT t-MDT0000 in
+ * map p; *ret_rc: what loafre__paths_next returned. Freed by the caller. */
+static struct loafre__bpann *next_ann(struct loafre__paths *p, const struct loafre_rec *r,
+				      int *ret_rc)
+{
+	struct loafre__paths_ann a;
+	struct loafre__bpann *o;
+	int rc = loafre__paths_next(p, "t-MDT0000", r, &a);
+
+	o = loafre__bpann_make(r, rc, &a);
+	assert_non_null(o);
+	*ret_rc = rc;
+	return o;
+}
+
 static void check_map(struct loafre__paths *p)
 {
 	struct loafre__paths_ann a;
@@ -177,7 +211,6 @@ static void test_annotations(void **state)
 	const char *mdts[1] = {"t-MDT0000"};
 	uint64_t pos[1] = {0};
 	struct loafre__paths *p = NULL;
-	struct loafre__paths_ann a;
 	struct loafre__bpann *o;
 	struct loafre_rec r;
 	char path3[160];
@@ -190,9 +223,7 @@ static void test_annotations(void **state)
 	/* a file's CLOSE: no name, no path: -ENODATA, no flag */
 	r = rec(LOAFRE_CL_CLOSE, 1);
 	r.tfid = fid_of("f");
-	rc = loafre__paths_next(p, mdts[0], &r, &a);
-	o = loafre__bpann_make(&r, rc, &a);
-	assert_non_null(o);
+	o = next_ann(p, &r, &rc);
 	assert_int_equal(o->flags, 0);
 	assert_int_equal(o->path_err, -ENODATA);
 	assert_int_equal(o->spath_err, 0);
@@ -200,18 +231,8 @@ static void test_annotations(void **state)
 	free(o);
 
 	/* a file renamed from a/g to d/g2: paths, not a barrier */
-	r = rec(LOAFRE_CL_RENAME, 2);
-	r.flags = LOAFRE_CLF_RENAME;
-	r.sfid = fid_of("a/g");
-	r.spfid = fid_of("a");
-	r.sname = "g";
-	r.snamelen = 1;
-	r.pfid = fid_of("d");
-	r.name = "g2";
-	r.namelen = 2;
-	rc = loafre__paths_next(p, mdts[0], &r, &a);
-	o = loafre__bpann_make(&r, rc, &a);
-	assert_non_null(o);
+	r = rename_rec(2, "a/g", "a", "g", "d", "g2");
+	o = next_ann(p, &r, &rc);
 	assert_int_equal(o->flags, 0);
 	assert_int_equal(o->path_err, 0);
 	assert_int_equal(o->path_len, 5);
@@ -221,18 +242,8 @@ static void test_annotations(void **state)
 	free(o);
 
 	/* directory a renamed to d/a2: DIR | BARRIER, and the map follows */
-	r = rec(LOAFRE_CL_RENAME, 3);
-	r.flags = LOAFRE_CLF_RENAME;
-	r.sfid = fid_of("a");
-	r.spfid = fid_of(".");
-	r.sname = "a";
-	r.snamelen = 1;
-	r.pfid = fid_of("d");
-	r.name = "a2";
-	r.namelen = 2;
-	rc = loafre__paths_next(p, mdts[0], &r, &a);
-	o = loafre__bpann_make(&r, rc, &a);
-	assert_non_null(o);
+	r = rename_rec(3, "a", ".", "a", "d", "a2");
+	o = next_ann(p, &r, &rc);
 	assert_int_equal(o->flags, LOAFRE_RP_DIR | LOAFRE_RP_BARRIER);
 	assert_int_equal(o->path_len, 5);
 	assert_memory_equal(o->s, "/d/a2", 5);
@@ -246,46 +257,25 @@ static void test_annotations(void **state)
 	r.tfid.f_oid = 1;
 	r.name = "n";
 	r.namelen = 1;
-	rc = loafre__paths_next(p, mdts[0], &r, &a);
-	o = loafre__bpann_make(&r, rc, &a);
-	assert_non_null(o);
+	o = next_ann(p, &r, &rc);
 	assert_int_equal(o->flags, 0);
 	assert_int_equal(o->path_len, 9);
 	assert_memory_equal(o->s, "/d/a2/b/n", 9);
 	free(o);
 
 	/* a file renamed over directory c (a victim that is a directory) */
-	r = rec(LOAFRE_CL_RENAME, 5);
-	r.flags = LOAFRE_CLF_RENAME;
-	r.sfid = fid_of("f");
-	r.spfid = fid_of(".");
-	r.sname = "f";
-	r.snamelen = 1;
+	r = rename_rec(5, "f", ".", "f", "a/b", "c");
 	r.tfid = fid_of("a/b/c");
-	r.pfid = fid_of("a/b");
-	r.name = "c";
-	r.namelen = 1;
-	rc = loafre__paths_next(p, mdts[0], &r, &a);
-	o = loafre__bpann_make(&r, rc, &a);
-	assert_non_null(o);
+	o = next_ann(p, &r, &rc);
 	assert_int_equal(o->flags, LOAFRE_RP_VICTIM_DIR | LOAFRE_RP_BARRIER);
 	free(o);
 
 	/* a parent the map does not know: -ENOENT for that path only */
-	r = rec(LOAFRE_CL_RENAME, 6);
-	r.flags = LOAFRE_CLF_RENAME;
-	r.sfid = fid_of("a/b/h");
-	r.spfid = fid_of("a/b");
-	r.sname = "h";
-	r.snamelen = 1;
+	r = rename_rec(6, "a/b/h", "a/b", "h", NULL, "h");
 	r.pfid.f_seq = 0x5555;
 	r.pfid.f_oid = 5;
-	r.name = "h";
-	r.namelen = 1;
-	rc = loafre__paths_next(p, mdts[0], &r, &a);
+	o = next_ann(p, &r, &rc);
 	assert_int_equal(rc, -ENOENT);
-	o = loafre__bpann_make(&r, rc, &a);
-	assert_non_null(o);
 	assert_int_equal(o->path_err, -ENOENT);
 	assert_int_equal(o->path_len, 0);
 	assert_int_equal(o->spath_err, 0);
@@ -299,9 +289,7 @@ static void test_annotations(void **state)
 	r.pfid = fid_of(".");
 	r.name = "d";
 	r.namelen = 1;
-	rc = loafre__paths_next(p, mdts[0], &r, &a);
-	o = loafre__bpann_make(&r, rc, &a);
-	assert_non_null(o);
+	o = next_ann(p, &r, &rc);
 	assert_int_equal(o->flags, LOAFRE_RP_DIR | LOAFRE_RP_BARRIER);
 	assert_memory_equal(o->s, "/d", 2);
 	free(o);

@@ -22,13 +22,20 @@
 #define SOURCE_ROOT_RAW TEST_DATA_DIR "/../.."
 static char SOURCE_ROOT[PATH_MAX];
 
-static char tmpdir[] = "/tmp/loafre-test-config.XXXXXX";
+#define TMPDIR_TEMPLATE "/tmp/loafre-test-config.XXXXXX"
+static char tmpdir[sizeof(TMPDIR_TEMPLATE)];
+
+/* 0, or the length of the inline comment (" ;000...") write_text puts at
+ * the end of every line: main runs the tests a second time with every line
+ * longer than inih's 200-byte buffer, which must change nothing. */
+static size_t pad;
 
 static int setup(void **state)
 {
 	(void)state;
 	if (!realpath(SOURCE_ROOT_RAW, SOURCE_ROOT))
 		return -1;
+	memcpy(tmpdir, TMPDIR_TEMPLATE, sizeof(tmpdir));
 	return mkdtemp(tmpdir) ? 0 : -1;
 }
 
@@ -40,18 +47,66 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Writes `text` to the file path, each line padded as `pad` says. */
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		assert_int_equal(fwrite(p, 1, len, f), len);
+		if (pad)
+			assert_true(fprintf(f, " ;%0*d", (int)pad - 2, 0) > 0);
+		if (nl)
+			assert_true(fputc('\n', f) == '\n');
+		p += len + (nl ? 1 : 0);
+	}
+	assert_int_equal(fclose(f), 0);
+}
+
 /* Writes `text` to tmpdir/name; returns the path (static buffer). */
 static const char *write_conf(const char *name, const char *text)
 {
 	static char path[PATH_MAX];
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
+	write_text(path, text);
 	return path;
+}
+
+/* A configuration file that must not load. */
+struct bad_case {
+	const char *text;   /* the file */
+	unsigned line;      /* expected line in the message; 0: none */
+	const char *needle; /* expected part of the message */
+};
+
+/* Each of the n cases, written to tmpdir/name, fails to load with -EINVAL,
+ * leaves the config pointer untouched and says one line "PATH:LINE: ..."
+ * (LINE 0: "PATH: ...") holding its needle. */
+static void check_bad(const char *name, const struct bad_case *cases, size_t n)
+{
+	char err[512], expect[PATH_MAX + 32];
+
+	for (size_t i = 0; i < n; i++) {
+		struct loafre_config *c = (struct loafre_config *)0x1;
+		const char *path = write_conf(name, cases[i].text);
+		int r = loafre_config_load(path, &c, err, sizeof(err));
+
+		if (r != -EINVAL || !strstr(err, cases[i].needle))
+			fail_msg("case %zu: r=%d err='%s' (want '%s')", i, r, err, cases[i].needle);
+		assert_ptr_equal(c, (struct loafre_config *)0x1); /* untouched */
+		if (cases[i].line)
+			snprintf(expect, sizeof(expect), "%s:%u: ", path, cases[i].line);
+		else
+			snprintf(expect, sizeof(expect), "%s: ", path);
+		if (strncmp(err, expect, strlen(expect)) != 0)
+			fail_msg("case %zu: '%s' does not start with '%s'", i, err, expect);
+		assert_null(strchr(err, '\n'));
+	}
 }
 
 static void test_valid(void **state)
@@ -200,26 +255,19 @@ static void test_broker(void **state)
 	assert_false(c->broker.curve);
 	assert_null(c->broker.curve_secret_key);
 	loafre_config_free(c);
-	static const char *const bad[][2] = {
-		{"[broker]\nendpoint = http://x\n", "endpoint must be"},
-		{"[broker]\nendpoint = ipc://\n", "endpoint must be"},
-		{"[broker]\nendpoint =\n", "endpoint is empty"},
-		{"[broker]\nmax_credit = 0\n", "max_credit"},
-		{"[broker]\nmax_credit = 1048577\n", "max_credit"},
-		{"[broker]\nheartbeat_ms = 9\n", "heartbeat_ms"},
-		{"[broker]\nephemeral_window = 0\n", "ephemeral_window"},
-		{"[broker]\nmax_credit = 1\nmax_credit = 2\n", "max_credit"},
-		{"[broker]\nfoo = 1\n", "unknown key 'foo' in section [broker]"},
-		{"[broker]\n[broker]\n", "duplicate section [broker]"},
+	static const struct bad_case bad[] = {
+		{ "[broker]\nendpoint = http://x\n", 2, "endpoint must be" },
+		{ "[broker]\nendpoint = ipc://\n", 2, "endpoint must be" },
+		{ "[broker]\nendpoint =\n", 2, "endpoint is empty" },
+		{ "[broker]\nmax_credit = 0\n", 2, "max_credit" },
+		{ "[broker]\nmax_credit = 1048577\n", 2, "max_credit" },
+		{ "[broker]\nheartbeat_ms = 9\n", 2, "heartbeat_ms" },
+		{ "[broker]\nephemeral_window = 0\n", 2, "ephemeral_window" },
+		{ "[broker]\nmax_credit = 1\nmax_credit = 2\n", 3, "max_credit" },
+		{ "[broker]\nfoo = 1\n", 2, "unknown key 'foo' in section [broker]" },
+		{ "[broker]\n[broker]\n", 2, "duplicate section [broker]" },
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		c = NULL;
-		path = write_conf("broker_bad.conf", bad[i][0]);
-		assert_true(loafre_config_load(path, &c, err, sizeof(err)) < 0);
-		if (!strstr(err, bad[i][1]))
-			fail_msg("'%s': got '%s'", bad[i][0], err);
-		assert_null(c);
-	}
+	check_bad("broker_bad.conf", bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 static void test_curve(void **state)
@@ -275,11 +323,7 @@ static void test_curve(void **state)
 	assert_null(c->client.curve_key);
 	loafre_config_free(c);
 
-	static const struct {
-		const char *text;
-		unsigned line;
-		const char *needle;
-	} bad[] = {
+	static const struct bad_case bad[] = {
 		{ "[broker]\nendpoint = ipc:///x.sock\n\nendpoint = tcp://127.0.0.1:5555\n", 4,
 		  "a tcp:// endpoint needs CurveZMQ keys" },
 		{ "[broker]\nendpoint = tcp://127.0.0.1:5555\n", 2, "curve = no (insecure" },
@@ -304,19 +348,7 @@ static void test_curve(void **state)
 		{ "[client]\nendpoint = ipc:///a\n", 2, "unknown key 'endpoint' in section [client]" },
 		{ "[client]\n[client]\n", 2, "duplicate section [client] (first on line 1)" },
 	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int r;
-
-		c = (struct loafre_config *)0x1;
-		path = write_conf("curve_bad.conf", bad[i].text);
-		r = loafre_config_load(path, &c, err, sizeof(err));
-		if (r != -EINVAL || !strstr(err, bad[i].needle))
-			fail_msg("case %zu: r=%d err='%s' (want '%s')", i, r, err, bad[i].needle);
-		snprintf(expect, sizeof(expect), "%s:%u: ", path, bad[i].line);
-		if (strncmp(err, expect, strlen(expect)) != 0)
-			fail_msg("case %zu: '%s' does not start with '%s'", i, err, expect);
-		assert_ptr_equal(c, (struct loafre_config *)0x1);
-	}
+	check_bad("curve_bad.conf", bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 static void test_relative_paths(void **state)
@@ -353,12 +385,6 @@ static void test_relative_paths(void **state)
 	assert_string_equal(c->fs[0].journal, expect);
 	loafre_config_free(c);
 }
-
-struct bad_case {
-	const char *text;
-	unsigned line;      /* expected line in the message; 0: none */
-	const char *needle; /* expected part of the message */
-};
 
 static void test_groups_indexes(void **state)
 {
@@ -473,25 +499,8 @@ static void test_errors(void **state)
 		{ "[filesystem x]\npath = /a\njournal = /j\n[index x]\n[index y]\nfilesystem = x\n", 5,
 		  "[index y]: database /j/index.db is already [index x]'s" },
 	};
-	char err[512], expect[PATH_MAX + 32];
-
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct loafre_config *c = (struct loafre_config *)0x1;
-		const char *path = write_conf("bad.conf", cases[i].text);
-		int r = loafre_config_load(path, &c, err, sizeof(err));
-
-		if (r >= 0 || !strstr(err, cases[i].needle))
-			print_error("case %zu: r=%d err='%s' (want '%s')\n", i, r, err, cases[i].needle);
-		assert_true(r < 0);
-		assert_ptr_equal(c, (struct loafre_config *)0x1); /* untouched */
-		assert_non_null(strstr(err, cases[i].needle));
-		snprintf(expect, sizeof(expect), "%s:%u: ", path, cases[i].line);
-		if (strncmp(err, expect, strlen(expect)) != 0)
-			print_error("case %zu: '%s' does not start with '%s'\n", i, err, expect);
-		assert_int_equal(strncmp(err, expect, strlen(expect)), 0);
-		assert_null(strchr(err, '\n'));
-	}
+	check_bad("bad.conf", cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 /* [rule NAME] and [exclude NAME] sections of the main file. */
@@ -651,42 +660,25 @@ static void test_rule_errors(void **state)
 		{ "[exclude e]\nglob = *\n[exclude e]\n", 3, "[exclude e] is defined twice" },
 	};
 #undef FS
-	char err[512], expect[PATH_MAX + 32];
-
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct loafre_config *c = (struct loafre_config *)0x1;
-		const char *path = write_conf("badrule.conf", cases[i].text);
-		int r = loafre_config_load(path, &c, err, sizeof(err));
-
-		if (r >= 0 || !strstr(err, cases[i].needle))
-			print_error("case %zu: r=%d err='%s' (want '%s')\n", i, r, err, cases[i].needle);
-		assert_true(r < 0);
-		assert_ptr_equal(c, (struct loafre_config *)0x1);
-		assert_non_null(strstr(err, cases[i].needle));
-		snprintf(expect, sizeof(expect), "%s:%u: ", path, cases[i].line);
-		if (strncmp(err, expect, strlen(expect)) != 0)
-			print_error("case %zu: '%s' does not start with '%s'\n", i, err, expect);
-		assert_int_equal(strncmp(err, expect, strlen(expect)), 0);
-		assert_null(strchr(err, '\n'));
-	}
+	check_bad("badrule.conf", cases, sizeof(cases) / sizeof(cases[0]));
 }
 
-/* Writes tmpdir/rd/REL (directories made). */
+/* Writes tmpdir/rd/REL (directories made; a NAME.state file never padded). */
 static void write_rd(const char *rel, const char *text)
 {
 	char path[PATH_MAX];
-	FILE *f;
+	size_t len = strlen(rel), saved = pad;
 
 	snprintf(path, sizeof(path), "%s/rd", tmpdir);
 	mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/rd/rules", tmpdir);
 	mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/rd/%s", tmpdir, rel);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
+	if (len > 6 && strcmp(rel + len - 6, ".state") == 0)
+		pad = 0; /* not INI: no inline comments, lines of 255 bytes */
+	write_text(path, text);
+	pad = saved;
 }
 
 static void rm_rd(const char *rel)
@@ -904,6 +896,101 @@ static void test_examples(void **state)
 	loafre_config_free(c);
 }
 
+/* text with a run of n copies of ch appended (malloc'ed). */
+static char *with_run(const char *text, char ch, size_t n)
+{
+	size_t l = strlen(text);
+	char *s = malloc(l + n + 1);
+
+	assert_non_null(s);
+	memcpy(s, text, l);
+	memset(s + l, ch, n);
+	s[l + n] = '\0';
+	return s;
+}
+
+/* Lines longer than inih's 200-byte buffer: read whole, as short ones are,
+ * up to LOAFRE_CONFIG_LINE_MAX characters. */
+static void test_long_lines(void **state)
+{
+	struct loafre_config *c = NULL;
+	char err[1024], *dir, *hook, *ep1, *ep2, *key, *word, *comment, *text = NULL;
+	const char *path;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	if (pad)
+		skip(); /* its lines are long already, one of the largest size */
+	dir = with_run("/srv/", 'd', 250);
+	hook = with_run("/bin/h ", 'a', 4993);
+	ep1 = with_run("ipc:///e1/", 'e', 400);
+	ep2 = with_run("ipc:///e2/", 'f', 400);
+	key = with_run("", 'k', 250);
+	word = with_run("", 'w', 250);
+	comment = with_run(";", 'c', LOAFRE_CONFIG_LINE_MAX - 1);
+	/* a 300-character destination, a 5000-character value, an indented
+	 * long line continuing a value, a short one continuing a long one,
+	 * long comments and headers, a comment of the largest size */
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	fprintf(f, "[filesystem x] ;%s\npath = /a\njournal = /j\n", word);
+	fprintf(f, "[rule r]\nfilesystem = x\n");
+	fprintf(f, "destination = bob@h:%s port=2222 identity=/k/id known_hosts=/k/kh\n", dir);
+	fprintf(f, "  ; %s\n%s\n[index x]\nquota_hook = %s ; a comment\n", word, comment, hook);
+	fprintf(f, "[broker]\ncurve = no\nendpoint = ipc:///a\n   %s\n", ep1);
+	fprintf(f, "endpoint = %s\n	ipc:///b\n", ep2);
+	assert_int_equal(fclose(f), 0);
+	assert_true(strlen(strstr(text, "destination")) > 300);
+	path = write_conf("long.conf", text);
+	if (loafre_config_load(path, &c, err, sizeof(err)) != 0)
+		print_error("%s\n", err);
+	assert_non_null(c);
+	assert_int_equal(c->rules[0].n_dests, 1);
+	assert_string_equal(c->rules[0].dests[0].host, "h");
+	assert_string_equal(c->rules[0].dests[0].path, dir);
+	assert_int_equal(c->rules[0].dests[0].port, 2222);
+	assert_string_equal(c->rules[0].dests[0].known_hosts, "/k/kh");
+	assert_string_equal(c->indexes[0].quota_hook, hook);
+	assert_int_equal(strlen(c->indexes[0].quota_hook), 5000);
+	assert_int_equal(c->broker.n_endpoints, 4);
+	assert_string_equal(c->broker.endpoints[0], "ipc:///a");
+	assert_string_equal(c->broker.endpoints[1], ep1);
+	assert_string_equal(c->broker.endpoints[2], ep2);
+	assert_string_equal(c->broker.endpoints[3], "ipc:///b");
+	loafre_config_free(c);
+	free(text);
+
+	/* one character more than the limit: refused, naming file:line */
+	free(comment);
+	comment = with_run("[loafred]\n;", 'c', LOAFRE_CONFIG_LINE_MAX);
+	path = write_conf("toolong.conf", comment);
+	c = (struct loafre_config *)0x1;
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	assert_ptr_equal(c, (struct loafre_config *)0x1);
+	assert_non_null(strstr(err, ":2: line too long (at most 65536 characters)"));
+
+	/* a long unknown key, a long line without '=' */
+	assert_true(asprintf(&text, "[loafred]\n%s = 1\n", key) > 0);
+	path = write_conf("longkey.conf", text);
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: unknown key 'kkkk"));
+	assert_non_null(strstr(err, key));
+	free(text);
+	assert_true(asprintf(&text, "[loafred]\n%s\n", word) > 0);
+	path = write_conf("longword.conf", text);
+	assert_int_equal(loafre_config_load(path, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: syntax error"));
+	free(text);
+	free(dir);
+	free(hook);
+	free(ep1);
+	free(ep2);
+	free(key);
+	free(word);
+	free(comment);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -922,6 +1009,10 @@ int main(void)
 		cmocka_unit_test(test_path_lookup),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_examples),
+		cmocka_unit_test(test_long_lines),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int r = cmocka_run_group_tests_name("config", tests, setup, teardown);
+
+	pad = 300; /* again, every line longer than inih's buffer */
+	return r | cmocka_run_group_tests_name("config, every line padded", tests, setup, teardown);
 }

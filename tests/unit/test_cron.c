@@ -45,6 +45,24 @@ static struct loafre__cron P(const char *text)
 	return c;
 }
 
+/* c's next opening (next_open) or closing (next_close) at or after t,
+ * asserted to exist. */
+static time_t next_open(const struct loafre__cron *c, time_t t)
+{
+	time_t ret = 0;
+
+	assert_int_equal(loafre__cron_next_open(c, t, &ret), 0);
+	return ret;
+}
+
+static time_t next_close(const struct loafre__cron *c, time_t t)
+{
+	time_t ret = 0;
+
+	assert_int_equal(loafre__cron_next_close(c, t, &ret), 0);
+	return ret;
+}
+
 static void test_fields(void **state)
 {
 	struct loafre__cron c;
@@ -173,43 +191,32 @@ static void test_matches(void **state)
 static void test_next_open(void **state)
 {
 	struct loafre__cron c;
-	time_t t = 0;
 
 	(void)state;
 	/* inside: t itself */
 	c = P("* 9-17 * * *");
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 3, 1, 9, 30) + 17, &t), 0);
-	assert_int_equal(t, T(2026, 3, 1, 9, 30) + 17);
+	assert_int_equal(next_open(&c, T(2026, 3, 1, 9, 30) + 17), T(2026, 3, 1, 9, 30) + 17);
 	/* later the same day, and the next day */
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 3, 1, 7, 12) + 5, &t), 0);
-	assert_int_equal(t, T(2026, 3, 1, 9, 0));
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 3, 1, 18, 0), &t), 0);
-	assert_int_equal(t, T(2026, 3, 2, 9, 0));
+	assert_int_equal(next_open(&c, T(2026, 3, 1, 7, 12) + 5), T(2026, 3, 1, 9, 0));
+	assert_int_equal(next_open(&c, T(2026, 3, 1, 18, 0)), T(2026, 3, 2, 9, 0));
 	/* across a month end and a year end */
 	c = P("30 2 1 * *");
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 1, 31, 23, 59), &t), 0);
-	assert_int_equal(t, T(2026, 2, 1, 2, 30));
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 12, 1, 2, 31), &t), 0);
-	assert_int_equal(t, T(2027, 1, 1, 2, 30));
+	assert_int_equal(next_open(&c, T(2026, 1, 31, 23, 59)), T(2026, 2, 1, 2, 30));
+	assert_int_equal(next_open(&c, T(2026, 12, 1, 2, 31)), T(2027, 1, 1, 2, 30));
 	c = P("@yearly");
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 1, 1, 0, 1), &t), 0);
-	assert_int_equal(t, T(2027, 1, 1, 0, 0));
+	assert_int_equal(next_open(&c, T(2026, 1, 1, 0, 1)), T(2027, 1, 1, 0, 0));
 	/* Feb 29: the next leap year */
 	c = P("0 12 29 feb *");
-	assert_int_equal(loafre__cron_next_open(&c, T(2025, 3, 1, 0, 0), &t), 0);
-	assert_int_equal(t, T(2028, 2, 29, 12, 0));
+	assert_int_equal(next_open(&c, T(2025, 3, 1, 0, 0)), T(2028, 2, 29, 12, 0));
 	/* 31st: skips 30-day months */
 	c = P("0 0 31 * *");
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 4, 1, 0, 0), &t), 0);
-	assert_int_equal(t, T(2026, 5, 31, 0, 0));
+	assert_int_equal(next_open(&c, T(2026, 4, 1, 0, 0)), T(2026, 5, 31, 0, 0));
 	/* a minute step late in the hour */
 	c = P("*/20 * * * *");
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 12, 31, 23, 41), &t), 0);
-	assert_int_equal(t, T(2027, 1, 1, 0, 0));
-	/* weekdays */
+	assert_int_equal(next_open(&c, T(2026, 12, 31, 23, 41)), T(2027, 1, 1, 0, 0));
+	/* weekdays: from a Sunday */
 	c = P("0 8 * * mon");
-	assert_int_equal(loafre__cron_next_open(&c, T(2026, 11, 22, 12, 0), &t), 0); /* Sunday */
-	assert_int_equal(t, T(2026, 11, 23, 8, 0));
+	assert_int_equal(next_open(&c, T(2026, 11, 22, 12, 0)), T(2026, 11, 23, 8, 0));
 }
 
 static void test_next_close(void **state)
@@ -220,39 +227,32 @@ static void test_next_close(void **state)
 	(void)state;
 	/* outside: t itself */
 	c = P("* 9-17 * * *");
-	assert_int_equal(loafre__cron_next_close(&c, T(2026, 3, 1, 8, 0) + 3, &t), 0);
-	assert_int_equal(t, T(2026, 3, 1, 8, 0) + 3);
-	assert_int_equal(loafre__cron_next_close(&c, T(2026, 3, 1, 12, 34) + 5, &t), 0);
-	assert_int_equal(t, T(2026, 3, 1, 18, 0));
+	assert_int_equal(next_close(&c, T(2026, 3, 1, 8, 0) + 3), T(2026, 3, 1, 8, 0) + 3);
+	assert_int_equal(next_close(&c, T(2026, 3, 1, 12, 34) + 5), T(2026, 3, 1, 18, 0));
 	/* a single minute */
 	c = P("0 0 * * *");
-	assert_int_equal(loafre__cron_next_close(&c, T(2026, 3, 1, 0, 0) + 30, &t), 0);
-	assert_int_equal(t, T(2026, 3, 1, 0, 1));
+	assert_int_equal(next_close(&c, T(2026, 3, 1, 0, 0) + 30), T(2026, 3, 1, 0, 1));
 	/* a whole month: closes at the next month's start, across a year end */
 	c = P("* * * dec *");
-	assert_int_equal(loafre__cron_next_close(&c, T(2026, 12, 5, 3, 3), &t), 0);
-	assert_int_equal(t, T(2027, 1, 1, 0, 0));
+	assert_int_equal(next_close(&c, T(2026, 12, 5, 3, 3)), T(2027, 1, 1, 0, 0));
 	/* whole days across a month end */
 	c = P("* * 30,31,1 * *");
-	assert_int_equal(loafre__cron_next_close(&c, T(2026, 1, 30, 10, 0), &t), 0);
-	assert_int_equal(t, T(2026, 2, 2, 0, 0));
+	assert_int_equal(next_close(&c, T(2026, 1, 30, 10, 0)), T(2026, 2, 2, 0, 0));
 	/* every minute: never closes */
 	c = P("* * * * *");
 	assert_int_equal(loafre__cron_next_close(&c, T(2026, 1, 1, 0, 0), &t), -ENOENT);
 	/* minutes 58-59 then 0-1 of the next hour stay open */
 	c = P("0-1,58-59 * * * *");
-	assert_int_equal(loafre__cron_next_close(&c, T(2026, 12, 31, 23, 58), &t), 0);
-	assert_int_equal(t, T(2027, 1, 1, 0, 2));
+	assert_int_equal(next_close(&c, T(2026, 12, 31, 23, 58)), T(2027, 1, 1, 0, 2));
 	/* open and close agree with matches() */
 	c = P("*/7 1-3 * * tue");
 	for (time_t x = T(2026, 1, 1, 0, 0); x < T(2026, 1, 20, 0, 0); x += 997) {
-		time_t o, cl;
-		assert_int_equal(loafre__cron_next_open(&c, x, &o), 0);
+		time_t o = next_open(&c, x), cl;
 		assert_true(o >= x);
 		assert_true(loafre__cron_matches(&c, o));
 		if (o > x)
 			assert_false(loafre__cron_matches(&c, o - 60));
-		assert_int_equal(loafre__cron_next_close(&c, o, &cl), 0);
+		cl = next_close(&c, o);
 		assert_true(cl > o);
 		assert_false(loafre__cron_matches(&c, cl));
 		assert_true(loafre__cron_matches(&c, cl - 60));

@@ -27,6 +27,7 @@
 #include "loafre/record.h"
 #include "loafre/text.h"
 #include "json.h"
+#include "rec_equal.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -82,32 +83,6 @@ static void free_lines(struct lines *ls)
 	free(ls->len);
 }
 
-static void assert_rec_equal(const struct loafre_rec *a, const struct loafre_rec *b)
-{
-	assert_int_equal(a->index, b->index);
-	assert_int_equal(a->time, b->time);
-	assert_int_equal(a->type, b->type);
-	assert_int_equal(a->flags, b->flags);
-	assert_true(loafre_fid_equal(&a->tfid, &b->tfid));
-	assert_true(loafre_fid_equal(&a->pfid, &b->pfid));
-	assert_true(loafre_fid_equal(&a->sfid, &b->sfid));
-	assert_true(loafre_fid_equal(&a->spfid, &b->spfid));
-	assert_string_equal(a->jobid, b->jobid);
-	assert_int_equal(a->extra_flags, b->extra_flags);
-	assert_int_equal(a->uid, b->uid);
-	assert_int_equal(a->gid, b->gid);
-	assert_int_equal(a->nid, b->nid);
-	assert_int_equal(a->openflags, b->openflags);
-	assert_string_equal(a->xattr, b->xattr);
-	assert_int_equal(a->namelen, b->namelen);
-	if (a->namelen)
-		assert_memory_equal(a->name, b->name, a->namelen);
-	assert_int_equal(a->sname != NULL, b->sname != NULL);
-	assert_int_equal(a->snamelen, b->snamelen);
-	if (a->snamelen)
-		assert_memory_equal(a->sname, b->sname, a->snamelen);
-}
-
 /* Formats and compares with the expected literal (also checks the length). */
 static void assert_formats_as(const struct loafre_rec *r, const char *expect)
 {
@@ -116,6 +91,16 @@ static void assert_formats_as(const struct loafre_rec *r, const char *expect)
 
 	assert_int_equal(n, (int)strlen(expect));
 	assert_string_equal(buf, expect);
+}
+
+/* r formatted into line (LOAFRE_TEXT_LINE_MAX bytes), then parsed into *p,
+ * which must succeed; returns the line's length. */
+static int format_parse(const struct loafre_rec *r, char *line, struct loafre_rec *p)
+{
+	int n = loafre_text_format(r, line, LOAFRE_TEXT_LINE_MAX);
+
+	assert_int_equal(loafre_text_parse(line, (size_t)n, p, NULL), 0);
+	return n;
 }
 
 static void base_rec(struct loafre_rec *r)
@@ -696,8 +681,7 @@ static void test_ambiguity_rules(void **state)
 	base_rec(&r);
 	r.name = "a s=[0x1:0x2:0x0] sp=[0x1:0x1:0x0] b";
 	r.namelen = (uint16_t)strlen(r.name);
-	n = loafre_text_format(&r, line, sizeof(line));
-	assert_int_equal(loafre_text_parse(line, (size_t)n, &p, NULL), 0);
+	n = format_parse(&r, line, &p);
 	assert_int_equal(p.namelen, 1);
 	assert_memory_equal(p.name, "a", 1);
 	assert_non_null(p.sname);
@@ -715,16 +699,14 @@ static void test_ambiguity_rules(void **state)
 	r.sfid = (struct loafre_fid){0x5, 0x5, 0};
 	r.sname = "x s=[0x1:0x2:0x0] sp=[0x1:0x1:0x0] y";
 	r.snamelen = (uint16_t)strlen(r.sname);
-	n = loafre_text_format(&r, line, sizeof(line));
-	assert_int_equal(loafre_text_parse(line, (size_t)n, &p, NULL), 0);
+	format_parse(&r, line, &p);
 	assert_rec_equal(&r, &p);
 
 	/* 3. A zero-sfid look-alike is name text. */
 	base_rec(&r);
 	r.name = "a s=[0:0x0:0x3] sp=[0x1:0x1:0x0] b";
 	r.namelen = (uint16_t)strlen(r.name);
-	n = loafre_text_format(&r, line, sizeof(line));
-	assert_int_equal(loafre_text_parse(line, (size_t)n, &p, NULL), 0);
+	format_parse(&r, line, &p);
 	assert_rec_equal(&r, &p);
 
 	/* 4. Without p=, a name starting with a field key is read as the field. */
@@ -732,8 +714,7 @@ static void test_ambiguity_rules(void **state)
 	r.pfid = (struct loafre_fid){0, 0, 0};
 	r.name = "j=notajob";
 	r.namelen = (uint16_t)strlen(r.name);
-	n = loafre_text_format(&r, line, sizeof(line));
-	assert_int_equal(loafre_text_parse(line, (size_t)n, &p, NULL), 0);
+	n = format_parse(&r, line, &p);
 	assert_int_equal(p.namelen, 0);
 	assert_string_equal(p.jobid, "notajob");
 	assert_int_equal(loafre_text_format(&p, again, sizeof(again)), n);
@@ -745,16 +726,14 @@ static void test_ambiguity_rules(void **state)
 	assert_int_equal(loafre_text_parse(line, (size_t)n, &p, NULL), -EINVAL);
 	/* with a parent the same names are plain names */
 	r.pfid = (struct loafre_fid){0x1, 0x1, 0};
-	n = loafre_text_format(&r, line, sizeof(line));
-	assert_int_equal(loafre_text_parse(line, (size_t)n, &p, NULL), 0);
+	format_parse(&r, line, &p);
 	assert_rec_equal(&r, &p);
 
 	/* 5. A jobid with a space: the rest becomes name text, the line stays. */
 	base_rec(&r);
 	r.flags |= LOAFRE_CLF_JOBID;
 	strcpy(r.jobid, "my job");
-	n = loafre_text_format(&r, line, sizeof(line));
-	assert_int_equal(loafre_text_parse(line, (size_t)n, &p, NULL), 0);
+	n = format_parse(&r, line, &p);
 	assert_string_equal(p.jobid, "my");
 	assert_int_equal(loafre_text_format(&p, again, sizeof(again)), n);
 	assert_string_equal(again, line);
