@@ -32,7 +32,9 @@
  *                                 sp/sname = old entry; flag
  *                                 CLF_RENAME_LAST when the overwritten
  *                                 object lost its last link
- *     other links still there     HLINK
+ *     other links still there     HLINK (names only: a change of the
+ *                                 object seen in the same flush keeps its
+ *                                 own record, below)
  *   entry vanished                UNLNK / RMDIR (children first), flag
  *                                 CLF_UNLINK_LAST when the object has no
  *                                 link left (it is gone, or it left the
@@ -41,14 +43,22 @@
  *                                 tree are renamed there first (RENME)
  *   object attributes (t only):   SATTR (mode, owner changed), TRUNC (size
  *                                 shrank; or grew by zeros with no close:
- *                                 truncate(2)), CLOSE (closed after a write
- *                                 that changed data), MTIME (mtime changed
+ *                                 truncate(2); or modified, no close noted
+ *                                 by the flush after the one that found
+ *                                 nobody holding it open for writing:
+ *                                 truncate(2) keeping the size, as of an
+ *                                 empty file to 0), CLOSE (closed after a
+ *                                 write that changed data), MTIME (mtime changed
  *                                 with no write: utimes; a directory's mtime
  *                                 moved with no record of the same flush
  *                                 naming it as parent), XATTR (x = name,
  *                                 per changed extended attribute)
  * A file still open for writing produces its CLOSE when it is closed (as
- * with Lustre), or at the next rescan.
+ * with Lustre), or at the next rescan. "Open for writing" is asked of the
+ * kernel (a read lease is refused while anybody has a descriptor open for
+ * writing); the kernel queues a close's event before it drops the count of
+ * writers, so once nobody writes, a close still to be noted is queued and
+ * the next flush has it.
  *
  * ==========================================================================
  * FLUSH ALGORITHM
@@ -78,6 +88,8 @@
  *         linked -> HLINK; unknown -> creation (a new directory's contents
  *         are noted too).
  *  4. Object notes: attributes compared -> SATTR/TRUNC/CLOSE/MTIME/XATTR.
+ *     The objects the previous flush left to compare again (modified, no
+ *     close yet, nobody writing: lfs_obj.unclosed) are noted at its start.
  *     Every directory whose entries were noted, or that a record named as
  *     parent, is compared too (directory mtimes: process_object).
  * Each emitted record is appended to the journal and applied to the state
@@ -90,6 +102,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +117,7 @@
 #include "util.h"
 
 #define HINT_RESCAN 0x100 /* internal: full comparison (restart catch-up) */
+#define HINT_RECHECK 0x200 /* internal: compared again (lfs_obj.unclosed) */
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -1220,7 +1234,12 @@ static int process_entry(struct flush *F, struct live *v)
 			r.pfid = dir->fid;
 			r.name = v->n->name;
 			r.namelen = v->n->namelen;
-			ret = emit(l, &r, &v->st);
+			/* Names only: the object's attributes stay as recorded,
+			 * so a change seen in the same look (chmod, a write
+			 * closed) keeps its own record, from the comparison. */
+			ret = emit(l, &r, NULL);
+			if (ret >= 0)
+				ret = loafre__lfs_note_object(l, &x->fid, v->n->hints);
 		}
 	} else {
 		if (overwrite && y) {
@@ -1437,12 +1456,74 @@ static bool grown_by_zeros(int fd, uint64_t from, uint64_t to)
 	return zeros;
 }
 
+/* Does anybody hold the regular file open for writing (a write whose close
+ * is still to come)? fd: O_PATH. The kernel refuses a read lease (EAGAIN)
+ * while any descriptor, or shared writable mapping, of the file is open for
+ * writing: one is taken on a read-only descriptor and dropped at once
+ * (neither that open nor its close is an event the watcher asks for). A
+ * writer opening the file meanwhile breaks the lease: the break's signal is
+ * SIGURG (ignored unless handled) instead of SIGIO (which ends a process
+ * that does not handle it), and nobody owns it once the lease is taken.
+ * 1: open for writing; 0: not; a negative errno: cannot tell (no lease on
+ * this filesystem, not permitted: loafred runs as root, which may). */
+static int open_for_writing(int fd)
+{
+	char proc[64];
+	int rfd, r;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rfd = open(proc, O_RDONLY | O_NOATIME | O_NONBLOCK | O_CLOEXEC);
+	if (rfd < 0 && errno == EPERM)
+		rfd = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (rfd < 0)
+		return -errno;
+	if (fcntl(rfd, F_SETSIG, SIGURG) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (fcntl(rfd, F_SETLEASE, F_RDLCK) < 0) {
+		r = errno == EAGAIN ? 1 : -errno;
+		goto out;
+	}
+	(void)fcntl(rfd, F_SETOWN, 0);
+	(void)fcntl(rfd, F_SETLEASE, F_UNLCK);
+	r = 0;
+out:
+	close(rfd); /* drops the lease too */
+	return r;
+}
+
+/* Nobody holds the file open for writing: so the kernel says; or it cannot
+ * tell, and the size did not move (a write going on mostly grows a file:
+ * that one keeps waiting for its close). */
+static bool nobody_writes(int fd, const struct stat *st, const struct lfs_obj *o)
+{
+	int w = open_for_writing(fd);
+
+	return w == 0 || (w < 0 && (uint64_t)st->st_size == o->size);
+}
+
+/* Queues an object for comparison at the next flush (HINT_RECHECK). */
+static int recheck_add(struct loafre__lfs *l, const struct loafre_fid *fid)
+{
+	if (l->nrecheck == l->recheck_cap) {
+		size_t cap = l->recheck_cap ? l->recheck_cap * 2 : 16;
+		void *p = realloc(l->recheck, cap * sizeof(*l->recheck));
+		if (!p)
+			return -ENOMEM;
+		l->recheck = p;
+		l->recheck_cap = cap;
+	}
+	l->recheck[l->nrecheck++] = *fid;
+	return 0;
+}
+
 static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hints)
 {
 	struct loafre_rec r;
 	struct stat st;
 	int fd, ret = 0;
-	bool meta, shrank, grew, content, mtime_moved, reg, wrote, dir_touched, inflight;
+	bool meta, shrank, grew, content, mtime_moved, reg, wrote, dir_touched, inflight, unclosed;
 
 	/* Directory mtimes: a directory's mtime moves with its entries. When a
 	 * record of this flush names it as a parent (dir_changed), that
@@ -1482,6 +1563,8 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 	 * reported (FAN_MODIFY) when it is done: the file is compared then,
 	 * with the times it leaves. */
 	inflight = shrank && !(hints & (LOAFRE__LFS_MODIFY | HINT_RESCAN));
+	/* Modified, and no close noted (yet). */
+	unclosed = content && o->written && !(hints & LOAFRE__LFS_CLOSE_WRITE);
 	if (meta) {
 		rec_init(l, &r, LOAFRE_CL_SETATTR, o);
 		r.uid = st.st_uid;
@@ -1509,8 +1592,13 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 		 * closed yet looks the same: TRUNC too (re-read either way). */
 		rec_init(l, &r, LOAFRE_CL_TRUNC, o);
 		ret = emit_attr(l, &r);
-	} else if (content && !wrote && (hints & (LOAFRE__LFS_ATTRIB | LOAFRE__LFS_CLOSE_WRITE))) {
-		/* touch -d, touch -m: the mtime moved with no write */
+	} else if (content && !wrote &&
+		   (hints & (LOAFRE__LFS_ATTRIB | LOAFRE__LFS_CLOSE_WRITE | LOAFRE__LFS_MODIFY))) {
+		/* touch -d, touch -m: the mtime moved with no write. With a
+		 * modification reported and the size kept, an mtime that is
+		 * not the ctime was set explicitly — or the ctime moved since
+		 * (a rename of a file truncated to its own size): no close
+		 * will come either way. */
 		rec_init(l, &r, LOAFRE_CL_MTIME, o);
 		ret = emit_attr(l, &r);
 	} else if (!reg && mtime_moved && (hints & LOAFRE__LFS_ATTRIB) && !S_ISDIR(st.st_mode)) {
@@ -1523,9 +1611,28 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 		 * one, set explicitly afterwards (utime: mtime != ctime). */
 		rec_init(l, &r, LOAFRE_CL_MTIME, o);
 		ret = emit_attr(l, &r);
+	} else if (unclosed && o->unclosed && nobody_writes(fd, &st, o)) {
+		/* Modified, no close came in two looks, and nobody holds it
+		 * open for writing: truncate(2) (FAN_MODIFY, no open, no
+		 * close) — one that kept the size (an empty file truncated to
+		 * 0) or grew it with data written since. Lustre writes TRUNC
+		 * for every setattr of the size, whichever way it goes. */
+		rec_init(l, &r, LOAFRE_CL_TRUNC, o);
+		ret = emit_attr(l, &r);
 	} else if (content) {
 		/* Written, not closed yet: the CLOSE comes when it is. Keep
-		 * the recorded size/mtime so the change stays visible. */
+		 * the recorded size/mtime so the change stays visible. When
+		 * nobody holds it open for writing any more, its close (if
+		 * it was a write) is already queued: the next flush has its
+		 * note; if none comes, that flush writes TRUNC (above). */
+		if (unclosed && nobody_writes(fd, &st, o)) {
+			ret = recheck_add(l, &o->fid);
+			if (ret < 0)
+				goto out;
+			o->unclosed = true;
+		} else {
+			o->unclosed = false;
+		}
 		o->ctime_ns = ts_ns(&st.st_ctim);
 		loafre__lfs_obj_touch(l, o);
 		goto xattrs;
@@ -1538,6 +1645,7 @@ static int process_object(struct loafre__lfs *l, struct lfs_obj *o, unsigned hin
 		uint32_t mode = o->mode, uid = o->uid, gid = o->gid;
 		loafre__lfs_obj_set_stat(l, o, &st);
 		o->written = false;
+		o->unclosed = false;
 		if (!meta) {
 			/* meta fields only change with a SATTR */
 			o->mode = (o->mode & S_IFMT) | (mode & 07777);
@@ -1569,6 +1677,14 @@ int loafre__lfs_flush(struct loafre__lfs *l)
 		return -EROFS;
 	clock_gettime(CLOCK_REALTIME, &now);
 	l->now = loafre_cl_time((uint64_t)now.tv_sec, (uint32_t)now.tv_nsec);
+
+	/* Objects the last flush left to compare again (lfs_obj.unclosed). */
+	for (i = 0; i < l->nrecheck; i++) {
+		r = loafre__lfs_note_object(l, &l->recheck[i], HINT_RECHECK);
+		if (r < 0)
+			goto out;
+	}
+	l->nrecheck = 0;
 
 	for (i = 0; i < l->nnote_dirs; i++) {
 		struct lfs_obj *d = loafre__lfs_obj_get(l, &l->note_dirs[i]);
@@ -1807,6 +1923,7 @@ void loafre__lfs_close(struct loafre__lfs *l)
 	free(l->note_entries_h);
 	free(l->note_objs_h);
 	free(l->note_dirs);
+	free(l->recheck);
 	loafre__lfs_state_free(l);
 	if (l->db)
 		sqlite3_close(l->db);

@@ -42,6 +42,10 @@ struct lfs_obj {
 	bool on_dirty_list;       /* queued in lfs->dirty_objs */
 	bool deleted;             /* gone: to be deleted from the database */
 	bool written;             /* a write was seen and not yet closed (memory only) */
+	bool unclosed;            /* written, yet nobody held it open for writing at
+				   * the last flush: the CLOSE note, if any, is due
+				   * by the next one; none: it was a truncate(2)
+				   * (memory only; localfs.c, process_object) */
 	bool ns_touched;          /* directories: a record naming it as parent was
 				   * applied since its attributes were last compared
 				   * (memory only; localfs.c, "directory mtimes") */
@@ -123,6 +127,12 @@ struct loafre__lfs {
 	size_t nnote_objs;
 	struct loafre_fid *note_dirs; /* directories to list */
 	size_t nnote_dirs, note_dirs_cap;
+	struct loafre_fid *recheck; /* objects to compare again at the next flush
+				     * (lfs_obj.unclosed); emptied as each flush
+				     * starts, at most one entry per object (an
+				     * object is compared once a flush): bounded
+				     * by the tree */
+	size_t nrecheck, recheck_cap;
 
 	/* small cache of open directory descriptors, valid during a flush */
 	struct { struct loafre_fid fid; int fd; } dirfds[32];

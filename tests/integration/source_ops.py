@@ -267,10 +267,41 @@ def utimes_no_open():
 
 
 @check
+def touch_m_no_open():
+    """`touch -h -m` sets the mtime with utimensat(2) on the path, without an
+    open (atime omitted): FAN_MODIFY alone, no close. An explicit date
+    leaves mtime != ctime: MTIME. The mtime set to now cannot be told from
+    a truncate(2) to the same size: TRUNC (a deviation, docs/sources.md)."""
+    file_check("c_touchhmd", "x", lambda f: sh(["touch", "-h", "-m", "-d", "2001-01-01", f]),
+               [{"type": "MTIME"}], "touch -h -m -d 2001-01-01 f")
+
+    def op(f):
+        time.sleep(0.05)  # a visibly different mtime
+        sh(["touch", "-h", "-m", f])
+    file_check("c_touchhm", "x", op, [{"type": "TRUNC"}], "touch -h -m f")
+
+
+@check
 def truncate_grow():
     """truncate(2) growing a file: no close follows; Lustre writes TRUNC."""
     file_check("c_truncg", "hello\n", lambda f: os.truncate(f, 100000),
                [{"type": "TRUNC"}], "truncate(f, 100000) (grow)")
+
+
+@check
+def truncate_same_size():
+    """truncate(2) to the size a file already has (an empty file to 0):
+    FAN_MODIFY alone, no size change, no close follows; Lustre writes
+    TRUNC for it (the mtime moved)."""
+    def op0(f):
+        time.sleep(0.05)  # a visibly different mtime
+        os.truncate(f, 0)
+    file_check("c_trunc0", "", op0, [{"type": "TRUNC"}], "truncate(f, 0) (f empty)")
+
+    def op6(f):
+        time.sleep(0.05)
+        os.truncate(f, 6)
+    file_check("c_truncs", "hello\n", op6, [{"type": "TRUNC"}], "truncate(f, 6) (f has 6 bytes)")
 
 
 @check
@@ -357,6 +388,32 @@ def hardlink():
     sf = E.path2fid(P("c_ln"))
     if recs[0]["pfid"] != sf:
         raise Failed("HLINK p=%s is not the directory's FID %s" % (recs[0]["pfid"], sf))
+
+
+@check
+def hardlink_after_change():
+    """chmod, or an append, right before `ln`: the link's HLINK and the
+    change's own record (usually seen in one look; either order)."""
+    for sub, op, want in (("c_lnchmod", lambda f: os.chmod(f, 0o600), "SATTR"),
+                          ("c_lnappend", lambda f: write(f, "more", "a"), "CLOSE")):
+        def op2(f, op=op):
+            time.sleep(0.05)  # a visibly different mtime
+            op(f)
+            os.link(f, os.path.join(os.path.dirname(f), "g"))
+        sub_path, sf = mksub(sub)
+        f = os.path.join(sub_path, "f")
+        write(f, "x")
+        fid = fid_of(setup(1, sub), sf, "f", sub)
+        op2(f)
+        what = "%s; ln f g" % ("chmod 600 f" if want == "SATTR" else "echo more >> f")
+        recs = take(2, what)
+        if sorted(r.get("type") for r in recs) != sorted(["HLINK", want]):
+            raise Failed("%s: expected HLINK and %s, in either order; records seen:\n%s"
+                         % (what, want, fmt_recs(recs)))
+        for r in recs:
+            if r.get("tfid") != fid:
+                raise Failed("%s: record t=%s is not f's FID %s:\n%s"
+                             % (what, r.get("tfid"), fid, fmt_recs(recs)))
 
 
 @check

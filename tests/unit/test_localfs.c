@@ -829,6 +829,174 @@ static void test_truncate_seen_halfway(void **state)
 	expect_types(&rs, "TRUNC");
 }
 
+/* Sets rel's times to 2001 and consumes the MTIME: any later change moves
+ * its mtime, however coarse the clock. */
+static void age(struct ctx *c, const char *rel, const struct loafre_fid *f)
+{
+	struct timespec ts[2] = {{978307200, 0}, {978307200, 0}};
+	struct recs rs;
+	char p[PATH_MAX];
+
+	path(c, p, rel);
+	assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+	loafre__lfs_note_object(c->l, f, LOAFRE__LFS_ATTRIB);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "MTIME");
+}
+
+/* truncate(2) to the size the file has (an empty file to 0): FAN_MODIFY
+ * alone, the size unchanged, and no close will come. Nobody holds the file
+ * open for writing, so a close, had it been a write, would already be
+ * queued: the next flush writes TRUNC unless that close is noted by then.
+ * A write whose close is noted one flush late stays a CLOSE; a writer
+ * still open keeps the file waiting for its close. */
+static void test_truncate_same_size(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid e, g;
+	struct recs rs;
+	char pe[PATH_MAX], pg[PATH_MAX];
+	int fd;
+
+	write_file(c, "e", "", 0);
+	write_file(c, "g", "hello\n", 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "e", &e);
+	fid_of(c, "g", &g);
+	path(c, pe, "e");
+	path(c, pg, "g");
+	age(c, "e", &e);
+	age(c, "g", &g);
+
+	/* an empty file truncated to 0 */
+	assert_int_equal(truncate(pe, 0), 0);
+	loafre__lfs_note_object(c->l, &e, LOAFRE__LFS_MODIFY);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, ""); /* a write's close would be noted by the next flush */
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "TRUNC");
+	assert_true(loafre_fid_equal(&rs.r[0].tfid, &e));
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "");
+
+	/* a file truncated to its own size */
+	assert_int_equal(truncate(pg, 6), 0);
+	loafre__lfs_note_object(c->l, &g, LOAFRE__LFS_MODIFY);
+	cycle(c);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "TRUNC");
+	assert_true(loafre_fid_equal(&rs.r[0].tfid, &g));
+
+	/* truncated to its size, then renamed (the rename moves the ctime
+	 * past the mtime) */
+	age(c, "e", &e);
+	assert_int_equal(truncate(pe, 0), 0);
+	usleep(20000); /* a later ctime, however coarse the clock */
+	path(c, pe, "e2");
+	{
+		char old[PATH_MAX];
+		path(c, old, "e");
+		assert_int_equal(rename(old, pe), 0);
+	}
+	loafre__lfs_note_object(c->l, &e, LOAFRE__LFS_MODIFY);
+	loafre__lfs_note_entry(c->l, loafre__lfs_root_fid(c->l), "e", 1);
+	loafre__lfs_note_entry(c->l, loafre__lfs_root_fid(c->l), "e2", 2);
+	cycle(c);
+	cycle(c);
+	next_records(c, &rs);
+	assert_true(rs.n == 2);
+	assert_int_equal(rs.r[0].type, LOAFRE_CL_RENAME);
+	assert_true(rs.r[1].type == LOAFRE_CL_TRUNC || rs.r[1].type == LOAFRE_CL_MTIME);
+	assert_true(loafre_fid_equal(&rs.r[1].tfid, &e));
+
+	/* a write in place, closed; its close noted one flush late: CLOSE */
+	age(c, "g", &g);
+	fd = open(pg, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "HELLO\n", 6, 0), 6);
+	close(fd);
+	loafre__lfs_note_object(c->l, &g, LOAFRE__LFS_MODIFY);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "");
+	loafre__lfs_note_object(c->l, &g, LOAFRE__LFS_CLOSE_WRITE);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "CLOSE");
+
+	/* a writer still open, across flushes: nothing until its close */
+	age(c, "g", &g);
+	fd = open(pg, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "hello\n", 6, 0), 6);
+	loafre__lfs_note_object(c->l, &g, LOAFRE__LFS_MODIFY);
+	cycle(c);
+	cycle(c);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "");
+	close(fd);
+	loafre__lfs_note_object(c->l, &g, LOAFRE__LFS_CLOSE_WRITE);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "CLOSE");
+}
+
+/* A new link to a file changed in the same look (chmod, chown, a write
+ * closed): HLINK, then the record of the change. The link's record does
+ * not stand for the object's other changes. */
+static void test_link_after_change(void **state)
+{
+	struct ctx *c = *state;
+	struct loafre_fid f, root = *loafre__lfs_root_fid(c->l);
+	struct recs rs;
+	char p[PATH_MAX], q[PATH_MAX];
+
+	write_file(c, "f", "hello\n", 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "f", &f);
+	path(c, p, "f");
+	age(c, "f", &f);
+
+	/* chmod, then a link */
+	assert_int_equal(chmod(p, 0600), 0);
+	path(c, q, "g");
+	assert_int_equal(link(p, q), 0);
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_ATTRIB);
+	loafre__lfs_note_entry(c->l, &root, "g", 1);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "HLINK SATTR");
+	assert_true(loafre_fid_equal(&rs.r[1].tfid, &f));
+
+	/* a write closed, then a link */
+	write_file(c, "f", "more\n", O_APPEND);
+	path(c, q, "h");
+	assert_int_equal(link(p, q), 0);
+	loafre__lfs_note_object(c->l, &f, LOAFRE__LFS_MODIFY | LOAFRE__LFS_CLOSE_WRITE);
+	loafre__lfs_note_entry(c->l, &root, "h", 1);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "HLINK CLOSE");
+	assert_true(loafre_fid_equal(&rs.r[1].tfid, &f));
+
+	/* the link seen alone (from the inotify watcher: no object note) */
+	assert_int_equal(chmod(p, 0644), 0);
+	path(c, q, "k");
+	assert_int_equal(link(p, q), 0);
+	loafre__lfs_note_child(c->l, &root, "k", 1, LOAFRE__LFS_ATTRIB);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "HLINK SATTR");
+}
+
 /* utime of a directory: MTIME (as for a file); its chmod: SATTR only. */
 static void test_dir_utime(void **state)
 {
@@ -943,6 +1111,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_dir_cycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_grow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate_seen_halfway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncate_same_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_after_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_utime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_mtime_transient_entry, setup, teardown),
 	};
