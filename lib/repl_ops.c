@@ -717,6 +717,7 @@ static void relink_others(const struct loafre__rop_ctx *c, struct loafre__dest *
 struct moved_ent {
 	struct loafre_fid fid;  /* the object */
 	char *fspath;           /* where it was made (relative to the fs root) */
+	struct loafre_fid pfid; /* the directory it was made in (zero: unknown) */
 };
 
 struct loafre__rop_moved {
@@ -885,8 +886,9 @@ void loafre__rop_moved_free(struct loafre__rop_moved *m)
 }
 
 static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
-		      const char *fspath)
+		      const char *fspath, const struct loafre_fid *pfid)
 {
+	struct moved_ent *e;
 	char *p;
 
 	if (!m || !(p = strdup(fspath)))
@@ -894,29 +896,63 @@ static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
 	pthread_mutex_lock(&m->mu);
 	for (size_t i = 0; i < LOAFRE__ROP_MOVED_MAX; i++)
 		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid)) {
-			free(m->v[i].fspath);
-			m->v[i].fspath = p;
+			e = &m->v[i];
+			free(e->fspath);
 			goto out;
 		}
-	free(m->v[m->next].fspath);
-	m->v[m->next].fid = *fid;
-	m->v[m->next].fspath = p;
+	e = &m->v[m->next];
+	free(e->fspath);
 	m->next = (m->next + 1) % LOAFRE__ROP_MOVED_MAX;
 out:
+	e->fid = *fid;
+	e->fspath = p;
+	e->pfid = *pfid;
 	pthread_mutex_unlock(&m->mu);
+}
+
+/* The FID of the directory of fspath ("/a/b" -> "/a") at the source now,
+ * into *ret (zero when not knowable). Takes the fetch lock. */
+static void parent_fid(const struct loafre__rop_ctx *c, const char *fspath,
+		       struct loafre_fid *ret)
+{
+	const char *slash = strrchr(fspath, '/');
+	struct loafre__fetch_result res;
+	char dir[PATH_MAX];
+	size_t l = slash ? (size_t)(slash - fspath) : 0;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!c->fetch || !slash || l >= sizeof(dir))
+		return;
+	/* relative to the root, without the leading '/' */
+	memcpy(dir, fspath + (l ? 1 : 0), l ? l - 1 : 0);
+	dir[l ? l - 1 : 0] = '\0';
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	if (loafre__fetch_path(c->fetch, dir, ret, &res) < 0)
+		memset(ret, 0, sizeof(*ret));
+	loafre__fetch_results_free(&res, 1);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
 }
 
 void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,
 			    const char *fspath)
 {
-	moved_put(c->moved, fid, fspath);
+	struct loafre_fid pf;
+
+	if (!c->moved)
+		return;
+	parent_fid(c, fspath, &pf);
+	moved_put(c->moved, fid, fspath, &pf);
 }
 
-/* fid's entry: a copy of its path (malloc'ed), or NULL. The entry stays:
- * every destination of the worker asks (one after the other), and what
- * the callers do with it is guarded by the destination's and the source's
- * state, so asking again later is harmless; the ring forgets old ones. */
-static char *moved_get(struct loafre__rop_moved *m, const struct loafre_fid *fid)
+/* fid's entry: a copy of its path (malloc'ed), or NULL, and the directory
+ * it was made in into *ret_pfid. The entry stays: every destination of the
+ * worker asks (one after the other), and what the callers do with it is
+ * guarded by the destination's and the source's state, so asking again
+ * later is harmless; the ring forgets old ones. */
+static char *moved_get(struct loafre__rop_moved *m, const struct loafre_fid *fid,
+		       struct loafre_fid *ret_pfid)
 {
 	char *p = NULL;
 
@@ -926,6 +962,7 @@ static char *moved_get(struct loafre__rop_moved *m, const struct loafre_fid *fid
 	for (size_t i = 0; i < LOAFRE__ROP_MOVED_MAX; i++)
 		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid)) {
 			p = strdup(m->v[i].fspath);
+			*ret_pfid = m->v[i].pfid;
 			break;
 		}
 	pthread_mutex_unlock(&m->mu);
@@ -998,17 +1035,24 @@ int loafre__rop_relocate(const struct loafre__rop_ctx *c, const struct loafre_re
 	op->fspath = buf;
 	op->rel = rel;
 	op->src = src;
-	moved_put(c->moved, fid, buf);
+	if (c->moved) {
+		struct loafre_fid pf;
+
+		parent_fid(c, buf, &pf);
+		moved_put(c->moved, fid, buf, &pf);
+	}
 	return 1;
 }
 
-/* Whether the object (fid) still has, at the source, the last component
- * of fspath as its name (where the kernel names it now): then fspath is
- * gone at the source only because a directory above was renamed since, and
- * the destination's entry there is the object's own (that rename brings it
- * to its place). */
+/* Whether the object (fid) still has, at the source, the name fspath had
+ * (its last component) in the directory fspath was in (pfid, wherever that
+ * directory is now): then fspath is gone at the source only because a
+ * directory above was renamed since, and the destination's entry there is
+ * the object's own (that rename brings it to its place). Without pfid: the
+ * name as the kernel names the object now (one of its names, for a file
+ * with several). */
 static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,
-			const char *fspath)
+			const char *fspath, const struct loafre_fid *pfid)
 {
 	const char *a = strrchr(fspath, '/'), *b;
 	char cur[PATH_MAX];
@@ -1018,6 +1062,25 @@ static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid
 		return false;
 	if (c->fetch_lock)
 		pthread_mutex_lock(c->fetch_lock);
+	if (!loafre_fid_is_zero(pfid)) {
+		struct loafre__fetch_result res;
+		struct loafre_fid got;
+		size_t l;
+
+		r = loafre__fetch_relpath(c->fetch, pfid, cur, sizeof(cur));
+		l = r == 0 ? strlen(cur) : 0;
+		if (r == 0 && l + 1 + strlen(a + 1) < sizeof(cur)) {
+			snprintf(cur + l, sizeof(cur) - l, "%s%s", l ? "/" : "", a + 1);
+			r = loafre__fetch_path(c->fetch, cur, &got, &res);
+			loafre__fetch_results_free(&res, 1);
+			r = r == 0 && loafre_fid_equal(&got, fid) ? 1 : 0;
+		} else {
+			r = 0;
+		}
+		if (c->fetch_lock)
+			pthread_mutex_unlock(c->fetch_lock);
+		return r == 1;
+	}
 	r = loafre__fetch_relpath(c->fetch, fid, cur, sizeof(cur));
 	if (c->fetch_lock)
 		pthread_mutex_unlock(c->fetch_lock);
@@ -1034,7 +1097,8 @@ static const char *moved_rel(const struct loafre__rop_ctx *c, struct loafre__des
 			     const struct loafre_fid *fid, const char *not_this, char *buf,
 			     size_t cap, unsigned *ret_src)
 {
-	char *p = moved_get(c->moved, fid);
+	struct loafre_fid pfid = {0};
+	char *p = moved_get(c->moved, fid, &pfid);
 	const char *rel = NULL;
 	struct stat st;
 
@@ -1046,7 +1110,7 @@ static const char *moved_rel(const struct loafre__rop_ctx *c, struct loafre__des
 		    loafre__dest_lstat(d, rel, &st) < 0 ||
 		    (c->src_roots[*ret_src] >= 0 &&
 		     fstatat(c->src_roots[*ret_src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0) ||
-		    still_named(c, fid, p))
+		    still_named(c, fid, p, &pfid))
 			rel = NULL;
 	}
 	free(p);

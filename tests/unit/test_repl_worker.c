@@ -707,6 +707,49 @@ static void test_brief_name(void **state)
 	fx_close(&f);
 }
 
+/* A file made at its then-current path A/f (a relocation), whose directory
+ * A is renamed since and which has another name now: the UNLNK of one of
+ * its other names leaves A/f (still a name of the file: the directory's
+ * rename brings it to its place), whatever name the kernel gives the file. */
+static void test_relocated_name_kept(void **state)
+{
+	struct fx f;
+	struct loafre_rec un = rec_of(LOAFRE_CL_UNLINK), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj, cdir;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open(&f, NULL);
+	if (!f.fetch) {
+		fx_close(&f);
+		skip();
+	}
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir '%s/proj/A' '%s/proj/C' && printf F > '%s/proj/A/f'", f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/C", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/A/f", NULL, 0);
+	fid_of(&f, "/proj/A/f", &un.tfid);
+	fid_of(&f, "/proj/C", &cdir);
+	fid_of(&f, "/proj/A", &mv.sfid);
+	/* a record of f was applied at A/f, its path then */
+	loafre__rop_moved_note(&f.ctx, &un.tfid, "/proj/A/f");
+	sh("mv '%s/proj/A' '%s/proj/B' && ln '%s/proj/B/f' '%s/proj/C/h2'", f.src, f.src, f.src,
+	   f.src);
+	/* the UNLNK of a name C/h86 it had meanwhile */
+	un.pfid = cdir;
+	set_name(&un, "h86");
+	assert_int_equal(apply_rec(&f, &un, "/proj/C/h86", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(has_content(f.dst[i], "A/f", "F"));
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "B");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/B", "/proj/A", LOAFRE_RP_DIR, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(has_content(f.dst[i], "B/f", "F"));
+	fx_close(&f);
+}
+
 /* Command templates: run without a shell; a non-zero exit is a failure. */
 static void test_apply_template(void **state)
 {
@@ -905,6 +948,7 @@ int main(void)
 		cmocka_unit_test(test_name_races),
 		cmocka_unit_test(test_close_ahead_of_rename),
 		cmocka_unit_test(test_brief_name),
+		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_apply_template),
 		cmocka_unit_test(test_failed_list),
 		cmocka_unit_test(test_worker_open),
