@@ -1690,8 +1690,19 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 {
 	enum loafre__dest_op kind = LOAFRE__DOP_COPY;
 	const struct loafre__template *t;
-	int root = c->src_roots[op->src], r;
+	struct loafre__rop_plan here;
+	char hbuf[PATH_MAX];
+	int root, r;
 
+	/* the source may have moved the object on since the caller placed
+	 * the operation (a directory above renamed while an earlier
+	 * destination was being written): placed again, for this one (an
+	 * lstat when it is still there; namespace operations keep their
+	 * paths) */
+	here = *op;
+	if (rec && loafre__rop_relocate(c, rec, &here, hbuf, sizeof(hbuf)) == 1)
+		op = &here;
+	root = c->src_roots[op->src];
 	why[0] = '\0';
 	if (root < 0 && op->op != LOAFRE__ROP_UNLINK && op->op != LOAFRE__ROP_RMDIR) {
 		snprintf(why, LOAFRE__DEST_WHY_MAX, "source '%s' of rule %s is missing",

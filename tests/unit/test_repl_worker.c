@@ -750,6 +750,40 @@ static void test_relocated_name_kept(void **state)
 	fx_close(&f);
 }
 
+/* A directory renamed at the source between two destinations of one
+ * record: the second destination gets the file where the source has it
+ * now (not "gone": nothing would make it later). */
+static void test_moved_between_destinations(void **state)
+{
+	struct fx f;
+	struct loafre_rec cr = rec_of(LOAFRE_CL_CREATE);
+	struct loafre_rec_paths p = paths("/proj/n/f", NULL, 0);
+	struct loafre__rop_plan o[LOAFRE__ROP_MAX];
+	char why[LOAFRE__DEST_WHY_MAX] = "", buf[PATH_MAX];
+
+	(void)state;
+	fx_open(&f, NULL);
+	if (!f.fetch) {
+		fx_close(&f);
+		skip();
+	}
+	sh("mkdir '%s/proj/n' && printf F > '%s/proj/n/f'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/n", NULL, LOAFRE_RP_DIR);
+	fid_of(&f, "/proj/n/f", &cr.tfid);
+	fid_of(&f, "/proj/n", &cr.pfid);
+	set_name(&cr, "f");
+	assert_int_equal(loafre__rop_map(f.r, &cr, &p, NULL, o), 1);
+	assert_int_equal(loafre__rop_relocate(&f.ctx, &cr, &o[0], buf, sizeof(buf)), 1);
+	assert_int_equal(loafre__rop_apply(&f.ctx, f.d[0], &f.c->rules[0].dests[0], &o[0], &cr,
+					   why, NULL), 0);
+	assert_true(has_content(f.dst[0], "n/f", "F"));
+	sh("mv '%s/proj/n' '%s/proj/m'", f.src, f.src);
+	assert_int_equal(loafre__rop_apply(&f.ctx, f.d[1], &f.c->rules[0].dests[1], &o[0], &cr,
+					   why, NULL), 0);
+	assert_true(has_content(f.dst[1], "m/f", "F"));
+	fx_close(&f);
+}
+
 /* Command templates: run without a shell; a non-zero exit is a failure. */
 static void test_apply_template(void **state)
 {
@@ -949,6 +983,7 @@ int main(void)
 		cmocka_unit_test(test_close_ahead_of_rename),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
+		cmocka_unit_test(test_moved_between_destinations),
 		cmocka_unit_test(test_apply_template),
 		cmocka_unit_test(test_failed_list),
 		cmocka_unit_test(test_worker_open),
