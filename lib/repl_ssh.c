@@ -2382,8 +2382,11 @@ static void ssh_free(struct ssh_dest *s)
 	free(s->ssh_e);
 	free(s->usermap);
 	free(s->groupmap);
-	if (s->short_dir[0])
-		rmdir(s->short_dir); /* empty once the master has exited */
+	/* empty once the master has exited: `ssh -O exit` returns before it
+	 * removes its socket (up to 2 s) */
+	for (int i = 0; s->short_dir[0] && i < 200 && rmdir(s->short_dir) < 0 && errno == ENOTEMPTY;
+	     i++)
+		usleep(10000);
 	pthread_mutex_destroy(&s->pool_mu);
 	pthread_cond_destroy(&s->pool_cv);
 	pthread_mutex_destroy(&s->batch_mu);

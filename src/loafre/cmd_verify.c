@@ -175,7 +175,10 @@ static int verify_remote(const char *src, const char *dest, const struct cli_ver
 	}
 	so.control_dir = ctl;
 	r = loafre__verify_ssh(src, dest, &so, vo, print_diff, out, res, why);
-	rmdir(ctl);
+	/* empty once the master has exited: `ssh -O exit` returns before it
+	 * removes its socket (up to 2 s) */
+	for (int i = 0; i < 200 && rmdir(ctl) < 0 && errno == ENOTEMPTY; i++)
+		usleep(10000);
 	if (r < 0) {
 		fprintf(stderr, PROG ": cannot compare '%s' with '%s': %s\n", src, dest,
 			why[0] ? why : strerror(-r));
