@@ -1434,11 +1434,12 @@ static int do_sync(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 
 /* Whether the destination's entry at op->rel, a file with several names
  * there, is another object's inode: other names the source's object has
- * now are at the destination, and none of them is a name of that inode. A nameless
- * record (CLOSE, MTIME, TRUNC) is applied at the object's current path,
- * which may be ahead of the destination: a name the object took over by a
- * rename whose record is still coming is another file's there (with its
- * own other names), and rewriting that inode in place would change them. */
+ * now are at the destination, and none of them is a name of that inode.
+ * A nameless record (CLOSE, MTIME, TRUNC) is applied at the object's
+ * current path, which may be ahead of the destination: a name the object
+ * took over by a rename whose record is still coming is another file's
+ * there (with its own other names), and rewriting that inode in place
+ * would change them. */
 static bool dest_inode_foreign(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			       const struct loafre__rop_plan *op, const struct loafre_rec *rec)
 {
@@ -1729,9 +1730,11 @@ int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		/* another object's inode at that name (the object's current
 		 * path is ahead of the destination): replaced by a copy, its
 		 * other names linked to it; the other object's names keep theirs */
-		r = !loafre__rule_template(c->rule, LOAFRE_ACT_COPY) && dest_inode_foreign(c, d, op, rec)
-			    ? do_sync(c, d, dc, op, rec, why, &kind)
-			    : do_content(c, d, dc, op, rec, why, &kind);
+		if (!loafre__rule_template(c->rule, LOAFRE_ACT_COPY) &&
+		    dest_inode_foreign(c, d, op, rec))
+			r = do_sync(c, d, dc, op, rec, why, &kind);
+		else
+			r = do_content(c, d, dc, op, rec, why, &kind);
 		break;
 	case LOAFRE__ROP_LINK:
 		r = do_link(c, d, dc, op, rec, why, &kind);
