@@ -28,10 +28,20 @@
  * rename whose old name the destination lacks makes the new name from the
  * source (at its current place when a directory above it was renamed
  * since); after a file rename the file is made as the source has it
- * (content by size and
- * mtime, attributes); an unlink or rename of a name the source has again
- * in the same directory leaves that name to the new object's records; an
- * unlink sets the directory's times from the source.
+ * (content by size and mtime, attributes); an unlink or rename of a name
+ * the source has again in the same directory leaves that name to the new
+ * object's records; an unlink sets the directory's times from the source.
+ * loafre__rop_apply places an operation again for each destination (the
+ * source may move on between two). A directory rename whose new name the
+ * source no longer has moves the destination's directory to where the
+ * source has it now (merged, never removed); an unlink or rename naming an
+ * entry by its directory's earlier path finds it where that directory is
+ * now (by the directory's FID); a parent that is a file at the destination
+ * where the source has a directory is replaced; a write applied at a name
+ * the destination still gives another file with several names makes a
+ * copy rather than rewrite that file's inode; a name only a relocation
+ * made (the object was there then, no record names it) goes when a later
+ * record shows the object elsewhere.
  *
  * Ownership: plans borrow their strings from the paths given to map; the
  * context borrows everything it points to.
