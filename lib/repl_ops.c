@@ -1685,25 +1685,64 @@ static int rename_dir_moved_on(const struct loafre__rop_ctx *c, struct loafre__d
 	return r == -ENOENT ? -EAGAIN : r;
 }
 
+static int apply_placed(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+			const struct loafre_rec *rec, char *why, enum loafre__dest_op *ret_kind);
+
+/* Operations read from the source's object at a path (the ones
+ * loafre__rop_relocate moves). */
+static bool placed_at_source(enum loafre__rop op)
+{
+	return op == LOAFRE__ROP_MKDIR || op == LOAFRE__ROP_CREATE || op == LOAFRE__ROP_CONTENT ||
+	       op == LOAFRE__ROP_LINK || op == LOAFRE__ROP_SETATTR || op == LOAFRE__ROP_XATTR ||
+	       op == LOAFRE__ROP_SYNC;
+}
+
+#define PLACE_TRIES 4 /* placements of one operation at one destination */
+
 int loafre__rop_apply(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		      const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
 		      const struct loafre_rec *rec, char *why, enum loafre__dest_op *ret_kind)
 {
+	struct loafre__rop_plan here = *op;
+	char hbuf[2][PATH_MAX];
+	int r;
+
+	/* The source may move the object on at any time (a directory above
+	 * renamed): before this destination (another one was written first),
+	 * and while it is written (the copy then finds nothing, which is not
+	 * "gone": nothing else would bring the object there). The operation
+	 * is placed where the object is now, and placed again after it if its
+	 * path went away meanwhile (an lstat when it is still there;
+	 * namespace operations keep their paths). */
+	if (rec && placed_at_source(here.op))
+		(void)loafre__rop_relocate(c, rec, &here, hbuf[0], sizeof(hbuf[0]));
+	for (unsigned i = 0;; i++) {
+		struct loafre__rop_plan next;
+		struct stat st;
+
+		r = apply_placed(c, d, dc, &here, rec, why, ret_kind);
+		if (r < 0 || !rec || !placed_at_source(here.op) || i + 1 >= PLACE_TRIES ||
+		    src_stat(c, &here, &st) != -ENOENT)
+			break;
+		next = here;
+		if (loafre__rop_relocate(c, rec, &next, hbuf[(i + 1) % 2],
+					 sizeof(hbuf[(i + 1) % 2])) != 1 ||
+		    strcmp(next.fspath, here.fspath) == 0)
+			break; /* gone from the source: its UNLNK/RMDIR follows */
+		here = next;
+	}
+	return r;
+}
+
+static int apply_placed(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+			const struct loafre_rec *rec, char *why, enum loafre__dest_op *ret_kind)
+{
 	enum loafre__dest_op kind = LOAFRE__DOP_COPY;
 	const struct loafre__template *t;
-	struct loafre__rop_plan here;
-	char hbuf[PATH_MAX];
-	int root, r;
+	int root = c->src_roots[op->src], r;
 
-	/* the source may have moved the object on since the caller placed
-	 * the operation (a directory above renamed while an earlier
-	 * destination was being written): placed again, for this one (an
-	 * lstat when it is still there; namespace operations keep their
-	 * paths) */
-	here = *op;
-	if (rec && loafre__rop_relocate(c, rec, &here, hbuf, sizeof(hbuf)) == 1)
-		op = &here;
-	root = c->src_roots[op->src];
 	why[0] = '\0';
 	if (root < 0 && op->op != LOAFRE__ROP_UNLINK && op->op != LOAFRE__ROP_RMDIR) {
 		snprintf(why, LOAFRE__DEST_WHY_MAX, "source '%s' of rule %s is missing",

@@ -255,6 +255,20 @@ struct fx {
 	char src[PATH_MAX], dst[2][PATH_MAX];
 };
 
+/* A rename done at the source by the copy's after_data hook, once (the
+ * source moving on while a destination is written). */
+static char hook_from[PATH_MAX + 16], hook_to[PATH_MAX + 16];
+
+static void rename_hook(void *arg, const char *rel)
+{
+	(void)arg;
+	(void)rel;
+	if (hook_from[0]) {
+		assert_int_equal(rename(hook_from, hook_to), 0);
+		hook_from[0] = '\0';
+	}
+}
+
 static void fx_open(struct fx *f, const char *extra)
 {
 	char rules[PATH_MAX * 3 + 1024];
@@ -277,6 +291,7 @@ static void fx_open(struct fx *f, const char *extra)
 	assert_true(f->src_root >= 0);
 	o.protect = loafre__rop_protect;
 	o.protect_arg = f->r;
+	o.after_data = rename_hook;
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(loafre__dest_open_local(f->dst[i], &o, &f->d[i]), 0);
 	if (loafre__fetch_open(LOAFRE_FS_LOCAL, f->src, 1, 0, &f->fetch) < 0)
@@ -781,6 +796,20 @@ static void test_moved_between_destinations(void **state)
 	assert_int_equal(loafre__rop_apply(&f.ctx, f.d[1], &f.c->rules[0].dests[1], &o[0], &cr,
 					   why, NULL), 0);
 	assert_true(has_content(f.dst[1], "m/f", "F"));
+	/* and while it is written: the copy finds the file gone, which is not
+	 * "gone" (it lives on under the renamed directory) */
+	sh("printf G > '%s/proj/m/g'", f.src);
+	fid_of(&f, "/proj/m/g", &cr.tfid);
+	fid_of(&f, "/proj/m", &cr.pfid);
+	set_name(&cr, "g");
+	p = paths("/proj/m/g", NULL, 0);
+	assert_int_equal(loafre__rop_map(f.r, &cr, &p, NULL, o), 1);
+	snprintf(hook_from, sizeof(hook_from), "%s/proj/m", f.src);
+	snprintf(hook_to, sizeof(hook_to), "%s/proj/k", f.src);
+	assert_int_equal(loafre__rop_apply(&f.ctx, f.d[0], &f.c->rules[0].dests[0], &o[0], &cr,
+					   why, NULL), 0);
+	assert_false(hook_from[0]); /* the hook ran */
+	assert_true(has_content(f.dst[0], "k/g", "G"));
 	fx_close(&f);
 }
 
