@@ -894,8 +894,11 @@ static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
 	if (!m || !(p = strdup(fspath)))
 		return;
 	pthread_mutex_lock(&m->mu);
+	/* one entry per (object, path): an object may be made at several
+	 * names over time (a file renamed on, names it had only briefly) */
 	for (size_t i = 0; i < LOAFRE__ROP_MOVED_MAX; i++)
-		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid)) {
+		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid) &&
+		    strcmp(m->v[i].fspath, fspath) == 0) {
 			e = &m->v[i];
 			free(e->fspath);
 			goto out;
@@ -946,27 +949,32 @@ void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre
 	moved_put(c->moved, fid, fspath, &pf);
 }
 
-/* fid's entry: a copy of its path (malloc'ed), or NULL, and the directory
- * it was made in into *ret_pfid. The entry stays: every destination of the
- * worker asks (one after the other), and what the callers do with it is
- * guarded by the destination's and the source's state, so asking again
- * later is harmless; the ring forgets old ones. */
-static char *moved_get(struct loafre__rop_moved *m, const struct loafre_fid *fid,
-		       struct loafre_fid *ret_pfid)
+#define MOVED_PER_FID 8 /* names of one object looked at */
+
+/* fid's entries, newest first: copies of their paths (malloc'ed, into
+ * paths[]) and the directories they were made in; how many (at most
+ * MOVED_PER_FID). The entries stay: every destination of the worker asks
+ * (one after the other), and what the callers do with them is guarded by
+ * the destination's and the source's state, so asking again later is
+ * harmless; the ring forgets old ones. */
+static size_t moved_get(struct loafre__rop_moved *m, const struct loafre_fid *fid,
+			char *paths[MOVED_PER_FID], struct loafre_fid pfids[MOVED_PER_FID])
 {
-	char *p = NULL;
+	size_t n = 0;
 
 	if (!m)
-		return NULL;
+		return 0;
 	pthread_mutex_lock(&m->mu);
-	for (size_t i = 0; i < LOAFRE__ROP_MOVED_MAX; i++)
-		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid)) {
-			p = strdup(m->v[i].fspath);
-			*ret_pfid = m->v[i].pfid;
-			break;
-		}
+	for (size_t k = 0; k < LOAFRE__ROP_MOVED_MAX && n < MOVED_PER_FID; k++) {
+		/* from the newest slot backwards */
+		size_t i = (m->next + LOAFRE__ROP_MOVED_MAX - 1 - k) % LOAFRE__ROP_MOVED_MAX;
+
+		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid) &&
+		    (paths[n] = strdup(m->v[i].fspath)) != NULL)
+			pfids[n++] = m->v[i].pfid;
+	}
 	pthread_mutex_unlock(&m->mu);
-	return p;
+	return n;
 }
 
 int loafre__rop_relocate(const struct loafre__rop_ctx *c, const struct loafre_rec *rec,
@@ -1090,30 +1098,34 @@ static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid
 	return strcmp(a + 1, b ? b + 1 : cur) == 0;
 }
 
-/* Where the object (fid) of a namespace record was made by a relocation,
- * when the destination has it there and the source does not (then it is
- * nobody else's): its path relative to the destination (in buf), or NULL. */
+/* Where the object (fid) of a namespace record was made by a relocation
+ * (the newest such place first), when the destination has it there and
+ * the source does not, nor is it still the object's name in the directory
+ * it was made in (then it is nobody else's): its path relative to the
+ * destination (in buf), or NULL. */
 static const char *moved_rel(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			     const struct loafre_fid *fid, const char *not_this, char *buf,
 			     size_t cap, unsigned *ret_src)
 {
-	struct loafre_fid pfid = {0};
-	char *p = moved_get(c->moved, fid, &pfid);
+	struct loafre_fid pfids[MOVED_PER_FID];
+	char *paths[MOVED_PER_FID];
+	size_t n = moved_get(c->moved, fid, paths, pfids);
 	const char *rel = NULL;
-	struct stat st;
 
-	if (!p)
-		return NULL;
-	if (strcmp(p, not_this) != 0 && strlen(p) < cap) {
-		strcpy(buf, p);
-		if (loafre__rop_source_of(c->rule, buf, ret_src, &rel) < 0 || !rel[0] ||
-		    loafre__dest_lstat(d, rel, &st) < 0 ||
-		    (c->src_roots[*ret_src] >= 0 &&
-		     fstatat(c->src_roots[*ret_src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0) ||
-		    still_named(c, fid, p, &pfid))
-			rel = NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+
+		if (!rel && strcmp(paths[i], not_this) != 0 && strlen(paths[i]) < cap) {
+			strcpy(buf, paths[i]);
+			if (loafre__rop_source_of(c->rule, buf, ret_src, &rel) < 0 || !rel[0] ||
+			    loafre__dest_lstat(d, rel, &st) < 0 ||
+			    (c->src_roots[*ret_src] >= 0 &&
+			     fstatat(c->src_roots[*ret_src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0) ||
+			    still_named(c, fid, paths[i], &pfids[i]))
+				rel = NULL;
+		}
+		free(paths[i]);
 	}
-	free(p);
 	return rel;
 }
 

@@ -158,11 +158,11 @@ struct loafre__rop_ctx {
 	struct loafre__rop_moved *moved;  /* where relocated objects were made, or NULL */
 };
 
-/* Where loafre__rop_relocate made objects (FID -> path), so that their
- * later RENME/UNLNK/RMDIR also find them there when the source's records
- * skip the name they were made under (a source that merges renames: the
- * local one). At most LOAFRE__ROP_MOVED_MAX entries, oldest dropped.
- * Thread-safe. */
+/* Where loafre__rop_relocate made objects ((FID, path) pairs, with the
+ * directory's FID), so that their later RENME/UNLNK/RMDIR/HLINK also find
+ * them there when the source's records skip the name they were made under
+ * (a source that merges renames: the local one). At most
+ * LOAFRE__ROP_MOVED_MAX entries, oldest dropped. Thread-safe. */
 #define LOAFRE__ROP_MOVED_MAX 4096u
 struct loafre__rop_moved;
 int loafre__rop_moved_new(struct loafre__rop_moved **ret);

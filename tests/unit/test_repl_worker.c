@@ -691,6 +691,8 @@ static void test_brief_name(void **state)
 {
 	struct fx f;
 	struct loafre_rec cl = rec_of(LOAFRE_CL_CLOSE), hl = rec_of(LOAFRE_CL_HARDLINK);
+	struct loafre_rec mv = rec_of(LOAFRE_CL_RENAME), un = rec_of(LOAFRE_CL_UNLINK);
+	struct loafre_fid proj;
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 
 	(void)state;
@@ -699,6 +701,7 @@ static void test_brief_name(void **state)
 		fx_close(&f);
 		skip();
 	}
+	fid_of(&f, "/proj", &proj);
 	sh("mkdir '%s/proj/A' '%s/proj/B' && printf F > '%s/proj/f'", f.src, f.src, f.src);
 	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
 	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/B", NULL, LOAFRE_RP_DIR);
@@ -718,6 +721,29 @@ static void test_brief_name(void **state)
 		assert_false(exists(f.dst[i], "A/h1"));
 		assert_true(ino(f.dst[i], "B/r1") == ino(f.dst[i], "f"));
 	}
+	same(&f);
+	/* a brief name remembered beside a later place of the same file (a
+	 * write applied at its current name since): the file's next rename
+	 * still finds and removes it */
+	sh("ln '%s/proj/f' '%s/proj/A/h2'", f.src, f.src);
+	loafre__rop_moved_note(&f.ctx, &cl.tfid, "/proj/A/h2");
+	assert_int_equal(apply_rec(&f, &cl, "/proj/A/h2", NULL, 0, why), 0);
+	assert_true(exists(f.dst[0], "A/h2") && exists(f.dst[1], "A/h2"));
+	loafre__rop_moved_note(&f.ctx, &cl.tfid, "/proj/f");
+	assert_int_equal(apply_rec(&f, &cl, "/proj/f", NULL, 0, why), 0);
+	sh("rm '%s/proj/A/h2' '%s/proj/B/r1' && mv '%s/proj/f' '%s/proj/B/r2'", f.src, f.src, f.src,
+	   f.src);
+	mv.sfid = cl.tfid;
+	mv.spfid = proj;
+	fid_of(&f, "/proj/B", &mv.pfid);
+	set_name(&mv, "r2");
+	un.tfid = cl.tfid;
+	fid_of(&f, "/proj/B", &un.pfid);
+	set_name(&un, "r1");
+	assert_int_equal(apply_rec(&f, &un, "/proj/B/r1", NULL, 0, why), 0);
+	assert_int_equal(apply_rec(&f, &mv, "/proj/B/r2", "/proj/f", 0, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_false(exists(f.dst[i], "A/h2"));
 	same(&f);
 	fx_close(&f);
 }
