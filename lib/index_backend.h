@@ -112,6 +112,9 @@ struct loafre__idx_xlink {
 struct loafre__idx_delta {
 	int64_t id;                 /* directory id */
 	int64_t blocks, bytes, inodes; /* added to its dirsum row (created if missing) */
+	struct loafre_fid fid;      /* the directory's FID when the store knows it (a
+				     * backend may then create the row without reading
+				     * the entry), else all zero */
 };
 
 typedef int (*loafre__idx_row_fn)(void *ctx, const struct loafre__idx_row *row);
@@ -174,11 +177,12 @@ struct loafre__idx_ops {
 	int (*link_get)(void *be, int64_t parent, const char *name, int64_t *ret_child,
 			int64_t *ret_xid);
 	/* Optional (NULL: false). true: until the transaction ends or this
-	 * handle writes an xlink, entry_insert with a link whose (parent,
-	 * name) some link already has fails with -EEXIST, having written
-	 * nothing and leaving the transaction usable, so the store need not
-	 * look a new entry's name up first (SQLite: a UNIQUE entry_link and
-	 * no xlink rows). */
+	 * handle writes an xlink, entry_insert with a link, and
+	 * entry_set_link, whose (parent, name) some other link already has
+	 * fail with -EEXIST, having written nothing and leaving the
+	 * transaction usable, so the store need not look a new entry's name
+	 * (or a renamed file's new name) up first (SQLite: a UNIQUE
+	 * entry_link and no xlink rows). */
 	bool (*insert_checks_link)(void *be);
 	int (*xlinks)(void *be, int64_t child, loafre__idx_xlink_fn cb, void *ctx); /* oldest first */
 	int (*xlink_insert)(void *be, int64_t parent, const char *name, int64_t child); /* nxlinks++ */
@@ -250,6 +254,12 @@ struct loafre__idx_ops {
 	 * (-ENOENT: none). index_store.c then takes a FID above it for new
 	 * without entry_by_fid. */
 	int (*seq_max)(void *be, uint64_t seq, uint32_t *ret_oid);
+	/* As entry_delete, given what the entry is now, exactly as stored
+	 * (index_store.c knows it from its row cache): its FID, mode and
+	 * nxlinks. A backend need not read the row first (SQLite: one
+	 * statement less per deletion). No such entry: nothing, 0. */
+	int (*entry_delete_known)(void *be, int64_t id, const struct loafre_fid *fid,
+				  uint32_t mode, uint32_t nxlinks);
 };
 
 extern const struct loafre__idx_ops loafre__idx_sqlite_ops;

@@ -13,7 +13,8 @@
  * 4096. A writing handle checkpoints every 16384 WAL pages (64 MiB: a page
  * rewritten by many commits is copied back once), keeps up to 256 MiB of
  * pages in its cache (readers 64 MiB; both read through mmap) and its
- * temporary B-trees in memory.
+ * temporary B-trees in memory, and writes the WAL's frames in batches
+ * (the "loafre-wal" VFS below; the file is SQLite's, unchanged).
  *   PRAGMA application_id = 0x6c6f6978 ("loix"): a loafre index store.
  *   PRAGMA user_version   = 1: the format below. Another value: -EPROTO,
  *   and the file is not touched (no pragma is written before the check).
@@ -102,11 +103,15 @@
  *
  * WRITES. An attribute update leaves entry_us alone when uid and size did
  * not change (entry_update_from); a jobid equal to the stored one dirties
- * nothing; a deletion is a SELECT of what says which other rows (xlinks,
- * dirsum, quota) exist, then a DELETE (RETURNING would build an ephemeral
- * table per execution); a rollup is an UPDATE of its row, an
- * INSERT only for a new directory; link_get reads xlink_link only when the
- * xlink table has rows. changed() is PRAGMA data_version.
+ * nothing; a deletion is a DELETE when the store knows the row (its row
+ * cache: entry_delete_known), else a SELECT of what says which other rows
+ * (xlinks, dirsum, quota) exist, then a DELETE (RETURNING would build an
+ * ephemeral table per execution); the rollups of a commit are upserts,
+ * DIRSUM_ROWS rows per statement, for the directories whose FID the store
+ * gives (it knows them from its row cache), else an UPDATE of the row and
+ * an INSERT (the FID read from the entry) for a new directory; link_get
+ * reads xlink_link only when the xlink table has rows. changed() is PRAGMA
+ * data_version.
  *
  * QUERIES. select() picks one plan: NAME (the glob's literal, see
  * loafre__idx_glob_literal, searched in the chunks, candidates checked with
@@ -127,6 +132,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +154,7 @@
 #define US_RATIO 10 /* a row read through entry_us costs about 10 rows of a scan */
 #define US_BATCH 64 /* ids per row read of the USER-SIZE plan (id IN (...)) */
 #define BUSY_MS_DEFAULT 5000
+#define INS_PARAMS 19 /* parameters of S_INSERT */
 
 #define ECOLS                                                                                     \
 	"id,mode,uid,gid,size,mtime,parent,name,seq,oid,ver,blk,ct,at,nlink,ino,dev,xl,mdt,jobid," \
@@ -237,8 +244,19 @@ enum stmt_kind {
 	S_LINK_E,
 	S_LINK_X,
 	S_XLINK_ANY,
+	S_DIRSUM_UPS1,
+	S_DIRSUM_UPSN,
 	S_COUNT
 };
+
+#define DIRSUM_ROWS 64
+#define DS_V1 "(?,?,?,?,?,?,?)"
+#define DS_V4 DS_V1 "," DS_V1 "," DS_V1 "," DS_V1
+#define DS_V16 DS_V4 "," DS_V4 "," DS_V4 "," DS_V4
+#define DS_V64 DS_V16 "," DS_V16 "," DS_V16 "," DS_V16
+#define DS_UPSERT                                                                          \
+	" ON CONFLICT(id) DO UPDATE SET blocks=blocks+excluded.blocks,"                    \
+	"bytes=bytes+excluded.bytes,inodes=inodes+excluded.inodes"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BY_FID] = "SELECT " ECOLS " FROM entry WHERE seq=?1 AND oid=?2 AND ver=?3",
@@ -308,6 +326,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_LINK_E] = "SELECT id FROM entry WHERE parent=?1 AND name=?2",
 	[S_LINK_X] = "SELECT child,xid FROM xlink WHERE parent=?1 AND name=?2",
 	[S_XLINK_ANY] = "SELECT 1 FROM xlink LIMIT 1",
+	/* rollups of directories whose FID the store gives: one row, or
+	 * DIRSUM_ROWS rows per statement (VALUES are 7 parameters each) */
+	[S_DIRSUM_UPS1] = "INSERT INTO dirsum(id,blocks,bytes,inodes,seq,oid,ver) VALUES" DS_V1
+			  DS_UPSERT,
+	[S_DIRSUM_UPSN] = "INSERT INTO dirsum(id,blocks,bytes,inodes,seq,oid,ver) VALUES" DS_V64
+			  DS_UPSERT,
 };
 
 /* A name chunk, decoded, while a write transaction changes it. */
@@ -348,6 +372,11 @@ struct sq {
 	char jobid[LOAFRE__IDX_JOBID_MAX + 1];     /* entry_by_* strings */
 	char symlink[LOAFRE__IDX_SYMLINK_MAX + 1]; /* idem */
 	char errmsg[256];           /* last backend error */
+	struct {
+		sqlite3_stmt *st;       /* S_INSERT's statement, outside the pool, or NULL */
+		int64_t v[INS_PARAMS + 1]; /* the integer last bound to parameter i */
+		uint32_t valid;         /* bit i: v[i] is parameter i's binding */
+	} ins;                      /* entry_insert's statement (see ins_int) */
 };
 
 /* ---- errors, statements ----------------------------------------------------- */
@@ -871,6 +900,7 @@ static void sq_close(void *be)
 	for (int k = 0; k < S_COUNT; k++)
 		while (s->pool[k].n)
 			sqlite3_finalize(s->pool[k].idle[--s->pool[k].n]);
+	sqlite3_finalize(s->ins.st);
 	sqlite3_close(s->db);
 	free(s->scratch);
 	free(s->path);
@@ -1007,6 +1037,303 @@ out:
 	return r;
 }
 
+/* ---- writers' VFS: WAL frames gathered into large writes ------------------------------ */
+
+/* SQLite writes a WAL frame as two writes (its 24-byte header, then the
+ * page): two system calls per dirty page at every commit. A writing handle
+ * opens its database through "loafre-wal", the default VFS except for the
+ * WAL file: frame headers and their pages, appended in order, are gathered
+ * in a WALBUF_CAP buffer (31 frames of 4 KiB pages) and written at once.
+ * Other handles (other processes too) see frames only through the WAL
+ * index, which SQLite updates after it has written a commit frame (the
+ * one whose header has a non-zero nTruncate): the buffer is written as
+ * soon as a commit frame is complete, by that xWrite, whose error SQLite
+ * then gets (the commit fails, nothing is published). Any other access to
+ * the WAL file (a read, sync, size, truncate, lock, file control, close, or
+ * a write of another shape or place, such as the WAL header or a frame
+ * rewritten in place) writes the buffer first, so the file reads as if
+ * nothing were held back; only whole frames of a transaction not committed
+ * yet can wait in memory, and those no reader may see anyway. */
+#define WALBUF_CAP 0x1ffffu /* the unix VFS writes at most 2^17 - 1 bytes per call */
+#define WAL_FRAME_HDR 24
+#define WAL_VFS_NAME "loafre-wal"
+
+struct wfile {
+	sqlite3_file base;           /* SQLite's view: our methods */
+	sqlite3_file *real;          /* the default VFS's file (after this struct) */
+	char *buf;                   /* gathered bytes (malloc'ed on first use), or NULL */
+	size_t len;                  /* bytes in buf */
+	sqlite3_int64 off;           /* file offset of buf[0] */
+	sqlite3_int64 page_at;       /* a frame header ends buf: where its page starts; else -1 */
+	bool commit;                 /* that header is a commit frame's */
+};
+
+#define WFILE_HEAD ((sizeof(struct wfile) + 15) & ~(size_t)15)
+
+static sqlite3_vfs *wal_real_vfs;    /* the default VFS */
+static sqlite3_vfs wal_vfs;          /* "loafre-wal" */
+static bool wal_vfs_ok;              /* registered */
+static pthread_once_t wal_vfs_once = PTHREAD_ONCE_INIT;
+
+static int wf_flush(struct wfile *w)
+{
+	int rc = SQLITE_OK;
+
+	if (w->len)
+		rc = w->real->pMethods->xWrite(w->real, w->buf, (int)w->len, w->off);
+	w->len = 0;
+	w->page_at = -1;
+	w->commit = false;
+	return rc;
+}
+
+static int wf_close(sqlite3_file *f)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w), rc2 = w->real->pMethods->xClose(w->real);
+
+	free(w->buf);
+	w->buf = NULL;
+	return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int wf_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 ofs)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xRead(w->real, p, amt, ofs);
+}
+
+/* Appends p to the buffer (w->len + amt <= WALBUF_CAP). */
+static void wf_put(struct wfile *w, const void *p, int amt, sqlite3_int64 ofs)
+{
+	if (w->len == 0)
+		w->off = ofs;
+	memcpy(w->buf + w->len, p, (size_t)amt);
+	w->len += (size_t)amt;
+}
+
+static int wf_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 ofs)
+{
+	struct wfile *w = (struct wfile *)f;
+	const unsigned char *h = p;
+	int rc;
+
+	if (amt == WAL_FRAME_HDR && w->page_at < 0 &&
+	    (w->len == 0 || ofs == w->off + (sqlite3_int64)w->len) &&
+	    (w->buf || (w->buf = malloc(WALBUF_CAP)))) {
+		/* a frame header, in sequence */
+		if (w->len + WAL_FRAME_HDR > WALBUF_CAP && (rc = wf_flush(w)) != SQLITE_OK)
+			return rc;
+		wf_put(w, p, amt, ofs);
+		w->page_at = ofs + amt;
+		w->commit = (h[4] | h[5] | h[6] | h[7]) != 0; /* nTruncate */
+		return SQLITE_OK;
+	}
+	if (w->page_at >= 0 && ofs == w->page_at && amt >= 512 && amt <= 65536) {
+		/* its page */
+		bool commit = w->commit;
+
+		if (w->len + (size_t)amt > WALBUF_CAP && (rc = wf_flush(w)) != SQLITE_OK)
+			return rc;
+		wf_put(w, p, amt, ofs);
+		w->page_at = -1;
+		w->commit = false;
+		return commit ? wf_flush(w) : SQLITE_OK;
+	}
+	/* anything else goes after what is gathered */
+	rc = wf_flush(w);
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xWrite(w->real, p, amt, ofs);
+}
+
+static int wf_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xTruncate(w->real, size);
+}
+
+static int wf_sync(sqlite3_file *f, int flags)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xSync(w->real, flags);
+}
+
+static int wf_file_size(sqlite3_file *f, sqlite3_int64 *ret)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xFileSize(w->real, ret);
+}
+
+static int wf_lock(sqlite3_file *f, int l)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xLock(w->real, l);
+}
+
+static int wf_unlock(sqlite3_file *f, int l)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xUnlock(w->real, l);
+}
+
+static int wf_check_reserved(sqlite3_file *f, int *ret)
+{
+	struct wfile *w = (struct wfile *)f;
+
+	return w->real->pMethods->xCheckReservedLock(w->real, ret);
+}
+
+static int wf_file_control(sqlite3_file *f, int op, void *arg)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xFileControl(w->real, op, arg);
+}
+
+static int wf_sector_size(sqlite3_file *f)
+{
+	struct wfile *w = (struct wfile *)f;
+
+	return w->real->pMethods->xSectorSize(w->real);
+}
+
+static int wf_device_characteristics(sqlite3_file *f)
+{
+	struct wfile *w = (struct wfile *)f;
+
+	return w->real->pMethods->xDeviceCharacteristics(w->real);
+}
+
+static int wf_shm_map(sqlite3_file *f, int pg, int pgsz, int extend, void volatile **ret)
+{
+	struct wfile *w = (struct wfile *)f;
+
+	return w->real->pMethods->xShmMap(w->real, pg, pgsz, extend, ret);
+}
+
+static int wf_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xShmLock(w->real, offset, n, flags);
+}
+
+static void wf_shm_barrier(sqlite3_file *f)
+{
+	struct wfile *w = (struct wfile *)f;
+
+	w->real->pMethods->xShmBarrier(w->real);
+}
+
+static int wf_shm_unmap(sqlite3_file *f, int del)
+{
+	struct wfile *w = (struct wfile *)f;
+
+	return w->real->pMethods->xShmUnmap(w->real, del);
+}
+
+static int wf_fetch(sqlite3_file *f, sqlite3_int64 ofs, int amt, void **ret)
+{
+	struct wfile *w = (struct wfile *)f;
+	int rc = wf_flush(w);
+
+	return rc != SQLITE_OK ? rc : w->real->pMethods->xFetch(w->real, ofs, amt, ret);
+}
+
+static int wf_unfetch(sqlite3_file *f, sqlite3_int64 ofs, void *p)
+{
+	struct wfile *w = (struct wfile *)f;
+
+	return w->real->pMethods->xUnfetch(w->real, ofs, p);
+}
+
+static const sqlite3_io_methods wf_methods = {
+	.iVersion = 3,
+	.xClose = wf_close,
+	.xRead = wf_read,
+	.xWrite = wf_write,
+	.xTruncate = wf_truncate,
+	.xSync = wf_sync,
+	.xFileSize = wf_file_size,
+	.xLock = wf_lock,
+	.xUnlock = wf_unlock,
+	.xCheckReservedLock = wf_check_reserved,
+	.xFileControl = wf_file_control,
+	.xSectorSize = wf_sector_size,
+	.xDeviceCharacteristics = wf_device_characteristics,
+	.xShmMap = wf_shm_map,
+	.xShmLock = wf_shm_lock,
+	.xShmBarrier = wf_shm_barrier,
+	.xShmUnmap = wf_shm_unmap,
+	.xFetch = wf_fetch,
+	.xUnfetch = wf_unfetch,
+};
+
+/* The default VFS's open; a WAL file (of a version-3 file: the unix VFS)
+ * is wrapped. Every other file is the default VFS's own. */
+static int wf_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
+		   int *ret_flags)
+{
+	struct wfile *w = (struct wfile *)f;
+	sqlite3_file *real = (sqlite3_file *)((char *)f + WFILE_HEAD);
+	int rc;
+
+	(void)vfs;
+	if (!(flags & SQLITE_OPEN_WAL))
+		return wal_real_vfs->xOpen(wal_real_vfs, name, f, flags, ret_flags);
+	memset(w, 0, sizeof(*w));
+	real->pMethods = NULL;
+	rc = wal_real_vfs->xOpen(wal_real_vfs, name, real, flags, ret_flags);
+	if (rc != SQLITE_OK || !real->pMethods || real->pMethods->iVersion < 3) {
+		if (rc == SQLITE_OK) /* not a file this wrapper can forward to: as is */
+			rc = SQLITE_CANTOPEN;
+		if (real->pMethods)
+			real->pMethods->xClose(real);
+		f->pMethods = NULL;
+		return rc;
+	}
+	w->real = real;
+	w->page_at = -1;
+	f->pMethods = &wf_methods;
+	return SQLITE_OK;
+}
+
+static void wal_vfs_register(void)
+{
+	sqlite3_vfs *d = sqlite3_vfs_find(NULL);
+
+	if (!d || d->iVersion < 1)
+		return;
+	wal_real_vfs = d;
+	wal_vfs = *d;
+	wal_vfs.szOsFile = (int)WFILE_HEAD + d->szOsFile;
+	wal_vfs.pNext = NULL;
+	wal_vfs.zName = WAL_VFS_NAME;
+	wal_vfs.xOpen = wf_open;
+	wal_vfs_ok = sqlite3_vfs_register(&wal_vfs, 0) == SQLITE_OK;
+}
+
+/* The VFS of a writing handle: "loafre-wal", or NULL (the default). */
+static const char *writer_vfs(void)
+{
+	loafre__sqlite_init();
+	(void)pthread_once(&wal_vfs_once, wal_vfs_register);
+	return wal_vfs_ok ? WAL_VFS_NAME : NULL;
+}
+
 static int sq_open(const char *where, const char *fsname, int flags, void **ret_be, char *err,
 		   size_t errlen)
 {
@@ -1034,7 +1361,7 @@ static int sq_open(const char *where, const char *fsname, int flags, void **ret_
 		goto fail;
 	}
 	loafre__sqlite_init();
-	rc = sqlite3_open_v2(where, &s->db, oflags, NULL);
+	rc = sqlite3_open_v2(where, &s->db, oflags, ro ? NULL : writer_vfs());
 	if (rc != SQLITE_OK) {
 		r = s->db ? sq_err(s, rc) : -ENOMEM;
 		snprintf(err, errlen, "cannot open index store '%s': %s", where,
@@ -1356,34 +1683,69 @@ static int sq_entry_by_id(void *be, int64_t id, bool strings, struct loafre__idx
 	return fetch_row(s, S_BY_ID, st, strings, ret);
 }
 
+/* Binds integer v to parameter i of entry_insert's statement, unless it
+ * holds v already (SQLite keeps bindings across executions; most columns
+ * of consecutive new entries are equal: a bind costs ~70 instructions). */
+static void ins_int(struct sq *s, int i, int64_t v)
+{
+	if ((s->ins.valid >> i & 1) && s->ins.v[i] == v)
+		return;
+	sqlite3_bind_int64(s->ins.st, i, v);
+	s->ins.v[i] = v;
+	s->ins.valid |= 1u << i;
+}
+
+/* Binds text (or NULL) to parameter i of entry_insert's statement. */
+static void ins_text(struct sq *s, int i, const char *text)
+{
+	bind_name(s->ins.st, i, text);
+	s->ins.valid &= ~(1u << i);
+}
+
 static int sq_entry_insert(void *be, const struct loafre_fid *fid,
 			   const struct loafre__idx_attr *a, uint32_t mdt, int64_t parent,
 			   const char *name, const char *jobid, int64_t *ret_id)
 {
 	struct sq *s = be;
-	sqlite3_stmt *st;
-	int r = dev_base_for(s, a->dev);
+	uint64_t mt = (uint64_t)a->mtime_ns;
+	int r = dev_base_for(s, a->dev), rc;
 
-	if (r == 0)
-		r = st_get(s, S_INSERT, &st);
 	if (r < 0)
 		return r;
-	bind_attrs(s, st, fid, a, 1, 11, 14);
-	if (parent) {
-		sqlite3_bind_int64(st, 6, parent);
-		bind_name(st, 7, name);
-	} else {
-		sqlite3_bind_null(st, 6);
-		sqlite3_bind_null(st, 7);
+	if (!s->ins.st) {
+		rc = sqlite3_prepare_v3(s->db, stmt_sql[S_INSERT], -1, SQLITE_PREPARE_PERSISTENT,
+					&s->ins.st, NULL);
+		if (rc != SQLITE_OK)
+			return sq_err(s, rc);
+		s->ins.valid = 0;
 	}
-	sqlite3_bind_int64(st, 8, (int64_t)fid->f_seq);
-	sqlite3_bind_int64(st, 9, fid->f_oid);
-	sqlite3_bind_int64(st, 10, fid->f_ver);
-	sqlite3_bind_int64(st, 17, mdt);
-	bind_name(st, 18, a->symlink);
-	bind_name(st, 19, jobid);
-	r = st_done(s, st);
-	st_put(s, S_INSERT, st);
+	/* the columns of bind_attrs (1..5, 11..13, 14..16) */
+	ins_int(s, 1, a->mode);
+	ins_int(s, 2, a->uid);
+	ins_int(s, 3, a->gid);
+	ins_int(s, 4, (int64_t)a->size);
+	ins_int(s, 5, a->mtime_ns);
+	ins_int(s, 11, (int64_t)(a->blocks - (a->size + 511) / 512));
+	ins_int(s, 12, (int64_t)((uint64_t)a->ctime_ns - mt));
+	ins_int(s, 13, (int64_t)((uint64_t)a->atime_ns - mt));
+	ins_int(s, 14, (int64_t)a->nlink);
+	ins_int(s, 15, (int64_t)(a->ino - loafre__idx_fid_ino(fid)));
+	ins_int(s, 16, (int64_t)(a->dev - s->dev_base));
+	if (parent) {
+		ins_int(s, 6, parent);
+		ins_text(s, 7, name);
+	} else {
+		ins_text(s, 6, NULL);
+		ins_text(s, 7, NULL);
+	}
+	ins_int(s, 8, (int64_t)fid->f_seq);
+	ins_int(s, 9, fid->f_oid);
+	ins_int(s, 10, fid->f_ver);
+	ins_int(s, 17, mdt);
+	ins_text(s, 18, a->symlink);
+	ins_text(s, 19, jobid);
+	r = st_done(s, s->ins.st);
+	sqlite3_reset(s->ins.st);
 	if (r < 0)
 		return r;
 	*ret_id = sqlite3_last_insert_rowid(s->db);
@@ -1500,41 +1862,19 @@ static int any_rows(struct sq *s, enum stmt_kind k, int *flag, bool *ret)
 	return 0;
 }
 
-/* The entry row goes first (read just before: it says what else there is
- * to do): its xlinks and names, a directory's dirsum row, a quota on it. */
-static int sq_entry_delete(void *be, int64_t id)
+/* The rest of a deletion, the entry row gone: its xlinks and names, a
+ * directory's dirsum row, a quota on it. `linked`: it has a primary link
+ * (-1: not known; the name chunk is then asked, which ignores an id it
+ * does not hold). */
+static int delete_rest(struct sq *s, int64_t id, const struct loafre_fid *fid, uint32_t mode,
+		       int64_t xl, int linked)
 {
-	struct sq *s = be;
 	sqlite3_stmt *st;
-	struct loafre_fid fid = {0, 0, 0};
-	int64_t *xids = NULL, mode = 0, xl = 0;
-	bool found = false, linked = false, quota = false;
+	int64_t *xids = NULL;
+	bool quota = false;
 	size_t n = 0, cap = 0;
-	int r = st_get(s, S_DEL_INFO, &st), rc;
+	int r = 0, rc;
 
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		found = true;
-		mode = sqlite3_column_int64(st, 0);
-		linked = sqlite3_column_int64(st, 1) != 0;
-		xl = sqlite3_column_int64(st, 2);
-		fid.f_seq = u64col(st, 3);
-		fid.f_oid = (uint32_t)sqlite3_column_int64(st, 4);
-		fid.f_ver = (uint32_t)sqlite3_column_int64(st, 5);
-	}
-	if (rc != SQLITE_DONE)
-		r = sq_err(s, rc);
-	st_put(s, S_DEL_INFO, st);
-	if (r < 0 || !found)
-		return r;
-	/* not DELETE ... RETURNING: that materializes its rows in an
-	 * ephemeral table, opened and freed per execution (dearer than this
-	 * second seek of a hot page) */
-	r = run_id(s, S_DELETE, id);
-	if (r < 0)
-		return r;
 	if (xl) {
 		r = st_get(s, S_XLINKS_OF, &st);
 		if (r < 0)
@@ -1565,13 +1905,66 @@ static int sq_entry_delete(void *be, int64_t id)
 		r = st_get(s, S_QUOTA_RM, &st);
 		if (r < 0)
 			return r;
-		sqlite3_bind_int64(st, 1, (int64_t)fid.f_seq);
-		sqlite3_bind_int64(st, 2, fid.f_oid);
-		sqlite3_bind_int64(st, 3, fid.f_ver);
+		sqlite3_bind_int64(st, 1, (int64_t)fid->f_seq);
+		sqlite3_bind_int64(st, 2, fid->f_oid);
+		sqlite3_bind_int64(st, 3, fid->f_ver);
 		r = st_done(s, st);
 		st_put(s, S_QUOTA_RM, st);
 	}
 	return r;
+}
+
+/* The entry row goes first (read just before: it says what else there is
+ * to do): its xlinks and names, a directory's dirsum row, a quota on it. */
+static int sq_entry_delete(void *be, int64_t id)
+{
+	struct sq *s = be;
+	sqlite3_stmt *st;
+	struct loafre_fid fid = {0, 0, 0};
+	int64_t mode = 0, xl = 0;
+	bool found = false, linked = false;
+	int r = st_get(s, S_DEL_INFO, &st), rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		found = true;
+		mode = sqlite3_column_int64(st, 0);
+		linked = sqlite3_column_int64(st, 1) != 0;
+		xl = sqlite3_column_int64(st, 2);
+		fid.f_seq = u64col(st, 3);
+		fid.f_oid = (uint32_t)sqlite3_column_int64(st, 4);
+		fid.f_ver = (uint32_t)sqlite3_column_int64(st, 5);
+	}
+	if (rc != SQLITE_DONE)
+		r = sq_err(s, rc);
+	st_put(s, S_DEL_INFO, st);
+	if (r < 0 || !found)
+		return r;
+	/* not DELETE ... RETURNING: that materializes its rows in an
+	 * ephemeral table, opened and freed per execution (dearer than this
+	 * second seek of a hot page) */
+	r = run_id(s, S_DELETE, id);
+	if (r < 0)
+		return r;
+	return delete_rest(s, id, &fid, (uint32_t)mode, xl, linked);
+}
+
+/* The caller knows the row (FID, mode, xlinks): no read. Whether it has a
+ * primary link is left to the name chunk (a pending link change of the
+ * store may not be written yet). */
+static int sq_entry_delete_known(void *be, int64_t id, const struct loafre_fid *fid,
+				 uint32_t mode, uint32_t nxlinks)
+{
+	struct sq *s = be;
+	int r = run_id(s, S_DELETE, id);
+
+	if (r < 0)
+		return r;
+	if (sqlite3_changes(s->db) == 0)
+		return 0; /* no such row (as entry_delete) */
+	return delete_rest(s, id, fid, mode, nxlinks, -1);
 }
 
 /* ---- links ------------------------------------------------------------------------------ */
@@ -1815,17 +2208,50 @@ static int sq_dirsum_get(void *be, int64_t dir, struct loafre__idx_sum *ret)
 	return r;
 }
 
-/* An UPDATE of the row; an INSERT (the FID from the entry) when there is
- * none yet. */
+/* Binds delta d as the k-th row (7 parameters) of an S_DIRSUM_UPS* statement. */
+static void bind_delta(sqlite3_stmt *st, int k, const struct loafre__idx_delta *d)
+{
+	int i = 7 * k;
+
+	sqlite3_bind_int64(st, i + 1, d->id);
+	sqlite3_bind_int64(st, i + 2, d->blocks);
+	sqlite3_bind_int64(st, i + 3, d->bytes);
+	sqlite3_bind_int64(st, i + 4, d->inodes);
+	sqlite3_bind_int64(st, i + 5, (int64_t)d->fid.f_seq);
+	sqlite3_bind_int64(st, i + 6, d->fid.f_oid);
+	sqlite3_bind_int64(st, i + 7, d->fid.f_ver);
+}
+
+/* A delta with its directory's FID: an upsert, DIRSUM_ROWS per statement
+ * (per-statement work is most of a one-row change). Without: an UPDATE of
+ * the row, and an INSERT (the FID from the entry) when there is none yet. */
 static int sq_dirsum_add(void *be, const struct loafre__idx_delta *d, size_t n)
 {
 	struct sq *s = be;
-	sqlite3_stmt *up = NULL, *ins = NULL;
-	int r = st_get(s, S_DIRSUM_UPD, &up);
+	sqlite3_stmt *up = NULL, *ins = NULL, *many = NULL, *one = NULL;
+	const struct loafre__idx_delta *known[DIRSUM_ROWS];
+	size_t nk = 0;
+	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		sqlite3_stmt *st = up;
+		sqlite3_stmt *st;
 
+		if (!loafre_fid_is_zero(&d[i].fid)) {
+			known[nk++] = &d[i];
+			if (nk < DIRSUM_ROWS)
+				continue;
+			if (!many && (r = st_get(s, S_DIRSUM_UPSN, &many)) < 0)
+				break;
+			for (size_t k = 0; k < nk; k++)
+				bind_delta(many, (int)k, known[k]);
+			r = st_done(s, many);
+			sqlite3_reset(many);
+			nk = 0;
+			continue;
+		}
+		if (!up && (r = st_get(s, S_DIRSUM_UPD, &up)) < 0)
+			break;
+		st = up;
 		for (int pass = 0; pass < 2 && r == 0; pass++) {
 			if (pass == 1) {
 				if (sqlite3_changes(s->db) > 0)
@@ -1842,10 +2268,17 @@ static int sq_dirsum_add(void *be, const struct loafre__idx_delta *d, size_t n)
 			sqlite3_reset(st);
 		}
 	}
-	if (up)
-		st_put(s, S_DIRSUM_UPD, up);
-	if (ins)
-		st_put(s, S_DIRSUM_ADD, ins);
+	if (r == 0 && nk)
+		r = st_get(s, S_DIRSUM_UPS1, &one);
+	for (size_t k = 0; r == 0 && k < nk; k++) {
+		bind_delta(one, 0, known[k]);
+		r = st_done(s, one);
+		sqlite3_reset(one);
+	}
+	st_put(s, S_DIRSUM_UPD, up);
+	st_put(s, S_DIRSUM_ADD, ins);
+	st_put(s, S_DIRSUM_UPSN, many);
+	st_put(s, S_DIRSUM_UPS1, one);
 	return r;
 }
 
@@ -3319,4 +3752,5 @@ const struct loafre__idx_ops loafre__idx_sqlite_ops = {
 	.bulk_begin = sq_bulk_begin,
 	.bulk_end = sq_bulk_end,
 	.seq_max = sq_seq_max,
+	.entry_delete_known = sq_entry_delete_known,
 };

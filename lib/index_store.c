@@ -66,8 +66,15 @@
  * New FIDs without a lookup: for up to 1024 f_seq values the store knows
  * the largest f_oid of its entries (backend seq_max, then
  * every insert); a FID above it is new, so creating it costs no query
- * (Lustre allocates f_oid upwards within a sequence). Kept and dropped
- * with the row cache.
+ * (Lustre allocates f_oid upwards within a sequence), nor a probe of the
+ * row cache when its sequence is known already. Kept and dropped with the
+ * row cache.
+ *
+ * Deletions and rollups with what the cache knows: a cached entry is
+ * deleted without the backend reading its row first (entry_delete_known),
+ * and the rollup deltas of a commit carry their directories' FIDs (the
+ * flush walks their rows), so that a backend can write them without
+ * reading the entries (SQLite: upserts, many rows per statement).
  *
  * New names without a lookup: when the backend's insert refuses a taken
  * (parent, name) itself (insert_checks_link: SQLite's UNIQUE entry_link,
@@ -75,7 +82,11 @@
  * insert writes the pending link change first, and when the name is taken
  * it inserts the entry unlinked and links it the general way (replacing
  * the other link, as when link_get finds it). Commit therefore flushes the
- * write-behind entry before the pending link change.
+ * write-behind entry before the pending link change. Likewise the new link
+ * of an unlinked file (a rename's second half) is written at once, merged
+ * with its pending removal, without a lookup: the backend's entry_set_link
+ * then refuses a taken name (-EEXIST, nothing written), and the link is
+ * made the general way.
  *
  * A bulk load's new FIDs and names without a lookup: from bulk_begin
  * (which reads the FIDs and links the store has) to bulk_end, Bloom
@@ -548,6 +559,23 @@ static void rc_put(struct rcache *c, const struct crow *v)
 	c->n++;
 }
 
+/* Caches v, a row just inserted: neither its id nor its FID can be cached
+ * (the FID was not in the store; a deleted row leaves the cache). */
+static void rc_put_new(struct rcache *c, const struct crow *v)
+{
+	size_t k;
+
+	if (!rc_room(c))
+		return;
+	k = c->nfree ? c->freel[--c->nfree] : c->used++;
+	c->rows[k] = *v;
+	c->rows[k].ref = true;
+	c->rows[k].a.symlink = NULL;
+	tab_add(c, c->by_fid, hash_fid(&v->fid), (uint32_t)k + 1);
+	tab_add(c, c->by_id, hash_id(v->id), (uint32_t)k + 1);
+	c->n++;
+}
+
 /* ---- Bloom filter of a bulk load's FIDs -------------------------------------- */
 
 static void bloom_free(struct bloom *b)
@@ -776,6 +804,7 @@ static void wb_discard(struct loafre__idx *x)
  * for this handle); else it rolled back: the cache and a bulk load go. */
 static int pl_flush(struct loafre__idx *x);
 static bool sm_new(struct loafre__idx *x, const struct loafre_fid *fid);
+static bool sm_new_known(struct loafre__idx *x, const struct loafre_fid *fid);
 static void sm_clear(struct loafre__idx *x);
 
 static void txn_reset(struct loafre__idx *x, bool keep)
@@ -929,9 +958,14 @@ static void q_leave(struct loafre__idx *x)
 static int row_by_fid(struct loafre__idx *x, const struct loafre_fid *fid, struct crow *ret)
 {
 	struct loafre__idx_row row;
-	ptrdiff_t i = x->in_txn ? rc_find_fid(&x->rc, fid) : -1;
+	ptrdiff_t i;
 	int r;
 
+	/* a FID above its known sequence's largest: new, and so not cached
+	 * either (no probe of the cache's table, a cache miss per creation) */
+	if (x->in_txn && sm_new_known(x, fid))
+		return -ENOENT;
+	i = x->in_txn ? rc_find_fid(&x->rc, fid) : -1;
 	if (i >= 0) {
 		x->rc.rows[i].ref = true;
 		*ret = x->rc.rows[i];
@@ -1111,6 +1145,21 @@ static bool sm_new(struct loafre__idx *x, const struct loafre_fid *fid)
 	return true;
 }
 
+/* sm_new when fid's sequence is known already (no query); false otherwise. */
+static bool sm_new_known(struct loafre__idx *x, const struct loafre_fid *fid)
+{
+	const struct seqmax *m;
+
+	if (!x->sm || !x->ops->seq_max || !x->in_txn ||
+	    (x->sm_queries >= 64 && x->sm_saved < 4 * x->sm_queries))
+		return false;
+	m = sm_slot(x, fid->f_seq);
+	if (!m || !m->used || m->seq != fid->f_seq || (m->has && fid->f_oid <= m->oid))
+		return false;
+	x->sm_saved++;
+	return true;
+}
+
 /* An entry was inserted: its sequence's largest f_oid may grow. */
 static void sm_note(struct loafre__idx *x, const struct loafre_fid *fid)
 {
@@ -1200,7 +1249,7 @@ static int wb_flush(struct loafre__idx *x)
 
 		crow_set_link(&c, c.parent, w->name);
 		if (!x->bulk || is_dir(w->a.mode)) /* a load's files are not met again */
-			rc_put(&x->rc, &c);
+			rc_put_new(&x->rc, &c);
 		bf_fid(x, &w->fid);
 		if (w->linked)
 			bf_link(x, w->parent, w->name);
@@ -1264,6 +1313,15 @@ static int flush(struct loafre__idx *x)
 
 	if (x->pending.n == 0)
 		return 0;
+	/* sized for the pending directories and as many ancestors (no
+	 * regrowth in the walk, usually) */
+	for (acc.mask = 2047; acc.mask + 1 < 4 * x->pending.n; acc.mask = 2 * acc.mask + 1)
+		;
+	acc.s = calloc(acc.mask + 1, sizeof(*acc.s));
+	if (!acc.s) {
+		acc.mask = 0;
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i <= x->pending.mask; i++) {
 		const struct dmap_slot *p = &x->pending.s[i];
 		int64_t y = p->id;
@@ -1304,8 +1362,12 @@ static int flush(struct loafre__idx *x)
 	for (size_t i = 0; acc.s && i <= acc.mask; i++) {
 		const struct dmap_slot *a = &acc.s[i];
 
-		if (a->id && (a->blocks || a->bytes || a->inodes))
-			batch[nb++] = (struct loafre__idx_delta){a->id, a->blocks, a->bytes, a->inodes};
+		if (a->id && (a->blocks || a->bytes || a->inodes)) {
+			const struct crow *c = rc_row(x, a->id); /* cached by the walk, usually */
+
+			batch[nb++] = (struct loafre__idx_delta){a->id, a->blocks, a->bytes, a->inodes,
+								 c ? c->fid : (struct loafre_fid){0, 0, 0}};
+		}
 	}
 	qsort(batch, nb, sizeof(*batch), cmp_delta); /* rows in key order */
 	r = x->ops->dirsum_add(x->be, batch, nb);
@@ -1641,6 +1703,29 @@ static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const
 	r = row_by_fid(x, child, &crow);
 	if (r < 0)
 		return r == -ENOENT ? r : poison(x, r);
+	if (!is_dir(crow.a.mode) && !crow.parent && x->ops->insert_checks_link &&
+	    !(x->pl.active && x->pl.parent == prow.id && strcmp(x->pl.name, name) == 0) &&
+	    x->ops->insert_checks_link(x->be)) {
+		/* an unlinked file (the second half of a rename) takes a name:
+		 * the link is written now, without a lookup first, when the
+		 * backend refuses a taken name itself (as a new entry's insert;
+		 * -EEXIST, nothing written: the general way below) */
+		r = x->pl.active && x->pl.id != crow.id ? pl_flush(x) : 0;
+		if (r == 0)
+			r = x->ops->entry_set_link(x->be, crow.id, prow.id, name);
+		if (r == 0) {
+			if (x->pl.active && x->pl.id == crow.id)
+				x->pl.active = false; /* its change is written whole */
+			bf_link(x, prow.id, name);
+			rc_set_link(x, crow.id, prow.id, name);
+			r = contribution(x, &crow, &c);
+			if (r == 0)
+				r = pend_sum(x, prow.id, &c, +1);
+			return poison(x, r);
+		}
+		if (r != -EEXIST)
+			return poison(x, r);
+	}
 	r = link_get(x, prow.id, name, &old_child, &old_xid);
 	if (r < 0 && r != -ENOENT)
 		return poison(x, r);
@@ -1836,12 +1921,14 @@ static int xl_collect(void *ctx, const struct loafre__idx_xlink *l)
 /* Deletes entry id (backend and cache). */
 static int entry_gone(struct loafre__idx *x, int64_t id)
 {
+	const struct crow *c = x->ops->entry_delete_known ? rc_row(x, id) : NULL;
 	int r;
 
 	if (x->pl.active && x->pl.id == id)
 		x->pl.active = false; /* the row goes: its link with it */
-	r = x->ops->entry_delete(x->be, id);
-
+	/* a cached row is exact: the backend need not read it */
+	r = c ? x->ops->entry_delete_known(x->be, id, &c->fid, c->a.mode, c->nxlinks)
+	      : x->ops->entry_delete(x->be, id);
 	if (r == 0)
 		rc_del_id(&x->rc, id);
 	return r;
