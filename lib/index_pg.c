@@ -645,7 +645,7 @@ static int exec_sql(struct pg *p, const char *sql)
 static int run(struct pg *p, enum stmt k, const struct prm *a, PGresult **ret)
 {
 	char name[16];
-	PGresult *res;
+	PGresult *res = NULL;
 
 	snprintf(name, sizeof(name), "lf%d", (int)k);
 	if (!p->prepared[k]) {
@@ -1155,7 +1155,7 @@ static int buf_copy(struct pg *p)
 	static const unsigned char hdr[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 	struct ibuf *b = &p->b;
 	struct obuf o = {malloc(COPY_CHUNK + 8 * 1024), 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = 0;
 
 	if (!o.d)
@@ -1280,7 +1280,7 @@ static int sync_buf(struct pg *p)
 static int take_id(struct pg *p, int64_t *ret)
 {
 	if (p->id_next == 0 || p->id_next > p->id_end) {
-		PGresult *res;
+		PGresult *res = NULL;
 		int r = run(p, S_ID_BLOCK, NULL, &res);
 
 		if (r < 0)
@@ -1446,7 +1446,7 @@ enum sstate { SS_NONE, SS_EMPTY, SS_STORE, SS_FOREIGN };
 static int schema_state(struct pg *p, enum sstate *ret)
 {
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	p_str(&a, p->schema);
@@ -1912,7 +1912,7 @@ static int pg_root_get(void *be, struct loafre_fid *ret)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	const char *v;
 	unsigned char b[16];
 	int r;
@@ -1961,7 +1961,7 @@ static int pg_position_get(void *be, const char *mdt, uint64_t *ret)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	p_str(&a, mdt);
@@ -2007,7 +2007,7 @@ static int pg_meta_get(void *be, const char *key, char *buf, size_t cap)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	p_str(&a, key);
@@ -2046,7 +2046,7 @@ static int pg_meta_set(void *be, const char *key, const char *value)
 static int fetch_row(struct pg *p, enum stmt k, const struct prm *a, bool strings,
 		     struct loafre__idx_row *ret)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = run(p, k, a, &res);
 
 	if (r < 0)
@@ -2146,7 +2146,7 @@ static int pg_entry_update(void *be, int64_t id, const struct loafre_fid *fid,
 	struct pg *p = be;
 	struct brow *w = buf_by_id(p, id);
 	struct prm q = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	(void)fid;
@@ -2257,7 +2257,7 @@ static int pg_seq_max(void *be, uint64_t seq, uint32_t *ret_oid)
 	unsigned char lo[16], hi[16];
 	struct prm a = {.n = 0};
 	struct seqent *e = sm_get(p, seq);
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	if (!e)
@@ -2295,7 +2295,7 @@ static int pg_link_get(void *be, int64_t parent, const char *name, int64_t *ret_
 	size_t len = strlen(name);
 	struct brow *w = buf_by_link(p, parent, name, len);
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	if (w) {
@@ -2325,7 +2325,7 @@ static int pg_xlinks(void *be, int64_t child, loafre__idx_xlink_fn cb, void *ctx
 	struct pg *p = be;
 	struct brow *w = buf_by_id(p, child);
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	if (w && w->nxlinks == 0)
@@ -2371,7 +2371,7 @@ static int pg_xlink_delete(void *be, int64_t xid)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	p_i64(&a, xid);
@@ -2402,7 +2402,7 @@ static int pg_children(void *be, int64_t dir, bool strings, loafre__idx_childrow
 
 	while (r == 0) {
 		struct prm a = {.n = 0};
-		PGresult *res;
+		PGresult *res = NULL;
 		int n;
 
 		p_i64(&a, dir);
@@ -2439,7 +2439,7 @@ static int pg_dirsum_get(void *be, int64_t dir, struct loafre__idx_sum *ret)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	p_i64(&a, dir);
@@ -2528,7 +2528,7 @@ static int pg_scan_entries(void *be, loafre__idx_row_fn cb, void *ctx)
 
 	while (r == 0) {
 		struct prm a = {.n = 0};
-		PGresult *res;
+		PGresult *res = NULL;
 		int n;
 
 		p_i64(&a, after);
@@ -2559,7 +2559,7 @@ static int pg_scan_xlinks(void *be, loafre__idx_xlink_fn cb, void *ctx)
 
 	while (r == 0) {
 		struct prm a = {.n = 0};
-		PGresult *res;
+		PGresult *res = NULL;
 		int n;
 
 		p_i64(&a, child);
@@ -2597,7 +2597,7 @@ static int pg_scan_dirsums(void *be, int (*cb)(void *ctx, int64_t id, const stru
 
 	while (r == 0) {
 		struct prm a = {.n = 0};
-		PGresult *res;
+		PGresult *res = NULL;
 		int n;
 
 		p_i64(&a, after);
@@ -2630,7 +2630,7 @@ static int pg_dirs(void *be, loafre__idx_dir_fn cb, void *ctx)
 
 	while (r == 0) {
 		struct prm a = {.n = 0};
-		PGresult *res;
+		PGresult *res = NULL;
 		int n;
 
 		p_i64(&a, after);
@@ -2684,7 +2684,7 @@ static int pg_check(void *be, char *err, size_t errlen)
 	int r = sync_buf(p);
 
 	for (size_t i = 0; r == 0 && i < sizeof(probes) / sizeof(probes[0]); i++) {
-		PGresult *res;
+		PGresult *res = NULL;
 		int64_t n;
 
 		r = run_sql(p, probes[i].sql, NULL, 1, &res);
@@ -2837,7 +2837,7 @@ static int link_query(struct pg *p, const char *cond, const char *like, int like
 {
 	struct sqlb b = {0};
 	struct rows w;
-	PGresult *res;
+	PGresult *res = NULL;
 	int row, r;
 
 	sb_add(&b, "SELECT " ECOLS_E ",p.fid,e.name FROM entry e JOIN entry p ON p.id=e.parent"
@@ -2959,7 +2959,7 @@ static int pg_select(void *be, const struct loafre__idx_filter *f, loafre__idx_l
 /* The root's id (0: none), so that reports count it among linked entries. */
 static int root_id(struct pg *p, int64_t *ret)
 {
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = run(p, S_ROOT_ID, NULL, &res);
 
 	if (r < 0)
@@ -2999,8 +2999,8 @@ static int pg_owners(void *be, char by, size_t limit,
 	struct prm a = {.n = 0};
 	char sql[512];
 	struct rows w;
-	PGresult *res;
-	int64_t root;
+	PGresult *res = NULL;
+	int64_t root = 0;
 	int row, r = sync_buf(p);
 
 	if (r == 0)
@@ -3032,8 +3032,8 @@ static int pg_totals(void *be, struct loafre__idx_owner_sum *ret)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
-	int64_t root;
+	PGresult *res = NULL;
+	int64_t root = 0;
 	int r = sync_buf(p);
 
 	if (r == 0)
@@ -3057,7 +3057,7 @@ static int pg_top_dirs(void *be, size_t limit,
 	struct pg *p = be;
 	struct prm a = {.n = 0};
 	struct rows w;
-	PGresult *res;
+	PGresult *res = NULL;
 	int row, r = sync_buf(p);
 
 	if (r < 0)
@@ -3087,7 +3087,7 @@ static int pg_size_profile(void *be, uint32_t uid, uint64_t counts[64], uint64_t
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = sync_buf(p);
 
 	if (r < 0)
@@ -3130,8 +3130,8 @@ static int pg_oldest(void *be, char field, uint32_t uid, size_t limit,
 	struct prm a = {.n = 0};
 	char sql[512];
 	struct rows w;
-	PGresult *res;
-	int64_t root;
+	PGresult *res = NULL;
+	int64_t root = 0;
 	int row, r = sync_buf(p);
 
 	if (r == 0)
@@ -3166,7 +3166,7 @@ static int pg_size(void *be, uint64_t *ret_bytes, uint64_t *ret_entries)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = sync_buf(p);
 
 	if (r < 0)
@@ -3203,7 +3203,7 @@ static int pg_quota_remove(void *be, const struct loafre_fid *dir)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	p_fid(&a, dir);
@@ -3218,7 +3218,7 @@ static int pg_quota_remove(void *be, const struct loafre_fid *dir)
 static int pg_quota_list(void *be, int (*cb)(void *ctx, const struct loafre__idx_quota *q), void *ctx)
 {
 	struct pg *p = be;
-	PGresult *res;
+	PGresult *res = NULL;
 	int r = run(p, S_QUOTA_LIST, NULL, &res);
 
 	if (r < 0)
@@ -3241,7 +3241,7 @@ static int pg_quota_mark(void *be, const struct loafre_fid *dir, bool over)
 {
 	struct pg *p = be;
 	struct prm a = {.n = 0};
-	PGresult *res;
+	PGresult *res = NULL;
 	int r;
 
 	p_fid(&a, dir);

@@ -632,7 +632,9 @@ static pcre2_code *regex_compile(const char *pattern, char *why, size_t whylen)
 		PCRE2_UCHAR msg[256];
 		if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
 			snprintf((char *)msg, sizeof(msg), "error %d", code);
-		snprintf(why, whylen, "%s at offset %zu", (const char *)msg, (size_t)off);
+		if (snprintf(why, whylen, "%s at offset %zu", (const char *)msg, (size_t)off) >=
+		    (int)whylen)
+			why[whylen - 1] = '\0'; /* cut to the caller's buffer */
 	}
 	return re;
 }

@@ -852,7 +852,7 @@ static void test_open_errors_and_version(void **state)
 {
 	struct fx *f = *state;
 	struct loafre__idx *y = NULL;
-	char err[256], path[160], *b1, *b2;
+	char err[256], path[160], *b1 = NULL, *b2 = NULL;
 	size_t l1, l2;
 	sqlite3 *db;
 
