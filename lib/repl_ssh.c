@@ -1108,6 +1108,9 @@ static void rsync_argv(struct loafre__dest *d, const char **a, bool data, bool i
 	if (inplace)
 		a[n++] = "--inplace";
 	a[n++] = "--numeric-ids";
+	/* times compared to the nanosecond (the default is whole seconds: a
+	 * directory whose mtime differs within the second kept it) */
+	a[n++] = "--modify-window=-1";
 	a[n++] = "--force";
 	if (d->o.fsync)
 		a[n++] = "--fsync";

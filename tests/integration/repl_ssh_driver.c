@@ -138,6 +138,15 @@ static int do_ops(struct loafre__dest *d, int s, const char *src)
 		CHECK(b.st_mtim.tv_sec == 1500000000 && b.st_mtim.tv_nsec == 2,
 		      "d after its name d/lk of a file went by a rename: mtime %lld.%09ld",
 		      (long long)b.st_mtim.tv_sec, b.st_mtim.tv_nsec);
+		/* a directory's mtime that differs within the same second (its
+		 * xattrs make the attributes go by rsync) is set too */
+		old_times[1].tv_nsec = 777;
+		sys(utimensat(s, "d", old_times, 0), "utimes d");
+		OP(0, loafre__dest_setattr(d, s, "d", LOAFRE__ATTR_ALL, why));
+		OP(0, loafre__dest_lstat(d, "d", &b));
+		CHECK(b.st_mtim.tv_sec == 1500000000 && b.st_mtim.tv_nsec == 777,
+		      "d after a setattr: mtime %lld.%09ld (source 1500000000.000000777)",
+		      (long long)b.st_mtim.tv_sec, b.st_mtim.tv_nsec);
 	}
 	OP(0, loafre__dest_mknod(d, s, "fifo", why));
 	OP(0, loafre__dest_mkdir(d, s, "rmme", why));
