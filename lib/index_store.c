@@ -532,33 +532,6 @@ static bool rc_room(struct rcache *c)
 	return c->n < c->cap;
 }
 
-/* Caches v (replacing what the cache has for its id or FID). */
-static void rc_put(struct rcache *c, const struct crow *v)
-{
-	ptrdiff_t i = rc_find_id(c, v->id);
-	size_t k;
-
-	if (i >= 0 && loafre_fid_equal(&c->rows[i].fid, &v->fid)) {
-		c->rows[i] = *v;
-		c->rows[i].ref = true;
-		return;
-	}
-	if (i >= 0)
-		rc_del_at(c, (size_t)i);
-	i = rc_find_fid(c, &v->fid);
-	if (i >= 0)
-		rc_del_at(c, (size_t)i);
-	if (!rc_room(c))
-		return;
-	k = c->nfree ? c->freel[--c->nfree] : c->used++;
-	c->rows[k] = *v;
-	c->rows[k].ref = true;
-	c->rows[k].a.symlink = NULL;
-	tab_add(c, c->by_fid, hash_fid(&v->fid), (uint32_t)k + 1);
-	tab_add(c, c->by_id, hash_id(v->id), (uint32_t)k + 1);
-	c->n++;
-}
-
 /* Caches v, a row just inserted: neither its id nor its FID can be cached
  * (the FID was not in the store; a deleted row leaves the cache). */
 static void rc_put_new(struct rcache *c, const struct crow *v)
@@ -574,6 +547,24 @@ static void rc_put_new(struct rcache *c, const struct crow *v)
 	tab_add(c, c->by_fid, hash_fid(&v->fid), (uint32_t)k + 1);
 	tab_add(c, c->by_id, hash_id(v->id), (uint32_t)k + 1);
 	c->n++;
+}
+
+/* Caches v (replacing what the cache has for its id or FID). */
+static void rc_put(struct rcache *c, const struct crow *v)
+{
+	ptrdiff_t i = rc_find_id(c, v->id);
+
+	if (i >= 0 && loafre_fid_equal(&c->rows[i].fid, &v->fid)) {
+		c->rows[i] = *v;
+		c->rows[i].ref = true;
+		return;
+	}
+	if (i >= 0)
+		rc_del_at(c, (size_t)i);
+	i = rc_find_fid(c, &v->fid);
+	if (i >= 0)
+		rc_del_at(c, (size_t)i);
+	rc_put_new(c, v);
 }
 
 /* ---- Bloom filter of a bulk load's FIDs -------------------------------------- */

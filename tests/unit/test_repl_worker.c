@@ -315,6 +315,16 @@ static void fx_close(struct fx *f)
 	loafre_config_free(f->c);
 }
 
+/* fx_open, for a test that needs the source's FIDs (skipped without). */
+static void fx_open_fetch(struct fx *f)
+{
+	fx_open(f, NULL);
+	if (!f->fetch) {
+		fx_close(f);
+		skip();
+	}
+}
+
 /* Maps (type, fspath, fspath2) with the source's FID for rec, applies to both
  * destinations; returns the first error. */
 static int apply(struct fx *f, uint32_t type, const char *fspath, const char *fspath2,
@@ -499,11 +509,7 @@ static void test_relocate(void **state)
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 
 	(void)state;
-	fx_open(&f, NULL);
-	if (!f.fetch) {
-		fx_close(&f);
-		skip();
-	}
+	fx_open_fetch(&f);
 	sh("mkdir '%s/proj/d' && printf 1 > '%s/proj/d/f' && printf 2 > '%s/proj/d/g'", f.src,
 	   f.src, f.src);
 	fid_of(&f, "/proj/d", &mk.tfid);
@@ -586,11 +592,7 @@ static void test_name_races(void **state)
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 
 	(void)state;
-	fx_open(&f, NULL);
-	if (!f.fetch) {
-		fx_close(&f);
-		skip();
-	}
+	fx_open_fetch(&f);
 	fid_of(&f, "/proj", &proj);
 	/* rm p; echo Y > p: the new p's CREAT applied before the old p's UNLNK */
 	sh("printf X > '%s/proj/p'", f.src);
@@ -646,11 +648,7 @@ static void test_close_ahead_of_rename(void **state)
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 
 	(void)state;
-	fx_open(&f, NULL);
-	if (!f.fetch) {
-		fx_close(&f);
-		skip();
-	}
+	fx_open_fetch(&f);
 	fid_of(&f, "/proj", &proj);
 	sh("printf A > '%s/proj/a' && ln '%s/proj/a' '%s/proj/a2' && printf X > '%s/proj/x' && "
 	   "ln '%s/proj/x' '%s/proj/x2'", f.src, f.src, f.src, f.src, f.src, f.src);
@@ -696,11 +694,7 @@ static void test_brief_name(void **state)
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 
 	(void)state;
-	fx_open(&f, NULL);
-	if (!f.fetch) {
-		fx_close(&f);
-		skip();
-	}
+	fx_open_fetch(&f);
 	fid_of(&f, "/proj", &proj);
 	sh("mkdir '%s/proj/A' '%s/proj/B' && printf F > '%s/proj/f'", f.src, f.src, f.src);
 	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
@@ -760,11 +754,7 @@ static void test_relocated_name_kept(void **state)
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 
 	(void)state;
-	fx_open(&f, NULL);
-	if (!f.fetch) {
-		fx_close(&f);
-		skip();
-	}
+	fx_open_fetch(&f);
 	fid_of(&f, "/proj", &proj);
 	sh("mkdir '%s/proj/A' '%s/proj/C' && printf F > '%s/proj/A/f'", f.src, f.src, f.src);
 	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
@@ -803,11 +793,7 @@ static void test_moved_between_destinations(void **state)
 	char why[LOAFRE__DEST_WHY_MAX] = "", buf[PATH_MAX];
 
 	(void)state;
-	fx_open(&f, NULL);
-	if (!f.fetch) {
-		fx_close(&f);
-		skip();
-	}
+	fx_open_fetch(&f);
 	sh("mkdir '%s/proj/n' && printf F > '%s/proj/n/f'", f.src, f.src);
 	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/n", NULL, LOAFRE_RP_DIR);
 	fid_of(&f, "/proj/n/f", &cr.tfid);
