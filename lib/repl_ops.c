@@ -1652,6 +1652,26 @@ static int parent_times(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return r == -ENOENT ? 0 : r;
 }
 
+/* The new name of a file's RENAME made from the source instead of renamed
+ * at the destination (the old name is not there, or is another object's
+ * now): where the object is now when a directory above the new name was
+ * renamed since (as for the records of loafre__rop_relocate), not "gone":
+ * nothing else would make it. */
+static int sync_new_name(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			 const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
+			 const struct loafre_rec *rec, char *why, enum loafre__dest_op *kind)
+{
+	struct loafre__rop_plan cur = *op;
+	char cbuf[PATH_MAX];
+	struct stat cs;
+
+	cur.op = LOAFRE__ROP_SYNC;
+	if (rec && !op->is_dir && src_stat(c, op, &cs) == -ENOENT &&
+	    loafre__rop_relocate(c, rec, &cur, cbuf, sizeof(cbuf)) == 1 && cur.fspath != op->fspath)
+		return do_sync(c, d, dc, &cur, rec, why, kind);
+	return do_sync(c, d, dc, op, rec, why, kind);
+}
+
 /* A directory renamed where the source has it no more. */
 struct moved_dir {
 	struct loafre__rop_plan plan; /* the rename, its new name where the directory is now */
@@ -1851,7 +1871,7 @@ static int apply_placed(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			 * Or the source has the old name again (another object,
 			 * whose records another worker may have applied already:
 			 * the destination's old name may be it): not renamed */
-			r = do_sync(c, d, dc, op, rec, why, &kind);
+			r = sync_new_name(c, d, dc, op, rec, why, &kind);
 			break;
 		}
 		if (op->is_dir && strcmp(op->rel, op->rel2) != 0 &&
@@ -1894,17 +1914,7 @@ static int apply_placed(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			 * directory above it renamed since): the object where it
 			 * is now (as for the records of loafre__rop_relocate), not
 			 * "gone" */
-			struct loafre__rop_plan cur = *op;
-			char cbuf[PATH_MAX];
-			struct stat cs;
-
-			cur.op = LOAFRE__ROP_SYNC;
-			if (rec && !op->is_dir && src_stat(c, op, &cs) == -ENOENT &&
-			    loafre__rop_relocate(c, rec, &cur, cbuf, sizeof(cbuf)) == 1 &&
-			    cur.fspath != op->fspath)
-				r = do_sync(c, d, dc, &cur, rec, why, &kind);
-			else
-				r = do_sync(c, d, dc, op, rec, why, &kind);
+			r = sync_new_name(c, d, dc, op, rec, why, &kind);
 			if (r == 0 && loafre__dest_lstat(d, op->rel2, &ds) == 0 &&
 			    !(rec && name_back(c, &rec->spfid, op->src2, op->fspath2, op->rel2)))
 				r = S_ISDIR(ds.st_mode)

@@ -633,6 +633,27 @@ static void test_name_races(void **state)
 	set_name(&un, "f");
 	assert_int_equal(apply_rec(&f, &un, "/proj/d/f", NULL, 0, why), 0);
 	assert_false(exists(f.dst[0], "d/f"));
+	/* mv c n/b; echo Y > c; mv n k: the rename (its old name another
+	 * object's again, its new directory moved on) makes the file where
+	 * the source has it now */
+	sh("printf X > '%s/proj/c' && mkdir '%s/proj/n'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/c", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/n", NULL, LOAFRE_RP_DIR);
+	fid_of(&f, "/proj/c", &mv.sfid);
+	fid_of(&f, "/proj/n", &mv.pfid);
+	sh("mv '%s/proj/c' '%s/proj/n/b' && printf Y > '%s/proj/c' && mv '%s/proj/n' '%s/proj/k'",
+	   f.src, f.src, f.src, f.src, f.src);
+	fid_of(&f, "/proj/c", &cr.tfid);
+	cr.pfid = proj;
+	set_name(&cr, "c");
+	assert_int_equal(apply_rec(&f, &cr, "/proj/c", NULL, 0, why), 0);
+	mv.spfid = proj;
+	set_name(&mv, "b");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/n/b", "/proj/c", 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(has_content(f.dst[i], "c", "Y"));
+		assert_true(has_content(f.dst[i], "k/b", "X"));
+	}
 	fx_close(&f);
 }
 
