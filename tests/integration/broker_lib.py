@@ -82,11 +82,18 @@ class Member:
                     self.events.append(("gap", int(w[1]), self.session))
                 elif w[0] == "BADACK":
                     self.events.append(("badack", line.strip()))
+                elif self._line(w):
+                    pass
                 elif w[0].isdigit():
                     if len(w) >= 4:
                         self.events.append(("rec", int(w[0]), w[1], w[2], w[3], self.session))
                     else:
                         self.events.append(("rec", int(w[0]), None, None, None, self.session))
+
+    def _line(self, w):
+        """A subclass's own line kinds (w: its words, under self.lock):
+        True when handled."""
+        return False
 
     def _read_err(self):
         for line in self.proc.stderr:

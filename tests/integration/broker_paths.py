@@ -95,29 +95,15 @@ class PMember(Member):
     def __init__(self, env, *args, name, group=GROUP):
         super().__init__(env, group, "--print-rec", "--paths", FS, *args, name=name)
 
-    def _read(self):
-        for line in self.proc.stdout:
-            w = line.split()
-            if not w:
-                continue
-            with self.lock:
-                if w[0] == "READY":
-                    self.ready.set()
-                elif w[0] == "RECONNECTED":
-                    self.session += 1
-                    self.events.append(("reconnected", self.session))
-                elif w[0] == "ACKED":
-                    self.events.append(("acked", int(w[1]), self.session))
-                elif w[0] == "HELD":
-                    self.events.append(("held", int(w[1]), self.session))
-                elif w[0] == "PATHS" and w[3] == "NONE":
-                    self.events.append(("paths", int(w[2]), None, int(w[4]), None, None, None,
-                                        w[1]))
-                elif w[0] == "PATHS":
-                    self.events.append(("paths", int(w[2]), int(w[3]), int(w[4]),
-                                        unescape(w[5]), int(w[6]), unescape(w[7]), w[1]))
-                elif w[0].isdigit():
-                    self.events.append(("rec", int(w[0]), w[1], w[2], w[3], self.session))
+    def _line(self, w):
+        if w[0] == "PATHS" and w[3] == "NONE":
+            self.events.append(("paths", int(w[2]), None, int(w[4]), None, None, None, w[1]))
+        elif w[0] == "PATHS":
+            self.events.append(("paths", int(w[2]), int(w[3]), int(w[4]),
+                                unescape(w[5]), int(w[6]), unescape(w[7]), w[1]))
+        else:
+            return False
+        return True
 
     def paths(self, mdt=MDT):
         """{index: (flags, path_err, path, spath_err, spath)} of MDT mdt
