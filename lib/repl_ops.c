@@ -690,19 +690,24 @@ static void relink_others(const struct loafre__rop_ctx *c, struct loafre__dest *
 			  const struct stat *st)
 {
 	struct others o = {0};
-	bool missing = false;
+	struct stat self;
+	bool missing = false, have_self;
 
 	if (st->st_nlink < 2 || S_ISDIR(st->st_mode))
 		return;
+	have_self = loafre__dest_lstat(d, op->rel, &self) == 0;
 	find_others(c, op, rec, st, &o);
 	for (size_t i = 0; i < o.n; i++) {
 		const char *rel = other_rel(c, o.fspath[i]);
 		struct stat ds;
 
-		if (rel && loafre__dest_lstat(d, rel, &ds) == 0)
+		if (rel && loafre__dest_lstat(d, rel, &ds) == 0) {
+			if (have_self && ds.st_ino == self.st_ino && ds.st_dev == self.st_dev)
+				continue; /* one file there already */
 			loafre__dest_link(d, c->src_roots[op->src], op->rel, rel, NULL);
-		else if (rel)
+		} else if (rel) {
 			missing = true;
+		}
 	}
 	others_free(&o);
 	/* a name the destination does not have yet (its directory not renamed
@@ -1496,8 +1501,12 @@ static int do_content(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			return do_sync(c, d, dc, op, rec, why, kind);
 		if (ds.st_size == st.st_size && ds.st_mtim.tv_sec == st.st_mtim.tv_sec &&
 		    ds.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
-			/* content unchanged; its names may not be one file there */
-			if (st.st_nlink > 1 && ds.st_nlink != st.st_nlink)
+			/* content unchanged; its names may not be one file there,
+			 * even with as many names as the source's file: a copy
+			 * made at a name a rename still on its way gives it, the
+			 * rename then bringing the old inode, which keeps a name
+			 * whose UNLNK is still coming (storm seed 76) */
+			if (st.st_nlink > 1)
 				relink_others(c, d, op, rec, &st);
 			return 0;
 		}
@@ -1510,14 +1519,15 @@ static int do_content(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	r = loafre__dest_update(d, c->src_roots[op->src], op->rel, why);
 	if (r == -ENOENT)
 		return 0;
-	/* a file with several names whose destination inode has as many: the
-	 * update rewrote that inode in place (loafre__dest_update), its names
-	 * follow. Otherwise (names split by an earlier HLINK that found no
-	 * other name there, a file replaced because it could not be opened
-	 * for writing, a remote destination not looked at): linked again to
-	 * this one */
-	if (r == 0 && st.st_nlink > 1 &&
-	    (dc->host || loafre__dest_lstat(d, op->rel, &ds) < 0 || ds.st_nlink < st.st_nlink))
+	/* a file with several names: the update rewrote its destination
+	 * inode in place (loafre__dest_update), the names that inode has
+	 * follow. Its other names the destination gives another inode (split
+	 * by an earlier HLINK that found no other name there, a file replaced
+	 * because it could not be opened for writing, a copy made at a name a
+	 * rename still on its way gives it, a remote destination not looked
+	 * at): linked again to this one (relink_others skips the ones that
+	 * are this inode already) */
+	if (r == 0 && st.st_nlink > 1)
 		relink_others(c, d, op, rec, &st);
 	return r;
 }

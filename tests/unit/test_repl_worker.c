@@ -702,6 +702,58 @@ static void test_close_ahead_of_rename(void **state)
 	fx_close(&f);
 }
 
+/* Storm seed 76: a nameless record (XATTR) applied at the name a rename
+ * still on its way gives the file (E/r7 -> r120): the destination has no
+ * r120 yet, so it gets a copy and the names found at the source (h4) are
+ * linked to it; the rename then brings the old inode (still named C/h5
+ * there, whose UNLNK comes later) over r120. Both inodes have two names
+ * then, as the source's file has: the names must still end up one file. */
+static void test_attr_ahead_of_rename(void **state)
+{
+	struct fx f;
+	struct loafre_rec xa = rec_of(LOAFRE_CL_SETXATTR), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_rec un = rec_of(LOAFRE_CL_UNLINK);
+	struct loafre_fid proj, cdir, edir;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir '%s/proj/C' '%s/proj/E' && printf H > '%s/proj/h4' && "
+	   "ln '%s/proj/h4' '%s/proj/C/h5' && ln '%s/proj/h4' '%s/proj/E/r7'",
+	   f.src, f.src, f.src, f.src, f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/C", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/E", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/h4", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/C/h5", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/E/r7", NULL, 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(ino(f.dst[i], "h4") == ino(f.dst[i], "C/h5") &&
+			    ino(f.dst[i], "h4") == ino(f.dst[i], "E/r7"));
+	fid_of(&f, "/proj/h4", &xa.tfid);
+	fid_of(&f, "/proj/C", &cdir);
+	fid_of(&f, "/proj/E", &edir);
+	sh("setfattr -n user.k -v 1 '%s/proj/h4' && mv '%s/proj/E/r7' '%s/proj/r120' && "
+	   "rm '%s/proj/C/h5'", f.src, f.src, f.src, f.src);
+	/* the XATTR, resolved to the file's name r120 */
+	assert_int_equal(apply_rec(&f, &xa, "/proj/r120", NULL, 0, why), 0);
+	mv.sfid = xa.tfid;
+	mv.spfid = edir;
+	mv.pfid = proj;
+	set_name(&mv, "r120");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/r120", "/proj/E/r7", 0, why), 0);
+	un.tfid = xa.tfid;
+	un.pfid = cdir;
+	set_name(&un, "h5");
+	assert_int_equal(apply_rec(&f, &un, "/proj/C/h5", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_false(exists(f.dst[i], "E/r7") || exists(f.dst[i], "C/h5"));
+		assert_true(ino(f.dst[i], "h4") == ino(f.dst[i], "r120"));
+	}
+	same(&f);
+	fx_close(&f);
+}
+
 /* A nameless record applied at a name its file had only briefly (the
  * worker resolves the FID while `ln f A/h1; mv A/h1 B/r1` runs; the local
  * source records that as one HLINK of B/r1): the HLINK removes the brief
@@ -1043,6 +1095,7 @@ int main(void)
 		cmocka_unit_test(test_relocate),
 		cmocka_unit_test(test_name_races),
 		cmocka_unit_test(test_close_ahead_of_rename),
+		cmocka_unit_test(test_attr_ahead_of_rename),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_moved_between_destinations),
