@@ -208,6 +208,16 @@ int loafre__dest_setattr(struct loafre__dest *d, int src_root, const char *rel, 
 	return count(d, LOAFRE__DOP_SETATTR, r);
 }
 
+int loafre__dest_set_dir_times(struct loafre__dest *d, const char *rel, const struct stat *st,
+			       char *why)
+{
+	int r = rel && !rel[0] ? 0 : bad_rel(rel, why);
+
+	if (r == 0)
+		r = d->ops->set_dir_times ? d->ops->set_dir_times(d, rel, st, why) : -EOPNOTSUPP;
+	return count(d, LOAFRE__DOP_SETATTR, r);
+}
+
 int loafre__dest_sync_attrs(struct loafre__dest *d, int src_root, const char *rel, char *why)
 {
 	return loafre__dest_setattr(d, src_root, rel, LOAFRE__ATTR_ALL, why);

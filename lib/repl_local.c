@@ -1296,6 +1296,22 @@ out:
 	return r;
 }
 
+static int local_set_dir_times(struct loafre__dest *d, const char *rel, const struct stat *st,
+			       char *why)
+{
+	struct timespec ts[2] = { st->st_atim, st->st_mtim };
+	int t = loafre__repl_open_dir(root_of(d), rel, strlen(rel)), f = -1, r = 0;
+
+	if (t < 0)
+		return failf(why, t, "cannot open directory '%s'", rel[0] ? rel : ".");
+	f = openat(t, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* t is O_PATH */
+	if (f < 0 || futimens(f, ts) < 0)
+		r = failf(why, -errno, "cannot set times of '%s'", rel[0] ? rel : ".");
+	close_fd(&f);
+	close_fd(&t);
+	return r;
+}
+
 static int local_lstat(struct loafre__dest *d, const char *rel, struct stat *st)
 {
 	const char *name;
@@ -1360,6 +1376,7 @@ static const struct loafre__dest_ops local_ops = {
 	.unlink = local_unlink,
 	.rmdir = local_rmdir,
 	.setattr = local_setattr,
+	.set_dir_times = local_set_dir_times,
 	.lstat = local_lstat,
 	.list = local_list,
 	.close = local_close,

@@ -1634,6 +1634,49 @@ static int do_setattr(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return r == -ENOENT ? 0 : r;
 }
 
+/* After an entry of the directory holding rel (of source src, its FID
+ * pfid) changed at d, where the source has no directory at that path any
+ * more (a directory above renamed since, its rename still to come here):
+ * the destination's directory at that path gets the times the source's
+ * has where it is now. Setting them at the source's path (loafre__dest_*
+ * do after each change) found nothing; the rename that brings it there
+ * may be applied by another worker process, whose pending list (dt_put,
+ * also filled) this one's is not, and the times of directories deep below
+ * a renamed one are not set again (child_dir_times). Best effort. */
+static void moved_parent_times(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			       unsigned src, const char *rel, const struct loafre_fid *pfid)
+{
+	const char *rs = strrchr(rel, '/'), *crel;
+	char prel[PATH_MAX], buf[PATH_MAX];
+	struct stat st, ds;
+	unsigned csrc;
+	int n, r;
+
+	if (!pfid || loafre_fid_is_zero(pfid) || c->src_roots[src] < 0 ||
+	    loafre__rule_template(c->rule, LOAFRE_ACT_UTIMES))
+		return;
+	n = snprintf(prel, sizeof(prel), "%.*s", rs ? (int)(rs - rel) : 0, rel);
+	if (n < 0 || (size_t)n >= sizeof(prel) || !prel[0] ||
+	    fstatat(c->src_roots[src], prel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return;
+	dt_put(c->moved, pfid);
+	if (!c->fetch)
+		return;
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_relpath(c->fetch, pfid, buf + 1, sizeof(buf) - 1);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	buf[0] = '/';
+	if (r < 0 || loafre__rop_source_of(c->rule, buf, &csrc, &crel) < 0 ||
+	    c->src_roots[csrc] < 0 ||
+	    fstatat(c->src_roots[csrc], crel[0] ? crel : ".", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISDIR(st.st_mode) || loafre__dest_lstat(d, prel, &ds) < 0 || !S_ISDIR(ds.st_mode))
+		return;
+	(void)loafre__dest_set_dir_times(d, prel, &st, NULL);
+}
+
 /* Sets the times of the directory holding rel (of source src; "" for a
  * top-level entry: the destination root) from the source, if both have it. */
 static int parent_times(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned src,
@@ -1650,10 +1693,11 @@ static int parent_times(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	if (n < 0 || (size_t)n >= sizeof(prel))
 		return 0;
 	if (fstatat(c->src_roots[src], prel[0] ? prel : ".", &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		/* moved since (a directory above renamed): set where the
-		 * rename brings it (dt_retry) */
-		if ((errno == ENOENT || errno == ENOTDIR) && pfid)
-			dt_put(c->moved, pfid);
+		/* moved since (a directory above renamed): from where the
+		 * source has it now, and again where the rename brings it
+		 * (dt_retry) */
+		if (errno == ENOENT || errno == ENOTDIR)
+			moved_parent_times(c, d, src, rel, pfid);
 		return 0;
 	}
 	if (!S_ISDIR(st.st_mode))
@@ -1836,6 +1880,7 @@ static int apply_placed(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		}
 		break;
 	case LOAFRE__ROP_RENAME: {
+		const struct loafre__rop_plan *as_recorded = op;
 		struct names merged = {0};
 		struct moved_dir renamed, moved;
 		struct stat ds;
@@ -1974,6 +2019,12 @@ static int apply_placed(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			r = do_content(c, d, dc, op, rec, why, &k2);
 			if (r == 0 && !dc->host)
 				r = do_setattr(c, d, dc, op, rec, LOAFRE__ATTR_ALL, why, &k2);
+		}
+		if (r == 0 && rec && op == as_recorded) {
+			/* renamed at the paths of the record: directories the
+			 * source has moved on since lose the times set there */
+			moved_parent_times(c, d, op->src2, op->rel2, &rec->spfid);
+			moved_parent_times(c, d, op->src, op->rel, &rec->pfid);
 		}
 		names_free(&merged);
 		break;

@@ -2333,6 +2333,33 @@ static int ssh_setattr(struct loafre__dest *d, int src_root, const char *rel, un
 	return script_op(d, &b, what, why);
 }
 
+static int ssh_set_dir_times(struct loafre__dest *d, const char *rel, const struct stat *st,
+			     char *why)
+{
+	struct sbuf b = { .max = SCRIPT_MAX };
+	char what[PATH_MAX + 40];
+	struct stat dst;
+	int r;
+
+	snprintf(what, sizeof(what), "cannot set the times of '%s'", rel[0] ? rel : ".");
+	pre_op(d, rel);
+	if (rel[0]) {
+		r = ssh_lstat(d, rel, &dst);
+		if (r < 0 || !S_ISDIR(dst.st_mode)) {
+			r = r < 0 ? r : -ENOTDIR;
+			if (why)
+				setwhy(why, "%s: %s", what,
+				       r == -ENOENT ? "not at the destination" : strerror(-r));
+			return r;
+		}
+	}
+	preamble(SD(d), &b);
+	if (rel[0])
+		sb_nl(&b, rel);
+	sb_sa(d, &b, rel, st, LOAFRE__ATTR_TIMES);
+	return script_op(d, &b, what, why);
+}
+
 /* Stops the master connection (if any). */
 static void stop_master(struct ssh_dest *s)
 {
@@ -2419,6 +2446,7 @@ static const struct loafre__dest_ops ssh_ops = {
 	.unlink = ssh_unlink,
 	.rmdir = ssh_rmdir,
 	.setattr = ssh_setattr,
+	.set_dir_times = ssh_set_dir_times,
 	.lstat = ssh_lstat,
 	.list = ssh_list,
 	.list_stat = ssh_list_stat,

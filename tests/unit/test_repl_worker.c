@@ -754,6 +754,50 @@ static void test_attr_ahead_of_rename(void **state)
 	fx_close(&f);
 }
 
+static bool mtime_is(const char *dir, const char *rel, time_t want)
+{
+	char p[PATH_MAX * 2];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, rel);
+	return lstat(p, &st) == 0 && st.st_mtim.tv_sec == want && st.st_mtim.tv_nsec == 0;
+}
+
+/* repl_outage.py worker (two worker processes): a file renamed out of
+ * directory P/D (`mv P/D/f P/g`) applied after the source renamed P (`mv P
+ * Q`): the destination's P/D and P change, and their times cannot be read
+ * at those paths from the source. They get the times the source's
+ * directories have where they are now, at once: the directory rename may
+ * be applied by another worker process, and D may lie deeper below the
+ * renamed directory than a rename resets. */
+static void test_times_of_moved_parents(void **state)
+{
+	struct fx f;
+	struct loafre_rec mv = rec_of(LOAFRE_CL_RENAME);
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	sh("mkdir -p '%s/proj/P/D' && printf F > '%s/proj/P/D/f'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/P", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/P/D", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/P/D/f", NULL, 0);
+	fid_of(&f, "/proj/P/D/f", &mv.sfid);
+	fid_of(&f, "/proj/P/D", &mv.spfid);
+	fid_of(&f, "/proj/P", &mv.pfid);
+	sh("mv '%s/proj/P/D/f' '%s/proj/P/g' && mv '%s/proj/P' '%s/proj/Q' && "
+	   "touch -d @1000000000 '%s/proj/Q/D' && touch -d @1100000000 '%s/proj/Q'",
+	   f.src, f.src, f.src, f.src, f.src, f.src);
+	set_name(&mv, "g");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/P/g", "/proj/P/D/f", 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(exists(f.dst[i], "P/g") && !exists(f.dst[i], "P/D/f"));
+		assert_true(mtime_is(f.dst[i], "P/D", 1000000000));
+		assert_true(mtime_is(f.dst[i], "P", 1100000000));
+	}
+	fx_close(&f);
+}
+
 /* A nameless record applied at a name its file had only briefly (the
  * worker resolves the FID while `ln f A/h1; mv A/h1 B/r1` runs; the local
  * source records that as one HLINK of B/r1): the HLINK removes the brief
@@ -1096,6 +1140,7 @@ int main(void)
 		cmocka_unit_test(test_name_races),
 		cmocka_unit_test(test_close_ahead_of_rename),
 		cmocka_unit_test(test_attr_ahead_of_rename),
+		cmocka_unit_test(test_times_of_moved_parents),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_moved_between_destinations),
