@@ -208,13 +208,16 @@ int loafre__dest_setattr(struct loafre__dest *d, int src_root, const char *rel, 
 	return count(d, LOAFRE__DOP_SETATTR, r);
 }
 
-int loafre__dest_set_dir_times(struct loafre__dest *d, const char *rel, const struct stat *st,
-			       char *why)
+int loafre__dest_setattr_from(struct loafre__dest *d, int src_root, const char *src_rel,
+			      const char *rel, unsigned mask, char *why)
 {
-	int r = rel && !rel[0] ? 0 : bad_rel(rel, why);
+	int r = bad_rel(rel, why);
 
 	if (r == 0)
-		r = d->ops->set_dir_times ? d->ops->set_dir_times(d, rel, st, why) : -EOPNOTSUPP;
+		r = bad_rel(src_rel, why);
+	if (r == 0)
+		r = d->ops->setattr_from ? d->ops->setattr_from(d, src_root, src_rel, rel, mask, why)
+					 : -EOPNOTSUPP;
 	return count(d, LOAFRE__DOP_SETATTR, r);
 }
 

@@ -121,10 +121,9 @@ struct loafre__dest_ops {
 	int (*rmdir)(struct loafre__dest *d, int src_root, const char *rel, char *why);
 	int (*setattr)(struct loafre__dest *d, int src_root, const char *rel, unsigned mask,
 		       char *why);
-	/* Optional (NULL: -EOPNOTSUPP): atime and mtime of destination
-	 * directory rel set to st's (see loafre__dest_set_dir_times). */
-	int (*set_dir_times)(struct loafre__dest *d, const char *rel, const struct stat *st,
-			     char *why);
+	/* Optional (NULL: -EOPNOTSUPP): see loafre__dest_setattr_from. */
+	int (*setattr_from)(struct loafre__dest *d, int src_root, const char *src_rel,
+			    const char *rel, unsigned mask, char *why);
 	/* stat of the destination entry (not followed): 0, -ENOENT, ... */
 	int (*lstat)(struct loafre__dest *d, const char *rel, struct stat *st);
 	/* Calls fn for each name in destination directory rel ("" = the root),
@@ -256,13 +255,15 @@ int loafre__dest_rmdir(struct loafre__dest *d, int src_root, const char *rel, ch
  * that differs: the entry is made anew (loafre__dest_sync_entry). */
 int loafre__dest_setattr(struct loafre__dest *d, int src_root, const char *rel, unsigned mask,
 			 char *why);
-/* Sets the atime and mtime of destination directory `rel` ("" the root)
- * to st's: those of the source directory it is, read at another path (the
- * source moved it on since; loafre__dest_setattr reads the source at rel).
- * -ENOENT: not at the destination; -ENOTDIR: not a directory there;
- * -EOPNOTSUPP: the type cannot. Counted as a SETATTR. */
-int loafre__dest_set_dir_times(struct loafre__dest *d, const char *rel, const struct stat *st,
-			       char *why);
+/* loafre__dest_setattr of destination `rel` from the source's entry at
+ * another path, src_rel: the same object, which the source has moved on
+ * since (a directory above renamed, its rename still to come at the
+ * destination). Neither may be "" (the root). -ENOENT if either side is
+ * missing; -ESTALE if their types differ (nothing done); -EOPNOTSUPP: the
+ * type cannot (an ssh destination, for xattrs, when the last components
+ * differ). Counted as a SETATTR. */
+int loafre__dest_setattr_from(struct loafre__dest *d, int src_root, const char *src_rel,
+			      const char *rel, unsigned mask, char *why);
 /* = loafre__dest_setattr(d, src_root, rel, LOAFRE__ATTR_ALL, why). */
 int loafre__dest_sync_attrs(struct loafre__dest *d, int src_root, const char *rel, char *why);
 /* Makes `rel` at the destination what it is at the source, by the source's

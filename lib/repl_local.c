@@ -1296,19 +1296,36 @@ out:
 	return r;
 }
 
-static int local_set_dir_times(struct loafre__dest *d, const char *rel, const struct stat *st,
-			       char *why)
+/* local_setattr with the source's entry at another path (both not ""). */
+static int local_setattr_from(struct loafre__dest *d, int src_root, const char *src_rel,
+			      const char *rel, unsigned mask, char *why)
 {
-	struct timespec ts[2] = { st->st_atim, st->st_mtim };
-	int t = loafre__repl_open_dir(root_of(d), rel, strlen(rel)), f = -1, r = 0;
+	const char *sname, *name;
+	int sp = -1, dp = -1, r;
+	struct stat st, dst;
 
-	if (t < 0)
-		return failf(why, t, "cannot open directory '%s'", rel[0] ? rel : ".");
-	f = openat(t, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* t is O_PATH */
-	if (f < 0 || futimens(f, ts) < 0)
-		r = failf(why, -errno, "cannot set times of '%s'", rel[0] ? rel : ".");
-	close_fd(&f);
-	close_fd(&t);
+	if (!src_rel[0] || !rel[0])
+		return failf(why, -EINVAL, "cannot set the attributes of the root from elsewhere");
+	r = src_stat(src_root, src_rel, &sp, &sname, &st, why);
+	if (r < 0)
+		goto out;
+	dp = dest_parent(d, rel, &name, why);
+	if (dp < 0) {
+		r = dp;
+		goto out;
+	}
+	if (fstatat(dp, name, &dst, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = failf(why, -errno, "cannot stat '%s'", rel);
+		goto out;
+	}
+	if (!same_type(st.st_mode, dst.st_mode)) {
+		r = failf(why, -ESTALE, "'%s' is not what the source has at '%s'", rel, src_rel);
+		goto out;
+	}
+	r = apply_at(d, sp, sname, &st, dp, name, mask, rel, why);
+out:
+	close_fd(&sp);
+	close_fd(&dp);
 	return r;
 }
 
@@ -1376,7 +1393,7 @@ static const struct loafre__dest_ops local_ops = {
 	.unlink = local_unlink,
 	.rmdir = local_rmdir,
 	.setattr = local_setattr,
-	.set_dir_times = local_set_dir_times,
+	.setattr_from = local_setattr_from,
 	.lstat = local_lstat,
 	.list = local_list,
 	.close = local_close,

@@ -1634,6 +1634,34 @@ static int do_setattr(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return r == -ENOENT ? 0 : r;
 }
 
+/* The attributes in mask of destination entry rel from the source's
+ * object fid where the source has it now, when that is another path (a
+ * directory above renamed since, its rename still to come here, maybe by
+ * another worker process). Best effort. */
+static void attrs_from_moved(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			     const char *rel, const struct loafre_fid *fid, unsigned mask)
+{
+	char buf[PATH_MAX];
+	const char *crel;
+	unsigned csrc;
+	struct stat st;
+	int r;
+
+	if (!c->fetch || !fid || loafre_fid_is_zero(fid) || !rel[0])
+		return;
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_relpath(c->fetch, fid, buf + 1, sizeof(buf) - 1);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	buf[0] = '/';
+	if (r < 0 || loafre__rop_source_of(c->rule, buf, &csrc, &crel) < 0 || !crel[0] ||
+	    c->src_roots[csrc] < 0 || strcmp(crel, rel) == 0 ||
+	    fstatat(c->src_roots[csrc], crel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	(void)loafre__dest_setattr_from(d, c->src_roots[csrc], crel, rel, mask, NULL);
+}
+
 /* After an entry of the directory holding rel (of source src, its FID
  * pfid) changed at d, where the source has no directory at that path any
  * more (a directory above renamed since, its rename still to come here):
@@ -1642,15 +1670,14 @@ static int do_setattr(const struct loafre__rop_ctx *c, struct loafre__dest *d,
  * do after each change) found nothing; the rename that brings it there
  * may be applied by another worker process, whose pending list (dt_put,
  * also filled) this one's is not, and the times of directories deep below
- * a renamed one are not set again (child_dir_times). Best effort. */
+ * a renamed one are not set again (child_dir_times). */
 static void moved_parent_times(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			       unsigned src, const char *rel, const struct loafre_fid *pfid)
 {
-	const char *rs = strrchr(rel, '/'), *crel;
-	char prel[PATH_MAX], buf[PATH_MAX];
-	struct stat st, ds;
-	unsigned csrc;
-	int n, r;
+	const char *rs = strrchr(rel, '/');
+	char prel[PATH_MAX];
+	struct stat st;
+	int n;
 
 	if (!pfid || loafre_fid_is_zero(pfid) || c->src_roots[src] < 0 ||
 	    loafre__rule_template(c->rule, LOAFRE_ACT_UTIMES))
@@ -1661,20 +1688,7 @@ static void moved_parent_times(const struct loafre__rop_ctx *c, struct loafre__d
 	    (errno != ENOENT && errno != ENOTDIR))
 		return;
 	dt_put(c->moved, pfid);
-	if (!c->fetch)
-		return;
-	if (c->fetch_lock)
-		pthread_mutex_lock(c->fetch_lock);
-	r = loafre__fetch_relpath(c->fetch, pfid, buf + 1, sizeof(buf) - 1);
-	if (c->fetch_lock)
-		pthread_mutex_unlock(c->fetch_lock);
-	buf[0] = '/';
-	if (r < 0 || loafre__rop_source_of(c->rule, buf, &csrc, &crel) < 0 ||
-	    c->src_roots[csrc] < 0 ||
-	    fstatat(c->src_roots[csrc], crel[0] ? crel : ".", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISDIR(st.st_mode) || loafre__dest_lstat(d, prel, &ds) < 0 || !S_ISDIR(ds.st_mode))
-		return;
-	(void)loafre__dest_set_dir_times(d, prel, &st, NULL);
+	attrs_from_moved(c, d, prel, pfid, LOAFRE__ATTR_TIMES);
 }
 
 /* Sets the times of the directory holding rel (of source src; "" for a
@@ -2021,10 +2035,20 @@ static int apply_placed(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 				r = do_setattr(c, d, dc, op, rec, LOAFRE__ATTR_ALL, why, &k2);
 		}
 		if (r == 0 && rec && op == as_recorded) {
+			struct stat ss;
+
 			/* renamed at the paths of the record: directories the
 			 * source has moved on since lose the times set there */
 			moved_parent_times(c, d, op->src2, op->rel2, &rec->spfid);
 			moved_parent_times(c, d, op->src, op->rel, &rec->pfid);
+			/* a directory's own attributes (and those of the ones
+			 * merged into it) from where the source has it now */
+			if (op->is_dir && src_stat(c, op, &ss) == -ENOENT &&
+			    !loafre__rule_template(c->rule, LOAFRE_ACT_CHMOD) &&
+			    !loafre__rule_template(c->rule, LOAFRE_ACT_CHOWN) &&
+			    !loafre__rule_template(c->rule, LOAFRE_ACT_UTIMES) &&
+			    !loafre__rule_template(c->rule, LOAFRE_ACT_SETXATTR))
+				attrs_from_moved(c, d, op->rel, &rec->sfid, LOAFRE__ATTR_ALL);
 		}
 		names_free(&merged);
 		break;

@@ -1127,14 +1127,18 @@ static void rsync_argv(struct loafre__dest *d, const char **a, bool data, bool i
 	a[n] = NULL;
 }
 
-/* rsync of one entry (its parents created as at the source); data: a copy
- * (transferred even when size and mtime agree: --ignore-times). */
-static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bool data,
-		       bool inplace, const char *what, char *why)
+/* rsync of entry `name` of source directory src_dir to destination
+ * directory dst_dir (both relative, "" the roots; rel = dst_dir/name, its
+ * parents checked for symlinks first and created as at the source when
+ * dst_dir is ""); data: a copy (transferred even when size and mtime agree:
+ * --ignore-times). */
+static int rsync_in(struct loafre__dest *d, int src_root, const char *src_dir, const char *dst_dir,
+		    const char *name, const char *rel, bool data, bool inplace, const char *what,
+		    char *why)
 {
 	struct ssh_dest *s = SD(d);
 	struct sbuf b = { .max = SCRIPT_MAX }, err = { .max = ERR_MAX };
-	char srcpath[PATH_MAX + 2], dst[sizeof(s->target) + PATH_MAX + 4], proc[64];
+	char srcpath[2 * PATH_MAX + 4], dst[sizeof(s->target) + 2 * PATH_MAX + 4], proc[64];
 	char line[LOAFRE__DEST_WHY_MAX];
 	const char *a[ARGV_MAX];
 	int st = 0, r;
@@ -1147,8 +1151,8 @@ static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bo
 	if (r < 0)
 		return r;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src_root);
-	k = readlink(proc, srcpath, sizeof(srcpath) - 2);
-	if (k < 0 || (size_t)k >= sizeof(srcpath) - 2) {
+	k = readlink(proc, srcpath, PATH_MAX);
+	if (k < 0 || k >= PATH_MAX) {
 		r = k < 0 ? -errno : -ENAMETOOLONG;
 		if (why)
 			setwhy(why, "%s: cannot find the source root: %s",
@@ -1158,14 +1162,20 @@ static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bo
 	srcpath[k] = '\0';
 	if (k > 1)
 		strcat(srcpath, "/");
-	snprintf(dst, sizeof(dst), "%s:%s/", s->target, s->root);
+	if (src_dir[0]) {
+		strcat(srcpath, src_dir);
+		strcat(srcpath, "/");
+	}
+	snprintf(dst, sizeof(dst), "%s:%s/%s%s", s->target, s->root, dst_dir, dst_dir[0] ? "/" : "");
 	rsync_argv(d, a, data, inplace, srcpath, dst);
-	r = run((char *const *)a, rel, strlen(rel) + 1, NULL, &err, s->timeout_ms, &st);
+	r = run((char *const *)a, name, strlen(name) + 1, NULL, &err, s->timeout_ms, &st);
 	if (r == 0 && st != 0) {
+		char sp[2 * PATH_MAX + 2];
 		struct stat sst;
 
 		r = st == 255 ? -EHOSTUNREACH : -EIO;
-		if (r == -EIO && src_stat(src_root, rel, &sst) == -ENOENT)
+		snprintf(sp, sizeof(sp), "%s%s%s", src_dir, src_dir[0] ? "/" : "", name);
+		if (r == -EIO && src_stat(src_root, sp, &sst) == -ENOENT)
 			r = -ENOENT; /* gone meanwhile */
 		first_line(&err, "rsync failed", line, sizeof(line));
 		if (why)
@@ -1176,6 +1186,14 @@ static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bo
 	}
 	free(err.p);
 	return r;
+}
+
+/* rsync of one entry (its parents created as at the source); data: a copy
+ * (transferred even when size and mtime agree: --ignore-times). */
+static int rsync_entry(struct loafre__dest *d, int src_root, const char *rel, bool data,
+		       bool inplace, const char *what, char *why)
+{
+	return rsync_in(d, src_root, "", "", rel, rel, data, inplace, what, why);
 }
 
 static int typed_rsync(struct loafre__dest *d, int src_root, const char *rel, const char *verb,
@@ -2333,30 +2351,44 @@ static int ssh_setattr(struct loafre__dest *d, int src_root, const char *rel, un
 	return script_op(d, &b, what, why);
 }
 
-static int ssh_set_dir_times(struct loafre__dest *d, const char *rel, const struct stat *st,
-			     char *why)
+/* ssh_setattr with the source's entry at another path (both not ""). */
+static int ssh_setattr_from(struct loafre__dest *d, int src_root, const char *src_rel,
+			    const char *rel, unsigned mask, char *why)
 {
 	struct sbuf b = { .max = SCRIPT_MAX };
-	char what[PATH_MAX + 40];
-	struct stat dst;
+	char what[PATH_MAX + 40], sdir[PATH_MAX], ddir[PATH_MAX];
+	const char *sname = strrchr(src_rel, '/'), *dname = strrchr(rel, '/');
+	struct stat sst, dst;
 	int r;
 
-	snprintf(what, sizeof(what), "cannot set the times of '%s'", rel[0] ? rel : ".");
+	snprintf(what, sizeof(what), "cannot set the attributes of '%s'", rel);
+	if (!src_rel[0] || !rel[0])
+		return -EINVAL;
 	pre_op(d, rel);
-	if (rel[0]) {
+	r = src_stat(src_root, src_rel, &sst);
+	if (r == 0)
 		r = ssh_lstat(d, rel, &dst);
-		if (r < 0 || !S_ISDIR(dst.st_mode)) {
-			r = r < 0 ? r : -ENOTDIR;
-			if (why)
-				setwhy(why, "%s: %s", what,
-				       r == -ENOENT ? "not at the destination" : strerror(-r));
-			return r;
-		}
+	if (r < 0) {
+		if (why)
+			setwhy(why, "%s: %s", what,
+			       r == -ENOENT ? "not at the source or the destination" : strerror(-r));
+		return r;
+	}
+	if ((dst.st_mode & S_IFMT) != (sst.st_mode & S_IFMT))
+		return -ESTALE;
+	if ((mask & LOAFRE__ATTR_XATTR) && (S_ISREG(sst.st_mode) || S_ISDIR(sst.st_mode))) {
+		/* rsync keeps the last component */
+		sname = sname ? sname + 1 : src_rel;
+		dname = dname ? dname + 1 : rel;
+		if (strcmp(sname, dname) != 0)
+			return -EOPNOTSUPP;
+		parent_of(src_rel, sdir);
+		parent_of(rel, ddir);
+		return rsync_in(d, src_root, sdir, ddir, sname, rel, false, false, what, why);
 	}
 	preamble(SD(d), &b);
-	if (rel[0])
-		sb_nl(&b, rel);
-	sb_sa(d, &b, rel, st, LOAFRE__ATTR_TIMES);
+	sb_nl(&b, rel);
+	sb_sa(d, &b, rel, &sst, mask);
 	return script_op(d, &b, what, why);
 }
 
@@ -2446,7 +2478,7 @@ static const struct loafre__dest_ops ssh_ops = {
 	.unlink = ssh_unlink,
 	.rmdir = ssh_rmdir,
 	.setattr = ssh_setattr,
-	.set_dir_times = ssh_set_dir_times,
+	.setattr_from = ssh_setattr_from,
 	.lstat = ssh_lstat,
 	.list = ssh_list,
 	.list_stat = ssh_list_stat,

@@ -225,6 +225,38 @@ static int do_ops(struct loafre__dest *d, int s, const char *src)
 	}
 	OP(0, loafre__dest_sync_attrs(d, s, "e/x2", why));
 	OP(-ENOENT, loafre__dest_setattr(d, s, "nosuch", LOAFRE__ATTR_ALL, why));
+	/* setattr_from: a directory the source has moved on (mv_a -> mv_b)
+	 * gets, at its old path, the attributes it has at the new one; the
+	 * rename then brings it to its place (the caller compares) */
+	sys(mkdirat(s, "mv_a", 0755), "mkdir mv_a");
+	sys(mkdirat(s, "mv_a/x", 0755), "mkdir mv_a/x");
+	OP(0, loafre__dest_mkdir(d, s, "mv_a", why));
+	OP(0, loafre__dest_mkdir(d, s, "mv_a/x", why));
+	sys(renameat(s, "mv_a", s, "mv_b"), "rename mv_a");
+	sys(fchmodat(s, "mv_b/x", 0710, 0), "chmod mv_b/x");
+	{
+		int fd = openat(s, "mv_b/x", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct timespec ts[2] = { { 1400000000, 5 }, { 1400000000, 777 } };
+
+		if (sys(fd, "open mv_b/x") >= 0) {
+			sys(fsetxattr(fd, "user.moved", "on", 2, 0), "setxattr mv_b/x");
+			sys(futimens(fd, ts), "utimens mv_b/x");
+			close(fd);
+		}
+	}
+	OP(0, loafre__dest_setattr_from(d, s, "mv_b/x", "mv_a/x", LOAFRE__ATTR_ALL, why));
+	OP(0, loafre__dest_lstat(d, "mv_a/x", &st));
+	CHECK((st.st_mode & 07777) == 0710 && st.st_mtim.tv_sec == 1400000000 &&
+		      st.st_mtim.tv_nsec == 777,
+	      "mv_a/x after setattr_from: %o %lld.%09ld", (unsigned)st.st_mode,
+	      (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	OP(-EOPNOTSUPP, loafre__dest_setattr_from(d, s, "mv_b/x", "mv_a", LOAFRE__ATTR_XATTR, why));
+	OP(-ESTALE, loafre__dest_setattr_from(d, s, "own", "mv_a/x", LOAFRE__ATTR_MODE, why));
+	OP(-ENOENT, loafre__dest_setattr_from(d, s, "nosuch", "mv_a/x", LOAFRE__ATTR_ALL, why));
+	/* its parent's times were changed by the rename above, the caller's
+	 * compare sees them as the source has them */
+	OP(0, loafre__dest_rename(d, s, "mv_a", "mv_b", why));
+	OP(0, loafre__dest_setattr(d, s, "mv_b", LOAFRE__ATTR_ALL, why));
 	/* the roots' own attributes */
 	OP(0, loafre__dest_sync_attrs(d, s, "", why));
 	return 0;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "index_fetch.h"
@@ -798,6 +799,43 @@ static void test_times_of_moved_parents(void **state)
 	fx_close(&f);
 }
 
+/* repl_outage.py worker: a directory renamed into P (`mv D P/m`), whose
+ * attributes changed then (setfattr, chmod), applied after the source
+ * renamed P (`mv P Q`): the destination's P/m gets the attributes the
+ * source's directory has where it is now (Q/m). */
+static void test_attrs_of_moved_dir(void **state)
+{
+	struct fx f;
+	struct loafre_rec mv = rec_of(LOAFRE_CL_RENAME);
+	char why[LOAFRE__DEST_WHY_MAX] = "", p[PATH_MAX * 2], v[8];
+	struct stat st;
+
+	(void)state;
+	fx_open_fetch(&f);
+	sh("mkdir -p '%s/proj/P' '%s/proj/D'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/P", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/D", NULL, LOAFRE_RP_DIR);
+	fid_of(&f, "/proj/D", &mv.sfid);
+	fid_of(&f, "/proj", &mv.spfid);
+	fid_of(&f, "/proj/P", &mv.pfid);
+	sh("mv '%s/proj/D' '%s/proj/P/m' && setfattr -n user.k -v on '%s/proj/P/m' && "
+	   "chmod 700 '%s/proj/P/m' && mv '%s/proj/P' '%s/proj/Q' && "
+	   "touch -d @1000000000 '%s/proj/Q/m'", f.src, f.src, f.src, f.src, f.src, f.src, f.src);
+	set_name(&mv, "m");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/P/m", "/proj/D", LOAFRE_RP_DIR, why), 0);
+	for (int i = 0; i < 2; i++) {
+		ssize_t n;
+
+		snprintf(p, sizeof(p), "%s/P/m", f.dst[i]);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0700);
+		n = lgetxattr(p, "user.k", v, sizeof(v));
+		assert_true(n == 2 && memcmp(v, "on", 2) == 0);
+		assert_true(mtime_is(f.dst[i], "P/m", 1000000000));
+	}
+	fx_close(&f);
+}
+
 /* A nameless record applied at a name its file had only briefly (the
  * worker resolves the FID while `ln f A/h1; mv A/h1 B/r1` runs; the local
  * source records that as one HLINK of B/r1): the HLINK removes the brief
@@ -1141,6 +1179,7 @@ int main(void)
 		cmocka_unit_test(test_close_ahead_of_rename),
 		cmocka_unit_test(test_attr_ahead_of_rename),
 		cmocka_unit_test(test_times_of_moved_parents),
+		cmocka_unit_test(test_attrs_of_moved_dir),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_moved_between_destinations),
