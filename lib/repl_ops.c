@@ -1720,11 +1720,11 @@ static int parent_times(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return r == -ENOENT ? 0 : r;
 }
 
-/* The new name of a file's RENAME made from the source instead of renamed
- * at the destination (the old name is not there, or is another object's
- * now): where the object is now when a directory above the new name was
- * renamed since (as for the records of loafre__rop_relocate), not "gone":
- * nothing else would make it. */
+/* The new name of a RENAME made from the source instead of renamed at the
+ * destination (the old name is not there, or is another object's now):
+ * where the object is now when a directory above the new name was renamed
+ * since (as for the records of loafre__rop_relocate), not "gone": nothing
+ * else would make it. */
 static int sync_new_name(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			 const struct loafre_rule_dest *dc, const struct loafre__rop_plan *op,
 			 const struct loafre_rec *rec, char *why, enum loafre__dest_op *kind)
@@ -1734,7 +1734,12 @@ static int sync_new_name(const struct loafre__rop_ctx *c, struct loafre__dest *d
 	struct stat cs;
 
 	cur.op = LOAFRE__ROP_SYNC;
-	if (rec && !op->is_dir && src_stat(c, op, &cs) == -ENOENT &&
+	/* a directory too: its new name gone at the source because a
+	 * directory above moved on is not "gone" (syncing the stale path
+	 * would remove what the destination has there: a directory a MKDIR
+	 * applied at its then current path made, with its entries; the
+	 * rename above brings it to its place). Storm seed 100 */
+	if (rec && src_stat(c, op, &cs) == -ENOENT &&
 	    loafre__rop_relocate(c, rec, &cur, cbuf, sizeof(cbuf)) == 1 && cur.fspath != op->fspath)
 		return do_sync(c, d, dc, &cur, rec, why, kind);
 	return do_sync(c, d, dc, op, rec, why, kind);

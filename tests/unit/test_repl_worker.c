@@ -836,6 +836,54 @@ static void test_attrs_of_moved_dir(void **state)
 	fx_close(&f);
 }
 
+/* Storm seed 100: `mkdir X/d90; mv X/d90 N/d22/m107; mv N M`. The MKDIR,
+ * applied at the directory's then current path, made N/d22/m107; the
+ * RENAME finds no X/d90 at the destination, and the source has nothing at
+ * N/d22/m107 either (N renamed since): the directory is where the source
+ * has it now, not gone. It was removed (with what it held), and the
+ * rename of N could not bring it back. */
+static void test_dir_rename_new_name_moved_on(void **state)
+{
+	struct fx f;
+	struct loafre_rec mk = rec_of(LOAFRE_CL_MKDIR), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_rec mvn = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj, xdir, d22;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir -p '%s/proj/N/d22' '%s/proj/X'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/N", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/N/d22", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/X", NULL, LOAFRE_RP_DIR);
+	fid_of(&f, "/proj/X", &xdir);
+	fid_of(&f, "/proj/N/d22", &d22);
+	sh("mkdir '%s/proj/X/d90' && printf K > '%s/proj/X/d90/k' && "
+	   "mv '%s/proj/X/d90' '%s/proj/N/d22/m107'", f.src, f.src, f.src, f.src);
+	fid_of(&f, "/proj/N/d22/m107", &mk.tfid);
+	mk.pfid = xdir;
+	set_name(&mk, "d90");
+	assert_int_equal(apply_rec(&f, &mk, "/proj/X/d90", NULL, LOAFRE_RP_DIR, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(exists(f.dst[i], "N/d22/m107"));
+	fid_of(&f, "/proj/N", &mvn.sfid);
+	sh("mv '%s/proj/N' '%s/proj/M'", f.src, f.src);
+	mv.sfid = mk.tfid;
+	mv.spfid = xdir;
+	mv.pfid = d22;
+	set_name(&mv, "m107");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/N/d22/m107", "/proj/X/d90", LOAFRE_RP_DIR, why),
+			 0);
+	mvn.spfid = mvn.pfid = proj;
+	set_name(&mvn, "M");
+	assert_int_equal(apply_rec(&f, &mvn, "/proj/M", "/proj/N", LOAFRE_RP_DIR, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(has_content(f.dst[i], "M/d22/m107/k", "K"));
+	same(&f);
+	fx_close(&f);
+}
+
 /* A nameless record applied at a name its file had only briefly (the
  * worker resolves the FID while `ln f A/h1; mv A/h1 B/r1` runs; the local
  * source records that as one HLINK of B/r1): the HLINK removes the brief
@@ -1180,6 +1228,7 @@ int main(void)
 		cmocka_unit_test(test_attr_ahead_of_rename),
 		cmocka_unit_test(test_times_of_moved_parents),
 		cmocka_unit_test(test_attrs_of_moved_dir),
+		cmocka_unit_test(test_dir_rename_new_name_moved_on),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_moved_between_destinations),
