@@ -864,6 +864,24 @@ static void pend_retry(const struct loafre__rop_ctx *c, struct loafre__dest *d)
 	}
 }
 
+void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d)
+{
+	bool pend = false, dt = false;
+
+	if (!c->moved || !d)
+		return;
+	pthread_mutex_lock(&c->moved->mu);
+	for (size_t k = 0; k < PEND_MAX && !(pend && dt); k++) {
+		pend = pend || c->moved->pend[k].fspath;
+		dt = dt || c->moved->dt_tries[k];
+	}
+	pthread_mutex_unlock(&c->moved->mu);
+	if (pend)
+		pend_retry(c, d);
+	if (dt)
+		dt_retry(c, d, ""); /* every pending directory */
+}
+
 int loafre__rop_moved_new(struct loafre__rop_moved **ret)
 {
 	struct loafre__rop_moved *m = calloc(1, sizeof(*m));

@@ -167,6 +167,14 @@ struct loafre__rop_ctx {
 struct loafre__rop_moved;
 int loafre__rop_moved_new(struct loafre__rop_moved **ret);
 void loafre__rop_moved_free(struct loafre__rop_moved *m);
+/* Work kept for later that the destination may allow now: the names of
+ * files with several names that were not at d yet (linked again), the
+ * times of directories that could not be read from the source at their
+ * destination path (set again). Both are otherwise retried after a
+ * directory rename this process applies; another worker process of the
+ * rule may have applied it instead. Called by an idle worker (at most
+ * about once a second per destination). Thread-safe, best effort. */
+void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d);
 /* Notes that fid's records are applied at fspath (a nameless record
  * resolved through the FID: the object's current path). */
 void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,

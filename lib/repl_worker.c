@@ -57,6 +57,7 @@
 #define CREDIT_DELAY 4096u        /* ... with a delay (coalescing) */
 #define COALESCE_LOOKAHEAD 512u   /* later records looked at for coalescing */
 #define RETRY_CHECK_MS 1000u      /* how often the retry file is looked for */
+#define IDLE_WORK_MS 1000u        /* how often an idle worker runs loafre__rop_idle */
 #define SYNC_THREADS 4u           /* initial sync walkers per source */
 #define MAX_MDTS 4096u
 
@@ -113,6 +114,7 @@ struct loafre__worker {
 	struct wmdt *mdts;             /* per MDT seen */
 	size_t n_mdts;                 /* entries of mdts */
 	uint64_t next_retry_check_ms;  /* retry file */
+	uint64_t next_idle_ms;         /* idle work (loafre__rop_idle) */
 
 	pthread_mutex_t fail_lock;     /* appends to the failed list */
 
@@ -826,6 +828,33 @@ static void check_retry(struct loafre__worker *w, volatile sig_atomic_t *stop)
 		unlink(to);
 }
 
+/* An idle applier: the work loafre__rop_idle keeps for later, on every
+ * open destination that is not down, at most once a second per worker. */
+static void idle_work(struct loafre__worker *w)
+{
+	uint64_t now = mono_ms();
+	size_t n;
+
+	pthread_mutex_lock(&w->lock);
+	if (!w->prepared || now < w->next_idle_ms) {
+		pthread_mutex_unlock(&w->lock);
+		return;
+	}
+	w->next_idle_ms = now + IDLE_WORK_MS;
+	n = w->n_dests;
+	pthread_mutex_unlock(&w->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct loafre__dest *d;
+
+		/* open destinations stay open until the worker is freed */
+		pthread_mutex_lock(&w->lock);
+		d = w->dests[i].d && strcmp(w->dests[i].state, "down") != 0 ? w->dests[i].d : NULL;
+		pthread_mutex_unlock(&w->lock);
+		if (d)
+			loafre__rop_idle(&w->ctx, d);
+	}
+}
+
 /* ---- one broker member ------------------------------------------------------------- */
 
 struct pend {
@@ -1214,9 +1243,11 @@ static void *applier_main(void *arg)
 			ts.tv_sec += 1;
 			if (pthread_cond_timedwait(&m->cv, &m->mu, &ts) == ETIMEDOUT &&
 			    m->task_state == TASK_IDLE && !m->quit) {
-				/* idle: a retry request, if any (may take long) */
+				/* idle: a retry request, if any (may take long);
+				 * work kept for later (loafre__rop_idle) */
 				pthread_mutex_unlock(&m->mu);
 				check_retry(m->w, m->stop);
+				idle_work(m->w);
 				pthread_mutex_lock(&m->mu);
 			}
 			continue;

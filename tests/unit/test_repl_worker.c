@@ -884,6 +884,40 @@ static void test_dir_rename_new_name_moved_on(void **state)
 	fx_close(&f);
 }
 
+/* repl_outage.py worker (two worker processes): a hard link made while
+ * the file's other name lies in a directory the source renamed since
+ * (`mv P Q; ln Q/r h`): the destination has P/r, not Q/r, so h is a copy,
+ * kept for later. The rename P -> Q is applied by another worker process:
+ * this one links the names again when idle (loafre__rop_idle). */
+static void test_idle_relinks(void **state)
+{
+	struct fx f;
+	struct loafre_rec hl = rec_of(LOAFRE_CL_HARDLINK);
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	sh("mkdir '%s/proj/P' && printf R > '%s/proj/P/r'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/P", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/P/r", NULL, 0);
+	fid_of(&f, "/proj/P/r", &hl.tfid);
+	fid_of(&f, "/proj", &hl.pfid);
+	sh("mv '%s/proj/P' '%s/proj/Q' && ln '%s/proj/Q/r' '%s/proj/h'", f.src, f.src, f.src,
+	   f.src);
+	set_name(&hl, "h");
+	assert_int_equal(apply_rec(&f, &hl, "/proj/h", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(exists(f.dst[i], "h") && exists(f.dst[i], "P/r"));
+		assert_true(ino(f.dst[i], "h") != ino(f.dst[i], "P/r"));
+		/* the other worker process renames the directory */
+		sh("mv '%s/P' '%s/Q'", f.dst[i], f.dst[i]);
+		loafre__rop_idle(&f.ctx, f.d[i]);
+		assert_true(ino(f.dst[i], "h") == ino(f.dst[i], "Q/r"));
+	}
+	same(&f);
+	fx_close(&f);
+}
+
 /* A nameless record applied at a name its file had only briefly (the
  * worker resolves the FID while `ln f A/h1; mv A/h1 B/r1` runs; the local
  * source records that as one HLINK of B/r1): the HLINK removes the brief
@@ -1229,6 +1263,7 @@ int main(void)
 		cmocka_unit_test(test_times_of_moved_parents),
 		cmocka_unit_test(test_attrs_of_moved_dir),
 		cmocka_unit_test(test_dir_rename_new_name_moved_on),
+		cmocka_unit_test(test_idle_relinks),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_moved_between_destinations),
