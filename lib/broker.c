@@ -60,6 +60,7 @@
  * socket).
  */
 #include "broker.h"
+#include "zmq_load.h" /* <zmq.h>, libzmq loaded on first use */
 
 #include <errno.h>
 #include <limits.h>
@@ -78,7 +79,6 @@
 #include <unistd.h>
 
 #include <xxhash.h>
-#include <zmq.h>
 
 #include "broker_auth.h"
 #include "broker_fid.h"

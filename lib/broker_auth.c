@@ -46,6 +46,7 @@
  * REASONS_PER_WINDOW refusal reasons reported per REASON_WINDOW_NS.
  */
 #include "broker_auth.h"
+#include "zmq_load.h" /* <zmq.h>, libzmq loaded on first use */
 
 #include <errno.h>
 #include <stdbool.h>
@@ -55,7 +56,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <zmq.h>
 
 #include "curve_keys.h"
 

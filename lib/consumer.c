@@ -37,6 +37,7 @@
  * WELCOME arrived.
  */
 #include "loafre/consumer.h"
+#include "zmq_load.h" /* <zmq.h>, libzmq loaded on first use */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -45,7 +46,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <zmq.h>
 
 #include "broker_proto.h"
 #include "curve_keys.h"

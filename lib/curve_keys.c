@@ -43,6 +43,7 @@
  * bsearch.
  */
 #include "curve_keys.h"
+#include "zmq_load.h" /* <zmq.h>, libzmq loaded on first use */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,7 +55,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zmq.h>
 
 #include "util.h"
 

@@ -115,6 +115,10 @@ struct loafre__apply {
 	/* per batch (reused) */
 	struct slot *slots;          /* every FID the batch names */
 	size_t nslots, capslots;     /* slots used, allocated */
+	uint32_t (*rslots)[3];       /* per selected record: the slots of its tfid,
+				      * pfid and (a rename) sfid, or NO_SLOT (plan
+				      * finds them, apply_one uses them) */
+	size_t caprslots;            /* records it has room for */
 	uint32_t *table;             /* open addressing: slot index + 1, 0 = empty */
 	size_t table_mask;           /* table size - 1 */
 	uint32_t epoch;              /* cache epoch (see state_of) */
@@ -140,7 +144,7 @@ static size_t fid_hash(const struct loafre_fid *f)
 	return (size_t)h;
 }
 
-static int slots_reset(struct loafre__apply *a, size_t max_slots)
+static int slots_reset(struct loafre__apply *a, size_t max_slots, size_t max_recs)
 {
 	size_t tsize = 64;
 
@@ -161,6 +165,13 @@ static int slots_reset(struct loafre__apply *a, size_t max_slots)
 			return -ENOMEM;
 		a->slots = s;
 		a->capslots = max_slots;
+	}
+	if (max_recs > a->caprslots) {
+		uint32_t (*m)[3] = realloc(a->rslots, max_recs * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		a->rslots = m;
+		a->caprslots = max_recs;
 	}
 	a->nslots = 0;
 	a->epoch = 0;
@@ -536,15 +547,18 @@ static int delete_fid(struct loafre__apply *a, uint32_t si, bool maybe_dir)
 
 /* ---- planning ------------------------------------------------------------------ */
 
-static uint32_t want(struct loafre__apply *a, const struct loafre_fid *fid)
+/* Marks slot i (NO_SLOT: none) as needing attributes; returns i. */
+static uint32_t want(struct loafre__apply *a, uint32_t i)
 {
-	uint32_t i;
-
-	if (loafre_fid_is_zero(fid))
-		return NO_SLOT;
-	i = slot_of(a, fid);
-	a->slots[i].want = true;
+	if (i != NO_SLOT)
+		a->slots[i].want = true;
 	return i;
+}
+
+/* The slot of fid, or NO_SLOT for the zero FID. */
+static uint32_t slot_nz(struct loafre__apply *a, const struct loafre_fid *fid)
+{
+	return loafre_fid_is_zero(fid) ? NO_SLOT : slot_of(a, fid);
 }
 
 static void locate(struct loafre__apply *a, uint32_t ci, const struct loafre_fid *parent,
@@ -564,10 +578,17 @@ static bool is_create(uint32_t type)
 	       type == LOAFRE_CL_SOFTLINK;
 }
 
-static void plan(struct loafre__apply *a, const struct loafre_rec *r)
+static void plan(struct loafre__apply *a, const struct loafre_rec *r, uint32_t m[3])
 {
-	uint32_t ti;
+	uint32_t ti, T, P;
 
+	m[0] = m[1] = m[2] = NO_SLOT;
+	if (r->type == LOAFRE_CL_MARK)
+		return;
+	m[0] = T = slot_nz(a, &r->tfid);
+	m[1] = P = slot_nz(a, &r->pfid);
+	if (r->type == LOAFRE_CL_RENAME && (r->flags & LOAFRE_CLF_RENAME))
+		m[2] = slot_nz(a, &r->sfid);
 	switch (r->type) {
 	case LOAFRE_CL_MARK:
 		break;
@@ -576,37 +597,37 @@ static void plan(struct loafre__apply *a, const struct loafre_rec *r)
 	case LOAFRE_CL_MKNOD:
 	case LOAFRE_CL_SOFTLINK:
 	case LOAFRE_CL_HARDLINK:
-		ti = want(a, &r->tfid);
-		want(a, &r->pfid);
+		ti = want(a, T);
+		want(a, P);
 		locate(a, ti, &r->pfid, r->name, r->namelen);
 		if (ti != NO_SLOT && is_create(r->type) && !a->slots[ti].create_rec)
 			a->slots[ti].create_rec = r;
 		break;
 	case LOAFRE_CL_UNLINK:
 		if (!(r->flags & LOAFRE_CLF_UNLINK_LAST))
-			want(a, &r->tfid);
-		want(a, &r->pfid);
+			want(a, T);
+		want(a, P);
 		break;
 	case LOAFRE_CL_RMDIR:
-		want(a, &r->pfid);
+		want(a, P);
 		break;
 	case LOAFRE_CL_RENAME:
 		if (!(r->flags & LOAFRE_CLF_RENAME)) {
-			want(a, &r->tfid); /* an old-style rename: a change of tfid */
+			want(a, T); /* an old-style rename: a change of tfid */
 			break;
 		}
 		{
-			uint32_t si = want(a, &r->sfid);
-			want(a, &r->spfid);
-			want(a, &r->pfid);
+			uint32_t si = want(a, m[2]);
+			want(a, slot_nz(a, &r->spfid));
+			want(a, P);
 			/* the overwritten target: fetched to learn whether it is gone */
 			if (!(r->flags & LOAFRE_CLF_RENAME_LAST))
-				want(a, &r->tfid);
+				want(a, T);
 			locate(a, si, &r->pfid, r->name, r->namelen);
 		}
 		break;
 	default:
-		want(a, &r->tfid);
+		want(a, T);
 		break;
 	}
 }
@@ -872,19 +893,20 @@ out:
 
 /* ---- applying ------------------------------------------------------------------- */
 
-static void note_jobid(struct loafre__apply *a, const struct loafre_rec *r)
+static void note_jobid(struct loafre__apply *a, const struct loafre_rec *r, const uint32_t m[3])
 {
-	const struct loafre_fid *fid;
+	uint32_t i;
 
 	if (!(r->flags & LOAFRE_CLF_JOBID) || !r->jobid[0] || memchr(r->jobid, '\0', sizeof(r->jobid)) == NULL)
 		return;
-	fid = (r->type == LOAFRE_CL_RENAME && (r->flags & LOAFRE_CLF_RENAME)) ? &r->sfid : &r->tfid;
-	if (r->type == LOAFRE_CL_MARK || loafre_fid_is_zero(fid))
+	i = (r->type == LOAFRE_CL_RENAME && (r->flags & LOAFRE_CLF_RENAME)) ? m[2] : m[0];
+	if (r->type == LOAFRE_CL_MARK || i == NO_SLOT)
 		return;
-	a->slots[slot_of(a, fid)].jobid = r->jobid;
+	a->slots[i].jobid = r->jobid;
 }
 
-static int apply_one(struct loafre__apply *a, const struct loafre_rec *r)
+/* m: the record's slots (plan). */
+static int apply_one(struct loafre__apply *a, const struct loafre_rec *r, const uint32_t m[3])
 {
 	int ret = 0;
 
@@ -899,23 +921,23 @@ static int apply_one(struct loafre__apply *a, const struct loafre_rec *r)
 		if (loafre_fid_is_zero(&r->tfid) || loafre_fid_is_zero(&r->pfid))
 			break;
 		{
-			struct slot *t = &a->slots[slot_of(a, &r->tfid)];
+			struct slot *t = &a->slots[m[0]];
 			if (a->fetch && !t->late && !attr_of(a, t))
 				break; /* gone (or not fetchable): nothing to link */
 		}
-		ret = do_link(a, slot_of(a, &r->pfid), r->name, r->namelen, slot_of(a, &r->tfid));
+		ret = do_link(a, m[1], r->name, r->namelen, m[0]);
 		break;
 	case LOAFRE_CL_UNLINK:
 		if (loafre_fid_is_zero(&r->tfid))
 			break;
 		ret = unlink_if(a, &r->pfid, r->name, r->namelen, &r->tfid);
 		if (ret == 0 && (r->flags & LOAFRE_CLF_UNLINK_LAST))
-			ret = delete_fid(a, slot_of(a, &r->tfid), false);
+			ret = delete_fid(a, m[0], false);
 		break;
 	case LOAFRE_CL_RMDIR:
 		if (loafre_fid_is_zero(&r->tfid))
 			break;
-		ret = delete_fid(a, slot_of(a, &r->tfid), true);
+		ret = delete_fid(a, m[0], true);
 		break;
 	case LOAFRE_CL_RENAME:
 		if (!(r->flags & LOAFRE_CLF_RENAME) || loafre_fid_is_zero(&r->sfid))
@@ -924,7 +946,7 @@ static int apply_one(struct loafre__apply *a, const struct loafre_rec *r)
 			ret = unlink_if(a, &r->spfid, r->sname, r->snamelen, &r->sfid);
 		if (ret == 0 && !loafre_fid_is_zero(&r->tfid) &&
 		    !loafre_fid_equal(&r->tfid, &r->sfid)) {
-			uint32_t ti = slot_of(a, &r->tfid);
+			uint32_t ti = m[0];
 			const struct loafre__fetch_result *tr =
 				a->slots[ti].res == NO_RES ? NULL : &a->res[a->slots[ti].res];
 			bool gone = a->fetch && tr && tr->status == -ENOENT;
@@ -938,8 +960,7 @@ static int apply_one(struct loafre__apply *a, const struct loafre_rec *r)
 				ret = unlink_if(a, &r->pfid, r->name, r->namelen, &r->tfid);
 		}
 		if (ret == 0 && !loafre_fid_is_zero(&r->pfid))
-			ret = do_link(a, slot_of(a, &r->pfid), r->name, r->namelen,
-				      slot_of(a, &r->sfid));
+			ret = do_link(a, m[1], r->name, r->namelen, m[2]);
 		break;
 	default:
 		break;
@@ -980,7 +1001,7 @@ int loafre__apply_batch(struct loafre__apply *a, const struct loafre_rec *recs, 
 			uint64_t *ret_position)
 {
 	uint64_t pos, last;
-	size_t nsel = 0;
+	size_t nsel = 0, k;
 	bool in_tx = false;
 	int r;
 
@@ -1015,28 +1036,30 @@ int loafre__apply_batch(struct loafre__apply *a, const struct loafre_rec *recs, 
 			*ret_position = pos;
 		return 0;
 	}
-	r = slots_reset(a, 4 * nsel + 16);
+	r = slots_reset(a, 4 * nsel + 16, nsel);
 	if (r < 0)
 		goto fail;
 	last = pos;
+	k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (recs[i].index <= last)
 			continue;
 		last = recs[i].index;
-		plan(a, &recs[i]);
+		plan(a, &recs[i], a->rslots[k++]);
 	}
 	r = fetch_planned(a);
 	if (r < 0)
 		goto fail;
 	last = pos;
+	k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (recs[i].index <= last)
 			continue;
 		last = recs[i].index;
-		r = apply_one(a, &recs[i]);
+		r = apply_one(a, &recs[i], a->rslots[k]);
 		if (r < 0)
 			goto fail;
-		note_jobid(a, &recs[i]);
+		note_jobid(a, &recs[i], a->rslots[k++]);
 	}
 	r = fetch_late(a);
 	if (r < 0)
@@ -1108,6 +1131,7 @@ void loafre__apply_close(struct loafre__apply *a)
 	if (!a)
 		return;
 	free(a->slots);
+	free(a->rslots);
 	free(a->table);
 	free(a->fids);
 	free(a->hints);

@@ -117,6 +117,18 @@ struct loafre__idx_delta {
 				     * the entry), else all zero */
 };
 
+/* A new entry of entry_insert_many (every pointer borrowed for the call). */
+#define LOAFRE__IDX_INSERT_MANY_MAX 32
+struct loafre__idx_newrow {
+	int64_t id;                 /* its id, chosen by the store */
+	const struct loafre_fid *fid; /* its FID (absent from the store) */
+	const struct loafre__idx_attr *a; /* its attributes (a->symlink stored) */
+	uint32_t mdt;               /* its MDT index */
+	int64_t parent;             /* primary link: directory id, or 0 for none */
+	const char *name;           /* ... and name (NULL when parent is 0) */
+	const char *jobid;          /* its jobid, or NULL */
+};
+
 typedef int (*loafre__idx_row_fn)(void *ctx, const struct loafre__idx_row *row);
 typedef int (*loafre__idx_xlink_fn)(void *ctx, const struct loafre__idx_xlink *l);
 /* A child link of a directory: the child's row (strings as asked) and the
@@ -260,6 +272,21 @@ struct loafre__idx_ops {
 	 * statement less per deletion). No such entry: nothing, 0. */
 	int (*entry_delete_known)(void *be, int64_t id, const struct loafre_fid *fid,
 				  uint32_t mode, uint32_t nxlinks);
+	/* New entries whose ids the store chose (above entry_max_id, read in
+	 * the same transaction), in order, as entry_insert each. *ret_done:
+	 * the rows inserted (the first ones). -EEXIST: row *ret_done was
+	 * refused, its id or (parent, name) taken (insert_checks_link), and
+	 * neither it nor a later row is written (the transaction stays
+	 * usable). 1 <= n <= LOAFRE__IDX_INSERT_MANY_MAX. Both NULL:
+	 * entry_insert only (index_store.c then inserts one entry at a time). */
+	int (*entry_insert_many)(void *be, const struct loafre__idx_newrow *rows, size_t n,
+				 size_t *ret_done);
+	int (*entry_max_id)(void *be, int64_t *ret); /* 0: no entries */
+	/* The name search's base (SQLite: lib/index_sqlite.c, NAME BASE),
+	 * inside a write transaction: rebuilt when missing or when at least
+	 * dirty_pct % of it is stale (0: always); 1 if rebuilt, 0 if not.
+	 * NULL: the backend searches names without one. */
+	int (*names_base)(void *be, unsigned dirty_pct);
 };
 
 extern const struct loafre__idx_ops loafre__idx_sqlite_ops;

@@ -59,7 +59,11 @@
  *       are resolved here: a small table, or read whole for big results)
  *   quota(seq, oid, ver, bytes_limit, inodes_limit, over,
  *         PRIMARY KEY(seq, oid, ver)) WITHOUT ROWID  by directory FID
- *   names(k INTEGER PRIMARY KEY, data BLOB NOT NULL)      name chunks
+ *   names(k INTEGER PRIMARY KEY, data BLOB NOT NULL, tg INTEGER)  name chunks;
+ *       tg NULL: the chunk changed since the name base (dirty), 1: covered
+ *     names_dirty (k) WHERE tg IS NULL         the dirty chunks
+ *   tri(t INTEGER PRIMARY KEY, n INTEGER NOT NULL, p BLOB NOT NULL)
+ *       the name base's lists (NAME BASE); meta 'tri1' INT: its names
  *
  * Names are TEXT compared with the BINARY collation (memcmp): bytewise
  * order, any bytes but NUL.
@@ -78,11 +82,41 @@
  *   CHUNK_CACHE_MAX bytes are cached); queries inside a write transaction
  *   write them first.
  *
+ * NAME BASE (the head comment of lib/index_trigram.c has the list layout;
+ * docs/index.md "SQLite layout" the policy). A trigram index over the
+ * chunks that writers never maintain:
+ *   tri row t (a trigram of NUL name NUL, ASCII letters folded, as
+ *   lib/index_trigram.h): n = how many links have it, p = their keys,
+ *   strictly increasing (key = entry id for a primary link, 2^56 + xid
+ *   for an xlink), as varint deltas;
+ *   meta 'tri1' (INTEGER): the names the base covers. Its presence says
+ *   that the rows of tri are a complete base of format 1 for every chunk
+ *   with tg = 1. No 'tri1' row (or another type): no base.
+ *   Writers: S_CHUNK_PUT does not name tg, so every chunk (re)written has
+ *   tg NULL: dirty (an older loafre writing to this store does the same).
+ *   A chunk deleted (empty) has no row; its stale keys fail the check
+ *   below. Built (base_build, in the write transaction: DELETE FROM tri,
+ *   the lists of every chunk, UPDATE names SET tg=1, meta 'tri1') at the
+ *   end of a bulk load and by loafre__idx_names_base (the indexer's
+ *   policy); a crash before the commit leaves the old base and marks.
+ *   Reading (base_names, outside a write transaction, needles of >= 3
+ *   bytes): the rarest trigrams' lists intersected, candidates in dirty
+ *   chunks dropped, each other one checked against its link's name in
+ *   entry / xlink (exact; a chunk with TRI_SCAN_RUN candidates or more is
+ *   scanned instead), then the dirty chunks scanned whole: the same
+ *   answer as a scan of every chunk. About TRI_SCAN_RUN candidates per
+ *   chunk or more: every chunk scanned (cheaper). A list that does not decode, or whose
+ *   count disagrees, makes the query ignore the base (a full scan; the
+ *   next rebuild replaces it). A store made before the base gets tg,
+ *   names_dirty and tri from its first writer (base_schema; all chunks
+ *   dirty); the format version stays 1 (older readers ignore them).
+ *
  * SIZE BUDGET (≤ 200 bytes per entry, everything included; measured by
  * `loafre bench index` on 1 M entries, names 15 bytes on average, 63 %
  * with a jobid; docs/index.md "Store"): entry 83.6, entry_link 31.9,
  * entry_fid 21.0, names 20.3, entry_us 16.2, dirsum 3.5 (directories
- * only), xlink tables 0.9: 177.5 bytes per entry.
+ * only), xlink tables 0.9: 177.5 bytes per entry; the name base (tri)
+ * adds 18.7 (2026-11-22: 189.7 in all).
  *
  * UNIQUENESS. entry_fid and xlink_link are plain indexes: lib/index_store.c
  * looks a FID or an xlink's (parent, name) up before it inserts one.
@@ -111,10 +145,18 @@
  * gives (it knows them from its row cache), else an UPDATE of the row and
  * an INSERT (the FID read from the entry) for a new directory; link_get
  * reads xlink_link only when the xlink table has rows. changed() is PRAGMA
- * data_version.
+ * data_version. New entries come in batches (entry_insert_many, the store
+ * choosing their ids): one "INSERT OR FAIL INTO entry(id, ...) VALUES
+ * (...), ..." of up to LOAFRE__IDX_INSERT_MANY_MAX rows, prepared once per
+ * row count; OR FAIL, not the default ABORT, so that SQLite keeps no
+ * statement journal (ABORT's rollback of a multi-row statement needs a
+ * copy of every page it changes: more than the statements it saves); a
+ * refused row ends the statement, the rows before it stay
+ * (sqlite3_changes says how many).
  *
  * QUERIES. select() picks one plan: NAME (the glob's literal, see
- * loafre__idx_glob_literal, searched in the chunks, candidates checked with
+ * loafre__idx_glob_literal, searched in the chunks through the name base
+ * when it can (NAME BASE), candidates checked with
  * fnmatch, then fetched by id), USER-SIZE (entry_us range for a uid or, for
  * a size range alone, one range per distinct uid: the ids from the index,
  * then the rows in id order, US_BATCH per "id IN (...)"), or SCAN (the entry table,
@@ -140,6 +182,7 @@
 
 #include <sqlite3.h>
 
+#include "index_trigram.h"
 #include "sqlite_init.h"
 #include "util.h"
 
@@ -187,7 +230,9 @@ static const char schema[] =
 	"CREATE TABLE quota(seq INTEGER NOT NULL, oid INTEGER NOT NULL, ver INTEGER NOT NULL,"
 	" bytes_limit INTEGER NOT NULL, inodes_limit INTEGER NOT NULL, over INTEGER NOT NULL,"
 	" PRIMARY KEY(seq, oid, ver)) WITHOUT ROWID;"
-	"CREATE TABLE names(k INTEGER PRIMARY KEY, data BLOB NOT NULL);";
+	"CREATE TABLE names(k INTEGER PRIMARY KEY, data BLOB NOT NULL, tg INTEGER);"
+	"CREATE INDEX names_dirty ON names(k) WHERE tg IS NULL;"
+	"CREATE TABLE tri(t INTEGER PRIMARY KEY, n INTEGER NOT NULL, p BLOB NOT NULL);";
 
 enum stmt_kind {
 	S_BY_FID,
@@ -219,6 +264,12 @@ enum stmt_kind {
 	S_CHUNK_PUT,
 	S_CHUNK_DEL,
 	S_CHUNK_SCAN,
+	S_TRI_META,
+	S_TRI_N,
+	S_TRI_LIST,
+	S_TRI_DIRTY,
+	S_NAME_OF,
+	S_XNAME_OF,
 	S_META_GET,
 	S_META_PUT,
 	S_POS_GET,
@@ -298,6 +349,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_CHUNK_PUT] = "INSERT OR REPLACE INTO names(k,data) VALUES(?1,?2)",
 	[S_CHUNK_DEL] = "DELETE FROM names WHERE k=?1",
 	[S_CHUNK_SCAN] = "SELECT k,data FROM names ORDER BY k",
+	[S_TRI_META] = "SELECT value FROM meta WHERE key='tri1'",
+	[S_TRI_N] = "SELECT n FROM tri WHERE t=?1",
+	[S_TRI_LIST] = "SELECT n,p FROM tri WHERE t=?1",
+	[S_TRI_DIRTY] = "SELECT k FROM names WHERE tg IS NULL ORDER BY k",
+	[S_NAME_OF] = "SELECT name FROM entry WHERE id=?1 AND parent IS NOT NULL",
+	[S_XNAME_OF] = "SELECT name FROM xlink WHERE xid=?1",
 	[S_META_GET] = "SELECT value FROM meta WHERE key=?1",
 	[S_META_PUT] = "INSERT OR REPLACE INTO meta(key,value) VALUES(?1,?2)",
 	[S_POS_GET] = "SELECT idx FROM position WHERE mdt=?1",
@@ -377,6 +434,8 @@ struct sq {
 		int64_t v[INS_PARAMS + 1]; /* the integer last bound to parameter i */
 		uint32_t valid;         /* bit i: v[i] is parameter i's binding */
 	} ins;                      /* entry_insert's statement (see ins_int) */
+	struct insm *many[LOAFRE__IDX_INSERT_MANY_MAX + 1]; /* entry_insert_many's
+				     * statements by row count, or NULL */
 };
 
 /* ---- errors, statements ----------------------------------------------------- */
@@ -872,6 +931,36 @@ static int name_del(struct sq *s, int64_t id, bool xlink)
 #define LINK_UNIQUE_SQL                                                                 \
 	"SELECT count(*) FROM pragma_index_list('entry') WHERE name='entry_link' AND \"unique\""
 
+/* A store made before the name base (NAME BASE): its column, index and
+ * table, added by the first writer (an ALTER of the schema only: the
+ * existing chunks read tg NULL, dirty). */
+static int pragma_int(struct sq *s, const char *sql, int64_t *ret);
+
+static int base_schema(struct sq *s)
+{
+#define HAS_TG_SQL "SELECT count(*) FROM pragma_table_info('names') WHERE name='tg'"
+	int64_t has = 0;
+	int r = pragma_int(s, HAS_TG_SQL, &has);
+
+	if (r < 0 || has)
+		return r;
+	r = exec(s, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = pragma_int(s, HAS_TG_SQL, &has); /* again, under the lock */
+	if (r == 0 && !has)
+		r = exec(s, "ALTER TABLE names ADD COLUMN tg INTEGER;"
+			    " CREATE INDEX IF NOT EXISTS names_dirty ON names(k) WHERE tg IS NULL;"
+			    " CREATE TABLE IF NOT EXISTS tri(t INTEGER PRIMARY KEY,"
+			    " n INTEGER NOT NULL, p BLOB NOT NULL);");
+	if (r == 0)
+		r = exec(s, "COMMIT");
+	if (r < 0)
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+#undef HAS_TG_SQL
+}
+
 /* 1 if the entry_us index exists, 0 if not (a bulk load dropped it), or
  * -errno. */
 static int us_exists(struct sq *s)
@@ -890,6 +979,16 @@ static int us_exists(struct sq *s)
 	return r;
 }
 
+/* entry_insert_many's statement for n rows: "INSERT INTO entry(id, ...)
+ * VALUES(...), ..." with MANY_COLS parameters per row, and the integers
+ * last bound to them (as ins_int: most columns repeat). */
+#define MANY_COLS 20
+struct insm {
+	sqlite3_stmt *st;           /* prepared for n rows */
+	int64_t v[LOAFRE__IDX_INSERT_MANY_MAX * MANY_COLS + 1]; /* last integer bound to i */
+	uint8_t valid[LOAFRE__IDX_INSERT_MANY_MAX * MANY_COLS + 1]; /* v[i] is i's binding */
+};
+
 static void sq_close(void *be)
 {
 	struct sq *s = be;
@@ -901,6 +1000,11 @@ static void sq_close(void *be)
 		while (s->pool[k].n)
 			sqlite3_finalize(s->pool[k].idle[--s->pool[k].n]);
 	sqlite3_finalize(s->ins.st);
+	for (int k = 0; k <= LOAFRE__IDX_INSERT_MANY_MAX; k++)
+		if (s->many[k]) {
+			sqlite3_finalize(s->many[k]->st);
+			free(s->many[k]);
+		}
 	sqlite3_close(s->db);
 	free(s->scratch);
 	free(s->path);
@@ -1400,6 +1504,8 @@ static int sq_open(const char *where, const char *fsname, int flags, void **ret_
 			r = exec(s, US_INDEX_SQL);
 		if (r >= 0)
 			r = pragma_int(s, LINK_UNIQUE_SQL, &unique);
+		if (r >= 0)
+			r = base_schema(s);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot set up index store '%s': %s", where, s->errmsg);
 			goto fail;
@@ -1609,6 +1715,7 @@ static int sq_clear(void *be)
 	chunks_drop(s);
 	r = exec(s, "DELETE FROM entry; DELETE FROM xlink; DELETE FROM dirsum;"
 		    " DELETE FROM names; DELETE FROM position; DELETE FROM meta WHERE key='root';"
+		    " DELETE FROM tri; DELETE FROM meta WHERE key='tri1';"
 		    " " US_INDEX_SQL ";"
 		    /* an older store's plain entry_link becomes UNIQUE (now: empty) */
 		    " DROP INDEX entry_link; CREATE UNIQUE INDEX entry_link ON entry(parent, name);");
@@ -1631,10 +1738,17 @@ static int sq_bulk_begin(void *be)
 	return r;
 }
 
+static int sq_names_base(void *be, unsigned dirty_pct);
+
 static int sq_bulk_end(void *be)
 {
 	struct sq *s = be;
 	int r = exec(s, US_INDEX_SQL);
+
+	if (r == 0) {
+		r = sq_names_base(s, 0); /* a scan ends with a fresh base */
+		r = r < 0 ? r : 0;
+	}
 
 	if (r == 0)
 		s->us_deferred = false;
@@ -1750,6 +1864,142 @@ static int sq_entry_insert(void *be, const struct loafre_fid *fid,
 		return r;
 	*ret_id = sqlite3_last_insert_rowid(s->db);
 	return parent ? name_add(s, *ret_id, false, name) : 0;
+}
+
+static int many_get(struct sq *s, size_t n, struct insm **ret)
+{
+	static const char head[] = "INSERT OR FAIL INTO entry(id,mode,uid,gid,size,mtime,parent,name,seq,oid,"
+				   "ver,blk,ct,at,nlink,ino,dev,xl,mdt,jobid,symlink) VALUES";
+	static const char row[] = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?)";
+	char sql[sizeof(head) + LOAFRE__IDX_INSERT_MANY_MAX * sizeof(row)];
+	struct insm *m = s->many[n];
+	size_t len = sizeof(head) - 1;
+	int rc;
+
+	if (m) {
+		*ret = m;
+		return 0;
+	}
+	memcpy(sql, head, len);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sql[len++] = ',';
+		memcpy(sql + len, row, sizeof(row) - 1);
+		len += sizeof(row) - 1;
+	}
+	sql[len] = '\0';
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	rc = sqlite3_prepare_v3(s->db, sql, (int)len + 1, SQLITE_PREPARE_PERSISTENT, &m->st, NULL);
+	if (rc != SQLITE_OK) {
+		free(m);
+		return sq_err(s, rc);
+	}
+	s->many[n] = m;
+	*ret = m;
+	return 0;
+}
+
+static void many_int(struct insm *m, int i, int64_t v)
+{
+	if (m->valid[i] && m->v[i] == v)
+		return;
+	sqlite3_bind_int64(m->st, i, v);
+	m->v[i] = v;
+	m->valid[i] = 1;
+}
+
+static void many_text(struct insm *m, int i, const char *text)
+{
+	bind_name(m->st, i, text);
+	m->valid[i] = 0;
+}
+
+/* INSERT OR FAIL: a refused row ends the statement keeping the rows
+ * before it (sqlite3_changes), so SQLite keeps no statement journal (a copy
+ * of every page the statement changes, which ABORT's rollback would need). */
+static int sq_entry_insert_many(void *be, const struct loafre__idx_newrow *rows, size_t n,
+				size_t *ret_done)
+{
+	struct sq *s = be;
+	struct insm *m;
+	size_t done;
+	int r;
+
+	*ret_done = 0;
+	if (n == 0 || n > LOAFRE__IDX_INSERT_MANY_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		r = dev_base_for(s, rows[i].a->dev);
+		if (r < 0)
+			return r;
+	}
+	r = many_get(s, n, &m);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		const struct loafre__idx_newrow *w = &rows[i];
+		const struct loafre__idx_attr *a = w->a;
+		uint64_t mt = (uint64_t)a->mtime_ns;
+		int b = (int)(i * MANY_COLS); /* parameter b + c: column c (1-based) */
+
+		many_int(m, b + 1, w->id);
+		many_int(m, b + 2, a->mode);
+		many_int(m, b + 3, a->uid);
+		many_int(m, b + 4, a->gid);
+		many_int(m, b + 5, (int64_t)a->size);
+		many_int(m, b + 6, a->mtime_ns);
+		if (w->parent) {
+			many_int(m, b + 7, w->parent);
+			many_text(m, b + 8, w->name);
+		} else {
+			many_text(m, b + 7, NULL);
+			many_text(m, b + 8, NULL);
+		}
+		many_int(m, b + 9, (int64_t)w->fid->f_seq);
+		many_int(m, b + 10, w->fid->f_oid);
+		many_int(m, b + 11, w->fid->f_ver);
+		many_int(m, b + 12, (int64_t)(a->blocks - (a->size + 511) / 512));
+		many_int(m, b + 13, (int64_t)((uint64_t)a->ctime_ns - mt));
+		many_int(m, b + 14, (int64_t)((uint64_t)a->atime_ns - mt));
+		many_int(m, b + 15, (int64_t)a->nlink);
+		many_int(m, b + 16, (int64_t)(a->ino - loafre__idx_fid_ino(w->fid)));
+		many_int(m, b + 17, (int64_t)(a->dev - s->dev_base));
+		many_int(m, b + 18, w->mdt);
+		many_text(m, b + 19, w->jobid);
+		many_text(m, b + 20, a->symlink);
+	}
+	r = st_done(s, m->st);
+	done = r == 0 ? n : r == -EEXIST ? (size_t)sqlite3_changes(s->db) : 0;
+	sqlite3_reset(m->st);
+	if (done > n || (r == -EEXIST && done == n))
+		return -EIO; /* cannot be */
+	for (size_t i = 0; i < done; i++) {
+		int e = rows[i].parent ? name_add(s, rows[i].id, false, rows[i].name) : 0;
+
+		if (e < 0)
+			return e;
+	}
+	*ret_done = done;
+	return r;
+}
+
+static int sq_entry_max_id(void *be, int64_t *ret)
+{
+	struct sq *s = be;
+	sqlite3_stmt *st;
+	int r = st_get(s, S_MAX_ID, &st), rc;
+
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	else
+		r = sq_err(s, rc);
+	st_put(s, S_MAX_ID, st);
+	return r;
 }
 
 /* S_UPDATE, or S_UPDATE_NOUS (uid and size unchanged). */
@@ -2536,8 +2786,503 @@ static size_t count_nul(const char *p, const char *end)
 /* A name found in a chunk: (chunk key, ref) identifies the link. */
 typedef int (*name_hit_fn)(void *ctx, int64_t k, unsigned ref, const char *name);
 
+/* Every name of chunk k (its blob d, len bytes) containing needle[0, nlen)
+ * (none: every name), in the chunk's order; *total += its names. */
+static int scan_chunk(struct sq *s, int64_t k, const void *d, size_t len, const char *needle,
+		      size_t nlen, bool icase, name_hit_fn fn, void *ctx, uint64_t *total)
+{
+	const unsigned char *refs;
+	const char *area, *hay, *p, *end, *cnt_pos;
+	size_t alen, cnt = 0;
+	int n = chunk_parse(d, len, &refs, &area, &alen), r = 0;
+
+	if (n < 0) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "corrupt name chunk %lld", (long long)k);
+		return -EIO;
+	}
+	*total += (uint64_t)n;
+	hay = area;
+	if (icase) {
+		r = grow((void **)&s->scratch, &s->scratch_cap, alen, 1);
+		if (r < 0)
+			return r;
+		lower_ascii(s->scratch, area, alen);
+		hay = s->scratch;
+	}
+	end = hay + alen;
+	if (nlen == 0) {
+		p = area + 1;
+		for (int i = 0; i < n && p < area + alen; i++) {
+			r = fn(ctx, k, loafre__le16(refs + 2 * i), p);
+			if (r)
+				return r;
+			p += strlen(p) + 1;
+		}
+		return 0;
+	}
+	p = hay;
+	cnt_pos = hay;
+	while (p < end && (p = memmem(p, (size_t)(end - p), needle, nlen))) {
+		const char *start, *nend;
+
+		if (needle[0] == '\0')
+			start = p + 1;
+		else
+			start = (const char *)memrchr(hay, 0, (size_t)(p - hay)) + 1;
+		cnt += count_nul(cnt_pos, start);
+		cnt_pos = start;
+		if (cnt == 0 || cnt > (size_t)n) {
+			snprintf(s->errmsg, sizeof(s->errmsg), "corrupt name chunk %lld",
+				 (long long)k);
+			return -EIO;
+		}
+		nend = memchr(start, 0, (size_t)(end - start));
+		r = fn(ctx, k, loafre__le16(refs + 2 * (cnt - 1)), area + (start - hay));
+		if (r)
+			return r;
+		p = nend;
+	}
+	return 0;
+}
+
+/* ---- the name base (NAME BASE) ------------------------------------------------------- */
+
+#define TRI_XBASE ((uint64_t)1 << 56) /* key of xlink xid: TRI_XBASE + xid; of entry id: id */
+#define TRI_RATIO 256 /* a further list is read while it holds <= TRI_RATIO keys per candidate */
+#define TRI_SCAN_RUN 4 /* a chunk with this many candidates is scanned (cheaper than their rows) */
+
+static uint64_t tri_key(int64_t k, unsigned ref)
+{
+	return k >= 0 ? (uint64_t)k << CHUNK_SHIFT | ref
+		      : TRI_XBASE + ((uint64_t)(-1 - k) << CHUNK_SHIFT | ref);
+}
+
+static int64_t tri_chunk(uint64_t key, unsigned *ret_ref)
+{
+	if (key < TRI_XBASE) {
+		*ret_ref = (unsigned)(key & (CHUNK_REFS - 1));
+		return (int64_t)(key >> CHUNK_SHIFT);
+	}
+	key -= TRI_XBASE;
+	*ret_ref = (unsigned)(key & (CHUNK_REFS - 1));
+	return -1 - (int64_t)(key >> CHUNK_SHIFT);
+}
+
+/* The integer of one row of statement kind k bound to a: -ENOENT when no
+ * row, -ENODATA when the value is not an integer (a damaged base). */
+static int st_int(struct sq *s, enum stmt_kind k, bool bind, int64_t a, int64_t *ret)
+{
+	sqlite3_stmt *st;
+	int r = st_get(s, k, &st), rc;
+
+	if (r < 0)
+		return r;
+	if (bind)
+		sqlite3_bind_int64(st, 1, a);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER)
+		*ret = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_ROW)
+		r = -ENODATA;
+	else
+		r = rc == SQLITE_DONE ? -ENOENT : sq_err(s, rc);
+	st_put(s, k, st);
+	return r;
+}
+
+/* Reads the list of trigram t: with cand NULL decodes it into *cand
+ * (allocated, *nc keys), else intersects cand[0, *nc) with it. -ENODATA:
+ * the list does not decode (the base is then ignored). */
+static int tri_apply(struct sq *s, uint32_t t, uint64_t **cand, size_t *nc, bool first)
+{
+	sqlite3_stmt *st;
+	int r = st_get(s, S_TRI_LIST, &st), rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, t);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int64_t n = sqlite3_column_int64(st, 0);
+		const uint8_t *p = sqlite3_column_blob(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1);
+
+		if (n < 0 || (uint64_t)n > len) {
+			r = -ENODATA;
+		} else if (first) {
+			*cand = malloc(((size_t)n + 1) * sizeof(**cand));
+			if (!*cand)
+				r = -ENOMEM;
+			else if (loafre__tri_decode(p, len, (uint64_t)n, *cand) < 0)
+				r = -ENODATA;
+			else
+				*nc = (size_t)n;
+		} else {
+			long k = loafre__tri_intersect(*cand, *nc, p, len, (uint64_t)n);
+
+			if (k < 0)
+				r = -ENODATA;
+			else
+				*nc = (size_t)k;
+		}
+	} else if (rc == SQLITE_DONE) {
+		*nc = 0; /* no name has it */
+	} else {
+		r = sq_err(s, rc);
+	}
+	st_put(s, S_TRI_LIST, st);
+	return r;
+}
+
+/* Whether NUL name NUL contains needle[0, nlen) (icase: needle is lower
+ * case, the name is folded). */
+static bool name_has(const char *name, const char *needle, size_t nlen, bool icase)
+{
+	char buf[LOAFRE__IDX_NAME_MAX + 3];
+	size_t len = strlen(name);
+
+	if (len > LOAFRE__IDX_NAME_MAX)
+		return false;
+	buf[0] = '\0';
+	if (icase)
+		lower_ascii(buf + 1, name, len);
+	else
+		memcpy(buf + 1, name, len);
+	buf[len + 1] = '\0';
+	return memmem(buf, len + 2, needle, nlen) != NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct tri_len {
+	uint32_t t;                  /* a trigram of the needle */
+	int64_t n;                   /* names that have it */
+};
+
+static int cmp_tri_len(const void *a, const void *b)
+{
+	const struct tri_len *x = a, *y = b;
+
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+/* scan_chunk of chunk k, read by its key (no row: nothing). */
+static int scan_key(struct sq *s, int64_t k, const char *needle, size_t nlen, bool icase,
+		    name_hit_fn fn, void *ctx, uint64_t *total)
+{
+	sqlite3_stmt *st;
+	int r = st_get(s, S_CHUNK_GET, &st), rc;
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, k);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = scan_chunk(s, k, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+			       needle, nlen, icase, fn, ctx, total);
+	else if (rc != SQLITE_DONE)
+		r = sq_err(s, rc);
+	st_put(s, S_CHUNK_GET, st);
+	return r;
+}
+
+/* scan_names through the base: the clean chunks' candidates from the
+ * needle's rarest trigrams, each checked against its link's name (a chunk
+ * with TRI_SCAN_RUN candidates or more: scanned); the dirty chunks
+ * scanned. -ENODATA, before any hit: no usable base, or about as many
+ * candidates as chunks times TRI_SCAN_RUN (a scan of every chunk is then
+ * cheaper). */
+static int base_names(struct sq *s, const char *needle, size_t nlen, bool icase, name_hit_fn fn,
+		      void *ctx, uint64_t *ret_total)
+{
+	uint32_t tri[LOAFRE__TRI_MAX];
+	struct tri_len l[LOAFRE__TRI_MAX];
+	uint64_t *cand = NULL, total = 0;
+	int64_t *dirty = NULL, count = 0, many;
+	size_t nt = loafre__tri_of(needle, nlen, tri, LOAFRE__TRI_MAX), nc = 0, nd = 0, capd = 0;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if (nt == 0)
+		return -ENODATA;
+	r = st_int(s, S_TRI_META, false, 0, &count);
+	if (r < 0)
+		return r == -ENOENT ? -ENODATA : r;
+	for (size_t i = 0; i < nt; i++) {
+		l[i].t = tri[i];
+		l[i].n = 0;
+		r = st_int(s, S_TRI_N, true, tri[i], &l[i].n);
+		if (r == -ENOENT)
+			r = 0;
+		if (r < 0)
+			return r;
+	}
+	qsort(l, nt, sizeof(*l), cmp_tri_len);
+	/* about TRI_SCAN_RUN candidates per chunk (after the intersection; the
+	 * rarest list alone, 4 times that): a scan of every chunk is cheaper */
+	many = (count / CHUNK_REFS + 1) * TRI_SCAN_RUN;
+	if (l[0].n >= 4 * many)
+		return -ENODATA;
+	if (l[0].n > 0) {
+		r = tri_apply(s, l[0].t, &cand, &nc, true);
+		for (size_t i = 1; r == 0 && i < nt && nc > 0 && (uint64_t)l[i].n <= nc * TRI_RATIO;
+		     i++) {
+			size_t before = nc;
+
+			r = tri_apply(s, l[i].t, &cand, &nc, false);
+			if ((int64_t)nc >= many && nc * 2 > before)
+				break; /* not shrinking: the scan below */
+		}
+		if (r == 0 && (int64_t)nc >= many)
+			r = -ENODATA;
+		if (r < 0)
+			goto out;
+	}
+	/* the dirty chunks (rewritten since the base: their lists may lie) */
+	r = st_get(s, S_TRI_DIRTY, &st);
+	if (r < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = grow((void **)&dirty, &capd, nd + 1, sizeof(*dirty));
+		if (r < 0)
+			break;
+		dirty[nd++] = sqlite3_column_int64(st, 0);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_err(s, rc);
+	st_put(s, S_TRI_DIRTY, st);
+	if (r < 0)
+		goto out;
+	total = (uint64_t)count;
+	for (size_t i = 0, j; i < nc; i = j) {
+		unsigned ref;
+		int64_t k = tri_chunk(cand[i], &ref);
+
+		for (j = i + 1; j < nc && tri_chunk(cand[j], &ref) == k; j++)
+			;
+		if (nd && bsearch(&k, dirty, nd, sizeof(*dirty), cmp_i64))
+			continue; /* scanned below */
+		if (j - i >= TRI_SCAN_RUN) {
+			uint64_t dn = 0;
+
+			r = scan_key(s, k, needle, nlen, icase, fn, ctx, &dn);
+			if (r)
+				goto out;
+			continue;
+		}
+		for (size_t c = i; c < j; c++) {
+			bool x = cand[c] >= TRI_XBASE;
+			int64_t id = x ? (int64_t)(cand[c] - TRI_XBASE) : (int64_t)cand[c];
+			enum stmt_kind kind = x ? S_XNAME_OF : S_NAME_OF;
+			char name[LOAFRE__IDX_NAME_MAX + 1];
+			bool found = false;
+
+			tri_chunk(cand[c], &ref);
+			r = st_get(s, kind, &st);
+			if (r < 0)
+				goto out;
+			sqlite3_bind_int64(st, 1, id);
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW) {
+				const char *nm = (const char *)sqlite3_column_text(st, 0);
+				size_t len = nm ? strlen(nm) : 0;
+
+				if (nm && len <= LOAFRE__IDX_NAME_MAX &&
+				    name_has(nm, needle, nlen, icase)) {
+					memcpy(name, nm, len + 1);
+					found = true;
+				}
+			} else if (rc != SQLITE_DONE) {
+				r = sq_err(s, rc);
+			}
+			st_put(s, kind, st);
+			if (r == 0 && found)
+				r = fn(ctx, k, ref, name);
+			if (r)
+				goto out;
+		}
+	}
+	for (size_t i = 0; i < nd; i++) {
+		uint64_t dn = 0;
+
+		r = scan_key(s, dirty[i], needle, nlen, icase, fn, ctx, &dn);
+		total += dn;
+		if (r)
+			goto out;
+	}
+out:
+	free(cand);
+	free(dirty);
+	if (ret_total)
+		*ret_total = total;
+	return r;
+}
+
+struct base_put {
+	struct sq *s;                /* the backend */
+	sqlite3_stmt *st;            /* INSERT INTO tri */
+};
+
+static int base_put_one(void *ctx, uint32_t t, uint64_t n, const uint8_t *p, size_t len)
+{
+	struct base_put *bp = ctx;
+	int rc;
+
+	sqlite3_bind_int64(bp->st, 1, t);
+	sqlite3_bind_int64(bp->st, 2, (int64_t)n);
+	sqlite3_bind_blob(bp->st, 3, p, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(bp->st);
+	sqlite3_reset(bp->st);
+	return rc == SQLITE_DONE ? 0 : sq_err(bp->s, rc);
+}
+
+/* Adds the names of one chunk blob to the builder, in ref order (keys
+ * increase); *count += its names. */
+static int base_add_chunk(struct sq *s, struct loafre__tri_builder *b, int64_t k, const void *d,
+			  size_t len, uint64_t *count)
+{
+	const unsigned char *refs;
+	const char *area, *at[CHUNK_REFS] = {0};
+	size_t alen;
+	int n = chunk_parse(d, len, &refs, &area, &alen);
+	const char *p, *end;
+
+	if (n < 0)
+		goto bad;
+	p = area + 1;
+	end = area + alen;
+	for (int i = 0; i < n; i++) {
+		unsigned ref = loafre__le16(refs + 2 * i);
+
+		if (p >= end || ref >= CHUNK_REFS || at[ref])
+			goto bad;
+		at[ref] = p;
+		p += strlen(p) + 1;
+	}
+	for (unsigned ref = 0; ref < CHUNK_REFS; ref++) {
+		char buf[LOAFRE__IDX_NAME_MAX + 3];
+		uint32_t tri[LOAFRE__TRI_MAX];
+		size_t nl, nt;
+
+		if (!at[ref])
+			continue;
+		nl = strlen(at[ref]);
+		if (nl > LOAFRE__IDX_NAME_MAX)
+			goto bad;
+		buf[0] = '\0';
+		memcpy(buf + 1, at[ref], nl);
+		buf[nl + 1] = '\0';
+		nt = loafre__tri_of(buf, nl + 2, tri, LOAFRE__TRI_MAX);
+		for (size_t j = 0; j < nt; j++) {
+			int r = loafre__tri_builder_add(b, tri[j], tri_key(k, ref));
+
+			if (r < 0)
+				return r == -EINVAL ? -EIO : r;
+		}
+		(*count)++;
+	}
+	return 0;
+bad:
+	snprintf(s->errmsg, sizeof(s->errmsg), "corrupt name chunk %lld", (long long)k);
+	return -EIO;
+}
+
+/* Builds the base anew from every chunk, in the write transaction. */
+static int base_build(struct sq *s)
+{
+	static const char *const pass[] = {
+		"SELECT k,data FROM names WHERE k>=0 ORDER BY k", /* entry ids ascending */
+		"SELECT k,data FROM names WHERE k<0 ORDER BY k DESC", /* then xids ascending */
+	};
+	struct loafre__tri_builder *b = loafre__tri_builder_new();
+	struct base_put bp = {s, NULL};
+	sqlite3_stmt *st = NULL;
+	uint64_t count = 0;
+	int r = b ? chunks_flush(s) : -ENOMEM, rc;
+
+	for (size_t i = 0; r == 0 && i < 2; i++) {
+		rc = sqlite3_prepare_v2(s->db, pass[i], -1, &st, NULL);
+		if (rc != SQLITE_OK) {
+			r = sq_err(s, rc);
+			break;
+		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			r = base_add_chunk(s, b, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+					   (size_t)sqlite3_column_bytes(st, 1), &count);
+			if (r < 0)
+				break;
+		}
+		if (r == 0 && rc != SQLITE_DONE)
+			r = sq_err(s, rc);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (r == 0)
+		r = exec(s, "DELETE FROM tri");
+	if (r == 0) {
+		rc = sqlite3_prepare_v2(s->db, "INSERT INTO tri(t,n,p) VALUES(?1,?2,?3)", -1, &bp.st,
+					NULL);
+		r = rc == SQLITE_OK ? loafre__tri_builder_each(b, base_put_one, &bp) : sq_err(s, rc);
+		sqlite3_finalize(bp.st);
+	}
+	if (r == 0)
+		r = exec(s, "UPDATE names SET tg=1 WHERE tg IS NULL");
+	if (r == 0) {
+		rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key,value) VALUES('tri1',?1)",
+					-1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, (int64_t)count);
+			r = st_done(s, st);
+		} else {
+			r = sq_err(s, rc);
+		}
+		sqlite3_finalize(st);
+	}
+	loafre__tri_builder_free(b);
+	return r;
+}
+
+/* The base's refresh policy: rebuilt when missing (and there are names)
+ * or when at least dirty_pct % of the chunks are dirty (0: always).
+ * Returns 1 if rebuilt, 0 if not, or -errno. In a write transaction. */
+static int sq_names_base(void *be, unsigned dirty_pct)
+{
+	struct sq *s = be;
+	int64_t count = 0, chunks = 0, dirty = 0;
+	int r;
+
+	if (!s->in_txn)
+		return -EINVAL;
+	r = chunks_flush(s);
+	if (r == 0 && dirty_pct) {
+		r = st_int(s, S_TRI_META, false, 0, &count);
+		if (r == -ENOENT || r == -ENODATA) {
+			count = -1; /* no base */
+			r = 0;
+		}
+		if (r == 0)
+			r = pragma_int(s, "SELECT count(*) FROM names", &chunks);
+		if (r == 0)
+			r = pragma_int(s, "SELECT count(*) FROM names WHERE tg IS NULL", &dirty);
+		if (r < 0)
+			return r;
+		if (count >= 0 ? dirty * 100 < chunks * (int64_t)dirty_pct : chunks == 0)
+			return 0;
+	}
+	if (r == 0)
+		r = base_build(s);
+	return r < 0 ? r : 1;
+}
+
 /* Every name containing needle[0, nlen) (which may begin and/or end with
- * the NUL anchors), in chunk order; *ret_total: names scanned. */
+ * the NUL anchors): through the name base when it can (outside a write
+ * transaction, a needle of 3 bytes or more), else every chunk in chunk
+ * order; *ret_total: about the names searched. */
 static int scan_names(struct sq *s, const char *needle, size_t nlen, bool icase, name_hit_fn fn,
 		      void *ctx, uint64_t *ret_total)
 {
@@ -2545,68 +3290,21 @@ static int scan_names(struct sq *s, const char *needle, size_t nlen, bool icase,
 	uint64_t total = 0;
 	int r = chunks_sync(s), rc;
 
-	if (r == 0)
-		r = st_get(s, S_CHUNK_SCAN, &st);
+	if (r < 0)
+		return r;
+	if (!s->in_txn && nlen >= 3) {
+		r = base_names(s, needle, nlen, icase, fn, ctx, ret_total);
+		if (r != -ENODATA)
+			return r;
+		r = 0;
+	}
+	r = st_get(s, S_CHUNK_SCAN, &st);
 	if (r < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t k = sqlite3_column_int64(st, 0);
-		const unsigned char *refs;
-		const char *area, *hay, *p, *end, *cnt_pos;
-		size_t alen, cnt = 0;
-		int n = chunk_parse(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
-				    &refs, &area, &alen);
-
-		if (n < 0) {
-			snprintf(s->errmsg, sizeof(s->errmsg), "corrupt name chunk %lld", (long long)k);
-			r = -EIO;
-			break;
-		}
-		total += (uint64_t)n;
-		hay = area;
-		if (icase) {
-			r = grow((void **)&s->scratch, &s->scratch_cap, alen, 1);
-			if (r < 0)
-				break;
-			lower_ascii(s->scratch, area, alen);
-			hay = s->scratch;
-		}
-		end = hay + alen;
-		if (nlen == 0) {
-			p = area + 1;
-			for (int i = 0; i < n && p < area + alen; i++) {
-				r = fn(ctx, k, loafre__le16(refs + 2 * i), p);
-				if (r)
-					break;
-				p += strlen(p) + 1;
-			}
-			if (r)
-				break;
-			continue;
-		}
-		p = hay;
-		cnt_pos = hay;
-		while (p < end && (p = memmem(p, (size_t)(end - p), needle, nlen))) {
-			const char *start, *nend;
-
-			if (needle[0] == '\0')
-				start = p + 1;
-			else
-				start = (const char *)memrchr(hay, 0, (size_t)(p - hay)) + 1;
-			cnt += count_nul(cnt_pos, start);
-			cnt_pos = start;
-			if (cnt == 0 || cnt > (size_t)n) {
-				snprintf(s->errmsg, sizeof(s->errmsg), "corrupt name chunk %lld",
-					 (long long)k);
-				r = -EIO;
-				break;
-			}
-			nend = memchr(start, 0, (size_t)(end - start));
-			r = fn(ctx, k, loafre__le16(refs + 2 * (cnt - 1)), area + (start - hay));
-			if (r)
-				break;
-			p = nend;
-		}
+		r = scan_chunk(s, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+			       (size_t)sqlite3_column_bytes(st, 1), needle, nlen, icase, fn, ctx,
+			       &total);
 		if (r)
 			break;
 	}
@@ -3717,6 +4415,8 @@ const struct loafre__idx_ops loafre__idx_sqlite_ops = {
 	.entry_by_fid = sq_entry_by_fid,
 	.entry_by_id = sq_entry_by_id,
 	.entry_insert = sq_entry_insert,
+	.entry_insert_many = sq_entry_insert_many,
+	.entry_max_id = sq_entry_max_id,
 	.entry_update = sq_entry_update,
 	.entry_set_jobid = sq_entry_set_jobid,
 	.entry_set_link = sq_entry_set_link,
@@ -3751,6 +4451,7 @@ const struct loafre__idx_ops loafre__idx_sqlite_ops = {
 	.entry_update_from = sq_entry_update_from,
 	.bulk_begin = sq_bulk_begin,
 	.bulk_end = sq_bulk_end,
+	.names_base = sq_names_base,
 	.seq_max = sq_seq_max,
 	.entry_delete_known = sq_entry_delete_known,
 };

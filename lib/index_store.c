@@ -46,6 +46,25 @@
  * is then one row insert instead of an insert and two updates). Any other
  * operation, query or commit writes it first.
  *
+ * Batches of new entries (a backend with entry_insert_many: SQLite): the
+ * write-behind entry, once complete, is sealed instead of inserted: it gets
+ * its id from the store (the backend's largest id, read once per
+ * transaction, then counted up), is cached, counted in the rollups and
+ * joins a batch of up to MB_MAX, which one statement inserts when full or
+ * before anything it could change: a read of the tables other than a row
+ * the batch does not have (row_by_fid / row_by_id / seq_max of another
+ * entry), a change of a batch entry, a link change whose old or new
+ * (parent, name) a batch entry takes, the deletion or change of a stored
+ * entry holding such a name (mb_holder: the batch entry's insert is then
+ * refused and takes the name from it, as if inserted at once), a
+ * directory's deletion, the general way of a link, queries, commit. So the
+ * tables see the inserts in the records' order relative to every write
+ * they could interact with. A refused insert (a name taken) goes on as
+ * wb_insert's does (the entry unlinked, then linked the general way), the
+ * rest of the batch after it. The pending link change (below) never
+ * conflicts with a batch entry (set_link writes the batch first when it
+ * would), so it may be written before or after the batch.
+ *
  * Row cache: the mutations read entry rows (id, FID, attributes, primary
  * parent, xlink count, and the primary link's name when it is at most
  * RC_NAME_MAX bytes; no other strings) through an in-memory cache indexed
@@ -192,6 +211,8 @@ struct rcache {
 	size_t mask;                 /* table slots - 1 (2 × cap slots) */
 	size_t n;                    /* live rows */
 	size_t hand;                 /* eviction clock hand (a row index) */
+	size_t last;                 /* row index + 1 of row_by_fid's last hit, 0: none
+				      * (the same FID is often asked again at once) */
 };
 
 /* The write-behind entry (see the head comment). */
@@ -210,6 +231,16 @@ struct wbuf {
 	char *symlink;               /* malloc'ed copy of a.symlink, or NULL */
 };
 
+/* New entries sealed but not inserted yet (see the head comment). */
+#define MB_MAX LOAFRE__IDX_INSERT_MANY_MAX
+struct mbatch {
+	struct wbuf w[MB_MAX];       /* the entries, in order (w[i].active unused) */
+	int64_t id[MB_MAX];          /* their ids (increasing) */
+	size_t n;                    /* entries waiting */
+	int64_t next_id;             /* the id of the next new entry; 0: not read yet
+				      * in this transaction (backend entry_max_id) */
+};
+
 struct loafre__idx {
 	const struct loafre__idx_ops *ops; /* the backend */
 	void *be;                    /* its handle */
@@ -223,6 +254,7 @@ struct loafre__idx {
 	struct rcache rc;            /* row cache (see the head comment) */
 	struct wbuf wb;              /* write-behind entry (txn only) */
 	struct plink pl;             /* write-behind link change (txn only) */
+	struct mbatch mb;            /* new entries waiting for one INSERT (txn only) */
 	struct seqmax *sm;           /* f_seq → largest f_oid, SM_SLOTS slots, or NULL */
 	struct bloom bf;             /* bulk: the FIDs that may be in the store */
 	struct bloom lbf;            /* bulk: the links (parent, name) that may be */
@@ -390,7 +422,7 @@ static void rc_clear(struct rcache *c)
 		return;
 	memset(c->by_fid, 0, (c->mask + 1) * sizeof(*c->by_fid));
 	memset(c->by_id, 0, (c->mask + 1) * sizeof(*c->by_id));
-	c->used = c->nfree = c->n = c->hand = 0;
+	c->used = c->nfree = c->n = c->hand = c->last = 0;
 }
 
 /* Index of the row of fid / id, or -1. */
@@ -772,6 +804,8 @@ void loafre__idx_close(struct loafre__idx *x)
 	bf_drop(x);
 	free(x->sm);
 	free(x->wb.symlink);
+	for (size_t i = 0; i < x->mb.n; i++)
+		free(x->mb.w[i].symlink);
 	free(x);
 }
 
@@ -791,6 +825,16 @@ static void wb_discard(struct loafre__idx *x)
 	memset(&x->wb, 0, sizeof(x->wb));
 }
 
+/* Drops the first n entries of the batch (their symlink copies). */
+static void mb_drop(struct loafre__idx *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(x->mb.w[i].symlink);
+		x->mb.w[i].symlink = NULL;
+	}
+	x->mb.n = 0;
+}
+
 /* End of a transaction. `keep`: it committed (the row cache stays valid
  * for this handle); else it rolled back: the cache and a bulk load go. */
 static int pl_flush(struct loafre__idx *x);
@@ -801,6 +845,8 @@ static void sm_clear(struct loafre__idx *x);
 static void txn_reset(struct loafre__idx *x, bool keep)
 {
 	wb_discard(x);
+	mb_drop(x, x->mb.n);
+	x->mb.next_id = 0;
 	x->pl.active = false;
 	x->in_txn = false;
 	x->failed = 0;
@@ -945,6 +991,23 @@ static void q_leave(struct loafre__idx *x)
 
 /* ---- rows used by the mutations (through the row cache) ---------------------- */
 
+static int mb_write(struct loafre__idx *x);
+static int pl_write(struct loafre__idx *x);
+
+/* Is entry id / fid in the batch (see mb_write)? Its ids are the newest. */
+static bool mb_has_id(const struct loafre__idx *x, int64_t id)
+{
+	return x->mb.n && id >= x->mb.id[0];
+}
+
+static bool mb_has_fid(const struct loafre__idx *x, const struct loafre_fid *fid)
+{
+	for (size_t i = 0; i < x->mb.n; i++)
+		if (loafre_fid_equal(&x->mb.w[i].fid, fid))
+			return true;
+	return false;
+}
+
 /* The row of fid (cached inside a write transaction). */
 static int row_by_fid(struct loafre__idx *x, const struct loafre_fid *fid, struct crow *ret)
 {
@@ -954,17 +1017,31 @@ static int row_by_fid(struct loafre__idx *x, const struct loafre_fid *fid, struc
 
 	/* a FID above its known sequence's largest: new, and so not cached
 	 * either (no probe of the cache's table, a cache miss per creation) */
+	if (x->in_txn && x->rc.last) {
+		struct crow *c = &x->rc.rows[x->rc.last - 1];
+
+		if (c->id && loafre_fid_equal(&c->fid, fid)) { /* a live row, that FID */
+			c->ref = true;
+			*ret = *c;
+			return 0;
+		}
+	}
 	if (x->in_txn && sm_new_known(x, fid))
 		return -ENOENT;
 	i = x->in_txn ? rc_find_fid(&x->rc, fid) : -1;
 	if (i >= 0) {
 		x->rc.rows[i].ref = true;
+		x->rc.last = (size_t)i + 1;
 		*ret = x->rc.rows[i];
 		return 0;
 	}
 	if (x->in_txn && (bf_no_fid(x, fid) || sm_new(x, fid)))
 		return -ENOENT;
-	r = pl_flush(x);
+	/* the batch only when it has fid (its other entries change no other
+	 * row but the holders of their names: see mb_holder) */
+	r = mb_has_fid(x, fid) ? mb_write(x) : 0;
+	if (r == 0)
+		r = pl_write(x);
 	if (r == 0)
 		r = x->ops->entry_by_fid(x->be, fid, false, &row);
 	if (r < 0)
@@ -987,7 +1064,9 @@ static int row_by_id(struct loafre__idx *x, int64_t id, struct crow *ret)
 		*ret = x->rc.rows[i];
 		return 0;
 	}
-	r = pl_flush(x);
+	r = mb_has_id(x, id) ? mb_write(x) : 0; /* as row_by_fid */
+	if (r == 0)
+		r = pl_write(x);
 	if (r == 0)
 		r = x->ops->entry_by_id(x->be, id, false, &row);
 	if (r < 0)
@@ -1023,8 +1102,9 @@ static void rc_add_xlinks(struct loafre__idx *x, int64_t id, int d)
 		c->nxlinks = (uint32_t)((int64_t)c->nxlinks + d);
 }
 
-/* Writes the pending link change. */
-static int pl_flush(struct loafre__idx *x)
+/* Writes the pending link change (alone: it conflicts with no entry of
+ * the batch, see set_link). */
+static int pl_write(struct loafre__idx *x)
 {
 	struct plink *p = &x->pl;
 
@@ -1034,12 +1114,66 @@ static int pl_flush(struct loafre__idx *x)
 	return x->ops->entry_set_link(x->be, p->id, p->parent, p->parent ? p->name : NULL);
 }
 
+/* Writes what waits (the batch of new entries, then the pending link
+ * change) before the backend is read or written otherwise. */
+static int pl_flush(struct loafre__idx *x)
+{
+	int r = mb_write(x);
+
+	return r < 0 ? r : pl_write(x);
+}
+
+/* Does an entry of the batch have the link (parent, name)? name NULL:
+ * any link in parent. */
+static bool mb_has_link(const struct loafre__idx *x, int64_t parent, const char *name)
+{
+	for (size_t i = 0; i < x->mb.n; i++) {
+		const struct wbuf *w = &x->mb.w[i];
+
+		if (w->linked && w->parent == parent && (!name || strcmp(w->name, name) == 0))
+			return true;
+	}
+	return false;
+}
+
+/* Is row (cached or just read) the holder of a link that an entry of the
+ * batch takes (whose insert will be refused and which then takes the name
+ * from it)? Then a mutation of row writes the batch first, and reads row
+ * again: the batch's order is the records' order. */
+static bool mb_holder(const struct loafre__idx *x, const struct crow *row)
+{
+	return x->mb.n && row->parent &&
+	       mb_has_link(x, row->parent, row->name_ok ? row->name : NULL);
+}
+
+/* Would writing a change of entry id (its row, its link, its deletion;
+ * new link (parent, name) or parent 0) before the batch's inserts change
+ * what they do? Then the batch is written first. Its present link comes
+ * from the row cache (not cached: assume so). */
+static int mb_before(struct loafre__idx *x, int64_t id, int64_t parent, const char *name)
+{
+	ptrdiff_t i;
+	const struct crow *c;
+
+	if (!x->mb.n)
+		return 0;
+	if (mb_has_id(x, id) || (parent && mb_has_link(x, parent, name)))
+		return mb_write(x);
+	i = rc_find_id(&x->rc, id);
+	c = i >= 0 ? &x->rc.rows[i] : NULL;
+	if (!c || (c->parent && mb_has_link(x, c->parent, c->name_ok ? c->name : NULL)))
+		return mb_write(x);
+	return 0;
+}
+
 /* entry_set_link, written behind (merged with a pending change of id). */
 static int set_link(struct loafre__idx *x, int64_t id, int64_t parent, const char *name)
 {
 	struct plink *p = &x->pl;
-	int r = p->active && p->id != id ? pl_flush(x) : 0;
+	int r = mb_before(x, id, parent, name);
 
+	if (r == 0 && p->active && p->id != id)
+		r = pl_write(x);
 	if (r < 0)
 		return r;
 	if (parent)
@@ -1067,6 +1201,9 @@ static int link_get(struct loafre__idx *x, int64_t parent, const char *name, int
 	}
 	if (bf_no_link(x, parent, name))
 		return -ENOENT;
+	r = mb_write(x);
+	if (r < 0)
+		return r;
 	r = x->ops->link_get(x->be, parent, name, &child, &xid);
 	if (r == 0 && p->active && child == p->id && xid == 0) {
 		/* that primary link is going; an xlink may have the name
@@ -1125,7 +1262,9 @@ static bool sm_new(struct loafre__idx *x, const struct loafre_fid *fid)
 		return false;
 	if (!m->used || m->seq != fid->f_seq) {
 		x->sm_queries++;
-		r = x->ops->seq_max(x->be, fid->f_seq, &oid);
+		r = mb_write(x); /* its FIDs count */
+		if (r == 0)
+			r = x->ops->seq_max(x->be, fid->f_seq, &oid);
 		if (r < 0 && r != -ENOENT)
 			return false;
 		*m = (struct seqmax){fid->f_seq, r == 0 ? oid : 0, true, r == 0};
@@ -1199,8 +1338,9 @@ static int pend_sum(struct loafre__idx *x, int64_t dir, const struct loafre__idx
 static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const char *name,
 		   const struct loafre_fid *child);
 
-/* Inserts the write-behind entry. */
-static int wb_flush(struct loafre__idx *x)
+/* Inserts the write-behind entry now (a backend without
+ * entry_insert_many). */
+static int wb_insert(struct loafre__idx *x)
 {
 	struct wbuf *w = &x->wb;
 	struct loafre_fid fid = w->fid, pfid;
@@ -1254,6 +1394,152 @@ static int wb_flush(struct loafre__idx *x)
 	if (r == 0 && relink)
 		r = do_link(x, &pfid, name, &fid);
 	return r;
+}
+
+static int remove_link(struct loafre__idx *x, int64_t child, int64_t xid, bool pend_old);
+
+/* The batch entry w (row: its insert) was refused: its name is taken. As
+ * wb_insert: it goes in unlinked, then takes its name the general way
+ * (do_link's for an unlinked new entry: the other link goes). */
+static int mb_relink(struct loafre__idx *x, const struct wbuf *w,
+		     const struct loafre__idx_newrow *row)
+{
+	struct loafre__idx_newrow un = *row;
+	struct loafre__idx_sum sum;
+	struct crow *c, tmp;
+	int64_t old_child = 0, old_xid = 0;
+	size_t done;
+	int r = 0;
+
+	un.parent = 0;
+	un.name = NULL;
+	/* what wb_seal counted for the link goes with it */
+	if (!is_dir(w->a.mode))
+		r = pend(x, w->parent, -(int64_t)w->a.blocks, -(int64_t)w->a.size, -1);
+	c = rc_row(x, row->id);
+	if (c)
+		crow_set_link(c, 0, NULL);
+	if (r == 0)
+		r = x->ops->entry_insert_many(x->be, &un, 1, &done);
+	if (r == -EEXIST)
+		return -EIO; /* its id is taken: the store's ids are wrong */
+	if (r == 0)
+		r = link_get(x, w->parent, w->name, &old_child, &old_xid);
+	if (r == 0 && old_child != row->id)
+		r = remove_link(x, old_child, old_xid, true);
+	else if (r == -ENOENT)
+		r = 0;
+	if (r == 0)
+		r = set_link(x, row->id, w->parent, w->name);
+	tmp = (struct crow){.id = row->id, .a = w->a};
+	if (r == 0)
+		r = contribution(x, &tmp, &sum);
+	if (r == 0)
+		r = pend_sum(x, w->parent, &sum, +1);
+	return r;
+}
+
+/* Inserts the batch: one statement, in the order the entries came; an
+ * entry refused (its name taken, by a stored link or by an earlier entry
+ * of the batch) takes its name as wb_insert's would, then the rest
+ * follows. Errors poison. */
+static int mb_write(struct loafre__idx *x)
+{
+	struct mbatch *m = &x->mb;
+	struct loafre__idx_newrow rows[MB_MAX];
+	size_t n = m->n, i = 0, done;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t k = 0; k < n; k++) {
+		const struct wbuf *w = &m->w[k];
+
+		rows[k] = (struct loafre__idx_newrow){
+			.id = m->id[k], .fid = &w->fid, .a = &w->a, .mdt = w->mdt,
+			.parent = w->linked ? w->parent : 0, .name = w->linked ? w->name : NULL,
+			.jobid = w->has_jobid ? w->jobid : NULL};
+	}
+	m->n = 0; /* what a relink reads or writes finds none waiting */
+	while (r == 0 && i < n) {
+		/* after a relink: its link change goes first (as wb_insert's
+		 * pl_flush before an unchecked insert) */
+		r = i ? pl_write(x) : 0;
+		if (r == 0)
+			r = x->ops->entry_insert_many(x->be, rows + i, n - i, &done);
+		i += done;
+		if (r == -EEXIST && i < n && rows[i].parent && m->w[i].unchecked) {
+			r = mb_relink(x, &m->w[i], &rows[i]);
+			i++;
+		} else if (r == -EEXIST) {
+			r = -EIO; /* an id taken: cannot be */
+		}
+	}
+	mb_drop(x, n);
+	return poison(x, r);
+}
+
+/* Ends the write-behind entry: with entry_insert_many it joins the batch
+ * (its id chosen here; cached, counted in the rollups as if inserted),
+ * which is written when full or before anything it could change; else it
+ * is inserted now. */
+static int wb_seal(struct loafre__idx *x)
+{
+	struct wbuf *w = &x->wb;
+	struct mbatch *m = &x->mb;
+	int64_t id = 0;
+	int r = 0;
+
+	if (!w->active)
+		return 0;
+	if (!x->ops->entry_insert_many)
+		return wb_insert(x);
+	if (w->linked && w->unchecked)
+		r = pl_write(x); /* the insert checks the name against the table */
+	if (r == 0 && m->next_id == 0) {
+		r = mb_write(x);
+		if (r == 0)
+			r = x->ops->entry_max_id(x->be, &id);
+		if (r == 0)
+			m->next_id = id + 1;
+	}
+	if (r < 0) {
+		wb_discard(x);
+		return r;
+	}
+	id = m->next_id++;
+	m->w[m->n] = *w;
+	m->id[m->n] = id;
+	m->n++;
+	w->symlink = NULL; /* the batch's now */
+	{
+		struct crow c = {.fid = w->fid, .id = id, .parent = w->linked ? w->parent : 0,
+				 .a = w->a, .mdt = w->mdt, .symlink = S_ISLNK(w->a.mode)};
+
+		crow_set_link(&c, c.parent, w->name);
+		if (!x->bulk || is_dir(w->a.mode)) /* a load's files are not met again */
+			rc_put_new(&x->rc, &c);
+		bf_fid(x, &w->fid);
+		if (w->linked)
+			bf_link(x, w->parent, w->name);
+		sm_note(x, &w->fid);
+		if (is_dir(w->a.mode))
+			r = pend(x, id, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
+		else if (w->linked)
+			r = pend(x, w->parent, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
+	}
+	wb_discard(x);
+	if (r == 0 && m->n == MB_MAX)
+		r = mb_write(x);
+	return r;
+}
+
+/* Everything of the write-behind entry and the batch inserted. */
+static int wb_flush(struct loafre__idx *x)
+{
+	int r = wb_seal(x);
+
+	return r < 0 ? r : mb_write(x);
 }
 
 /* Keeps a new entry in the write-behind buffer. */
@@ -1467,14 +1753,22 @@ static int do_upsert(struct loafre__idx *x, const struct loafre_fid *fid,
 	}
 	if (wb_is(x, fid))
 		return wb_start(x, fid, a, mdt);
-	r = wb_flush(x);
+	r = wb_seal(x);
 	if (r < 0)
 		return poison(x, r);
+again:
 	r = row_by_fid(x, fid, &row);
 	if (r == -ENOENT)
 		return create ? wb_start(x, fid, a, mdt) : r;
 	if (r < 0)
 		return poison(x, r);
+	if (x->mb.n && (mb_has_id(x, row.id) || mb_holder(x, &row) ||
+			is_dir(row.a.mode) != is_dir(a->mode))) {
+		r = mb_write(x); /* the batch first, then its row again */
+		if (r < 0)
+			return poison(x, r);
+		goto again;
+	}
 
 	if (is_dir(row.a.mode) != is_dir(a->mode)) {
 		struct loafre__idx_sum s;
@@ -1557,12 +1851,15 @@ int loafre__idx_set_jobid(struct loafre__idx *x, const struct loafre_fid *fid, c
 		snprintf(x->wb.jobid, sizeof(x->wb.jobid), "%s", jobid ? jobid : "");
 		return 0;
 	}
-	r = wb_flush(x);
+	r = wb_seal(x);
 	if (r < 0)
 		return poison(x, r);
 	r = row_by_fid(x, fid, &row);
 	if (r < 0)
 		return r == -ENOENT ? r : poison(x, r);
+	r = mb_has_id(x, row.id) ? mb_write(x) : 0;
+	if (r < 0)
+		return poison(x, r);
 	return poison(x, x->ops->entry_set_jobid(x->be, row.id, jobid));
 }
 
@@ -1591,8 +1888,10 @@ static int remove_link(struct loafre__idx *x, int64_t child, int64_t xid, bool p
 	struct crow row;
 	struct loafre__idx_sum c;
 	struct first_xlink fx = {0};
-	int r;
+	int r = mb_before(x, child, 0, NULL);
 
+	if (r < 0)
+		return r;
 	if (xid) {
 		r = x->ops->xlink_delete(x->be, xid);
 		if (r == 0)
@@ -1683,9 +1982,10 @@ static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const
 			return poison(x, r);
 		old_child = old_xid = 0; /* a link to replace: the general way */
 	}
-	r = wb_flush(x);
+	r = wb_seal(x);
 	if (r < 0)
 		return poison(x, r);
+again:
 	r = row_by_fid(x, parent, &prow);
 	if (r < 0)
 		return r == -ENOENT ? r : poison(x, r);
@@ -1694,14 +1994,24 @@ static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const
 	r = row_by_fid(x, child, &crow);
 	if (r < 0)
 		return r == -ENOENT ? r : poison(x, r);
-	if (!is_dir(crow.a.mode) && !crow.parent && x->ops->insert_checks_link &&
-	    !(x->pl.active && x->pl.parent == prow.id && strcmp(x->pl.name, name) == 0) &&
-	    x->ops->insert_checks_link(x->be)) {
+	unchecked = !is_dir(crow.a.mode) && !crow.parent && x->ops->insert_checks_link &&
+		    !(x->pl.active && x->pl.parent == prow.id && strcmp(x->pl.name, name) == 0) &&
+		    x->ops->insert_checks_link(x->be);
+	/* the general way, or a row or name the batch changes: the batch
+	 * first, then the rows again */
+	if (x->mb.n && (!unchecked || mb_has_id(x, crow.id) || mb_holder(x, &prow) ||
+			mb_has_link(x, prow.id, name))) {
+		r = mb_write(x);
+		if (r < 0)
+			return poison(x, r);
+		goto again;
+	}
+	if (unchecked) {
 		/* an unlinked file (the second half of a rename) takes a name:
 		 * the link is written now, without a lookup first, when the
 		 * backend refuses a taken name itself (as a new entry's insert;
 		 * -EEXIST, nothing written: the general way below) */
-		r = x->pl.active && x->pl.id != crow.id ? pl_flush(x) : 0;
+		r = x->pl.active && x->pl.id != crow.id ? pl_write(x) : 0;
 		if (r == 0)
 			r = x->ops->entry_set_link(x->be, crow.id, prow.id, name);
 		if (r == 0) {
@@ -1716,6 +2026,12 @@ static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const
 		}
 		if (r != -EEXIST)
 			return poison(x, r);
+	}
+	if (x->mb.n) { /* the general way: the batch first */
+		r = mb_write(x);
+		if (r < 0)
+			return poison(x, r);
+		goto again;
 	}
 	r = link_get(x, prow.id, name, &old_child, &old_xid);
 	if (r < 0 && r != -ENOENT)
@@ -1788,9 +2104,10 @@ static int do_unlink(struct loafre__idx *x, const struct loafre_fid *parent, con
 		return r;
 	if (!parent || check_name(name) < 0)
 		return -EINVAL;
-	r = wb_flush(x);
+	r = wb_seal(x);
 	if (r < 0)
 		return poison(x, r);
+again:
 	r = row_by_fid(x, parent, &prow);
 	if (r < 0)
 		return r == -ENOENT ? r : poison(x, r);
@@ -1803,6 +2120,12 @@ static int do_unlink(struct loafre__idx *x, const struct loafre_fid *parent, con
 		r = row_by_fid(x, expect, &erow);
 		if (r < 0)
 			return r == -ENOENT ? r : poison(x, r);
+		if (mb_has_id(x, erow.id) || mb_holder(x, &erow)) {
+			r = mb_write(x); /* the batch changes it: first */
+			if (r < 0)
+				return poison(x, r);
+			goto again;
+		}
 		if (erow.parent == prow.id && erow.name_ok && strcmp(erow.name, name) == 0)
 			return poison(x, remove_link(x, erow.id, 0, true));
 		if (erow.nxlinks == 0 && (erow.parent != prow.id || erow.name_ok))
@@ -1912,9 +2235,12 @@ static int xl_collect(void *ctx, const struct loafre__idx_xlink *l)
 /* Deletes entry id (backend and cache). */
 static int entry_gone(struct loafre__idx *x, int64_t id)
 {
-	const struct crow *c = x->ops->entry_delete_known ? rc_row(x, id) : NULL;
-	int r;
+	const struct crow *c;
+	int r = mb_before(x, id, 0, NULL);
 
+	if (r < 0)
+		return r;
+	c = x->ops->entry_delete_known ? rc_row(x, id) : NULL;
 	if (x->pl.active && x->pl.id == id)
 		x->pl.active = false; /* the row goes: its link with it */
 	/* a cached row is exact: the backend need not read it */
@@ -2031,12 +2357,19 @@ int loafre__idx_delete(struct loafre__idx *x, const struct loafre_fid *fid)
 		return r;
 	if (!fid)
 		return -EINVAL;
-	r = wb_flush(x);
+	r = wb_seal(x);
 	if (r < 0)
 		return poison(x, r);
+again:
 	r = row_by_fid(x, fid, &row);
 	if (r < 0)
 		return r == -ENOENT ? r : poison(x, r);
+	if (x->mb.n && (is_dir(row.a.mode) || mb_has_id(x, row.id) || mb_holder(x, &row))) {
+		r = mb_write(x); /* the batch first (a subtree is read) */
+		if (r < 0)
+			return poison(x, r);
+		goto again;
+	}
 	if (is_dir(row.a.mode)) {
 		/* detach (the ancestors lose the subtree), then the tree */
 		r = row.parent ? remove_link(x, row.id, 0, true) : 0;
@@ -2092,6 +2425,8 @@ int loafre__idx_clear(struct loafre__idx *x)
 	if (r < 0)
 		return r;
 	wb_discard(x);
+	mb_drop(x, x->mb.n);
+	x->mb.next_id = 0;
 	x->pl.active = false;
 	rc_clear(&x->rc);
 	sm_clear(x);
@@ -2581,6 +2916,22 @@ int loafre__idx_names(struct loafre__idx *x, const char *needle, bool icase,
 	r = x->ops->names(x->be, needle, icase, cb, ctx);
 	q_leave(x);
 	return r;
+}
+
+int loafre__idx_names_base(struct loafre__idx *x, unsigned dirty_pct)
+{
+	int r = mut_enter(x);
+
+	if (r < 0)
+		return r;
+	if (!x->ops->names_base)
+		return 0;
+	r = wb_flush(x);
+	if (r == 0)
+		r = pl_flush(x);
+	if (r == 0)
+		r = x->ops->names_base(x->be, dirty_pct);
+	return r < 0 ? poison(x, r) : r;
 }
 
 int loafre__idx_dirs(struct loafre__idx *x, loafre__idx_dir_fn cb, void *ctx)

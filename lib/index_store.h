@@ -288,6 +288,14 @@ int loafre__idx_multilinks(struct loafre__idx *x,
 int loafre__idx_names(struct loafre__idx *x, const char *needle, bool icase,
 		      loafre__idx_link_fn cb, void *ctx);
 
+/* Inside a write transaction: brings the backend's name-search base up to
+ * date (SQLite: trigram lists of the names, docs/index.md "locate") when
+ * it is missing or at least dirty_pct % of it is stale (0: always).
+ * Returns 1 if rebuilt, 0 if not needed (or the backend has none), or
+ * -errno (the transaction is then poisoned). Answers are exact either
+ * way; a fresh base only makes them faster. */
+int loafre__idx_names_base(struct loafre__idx *x, unsigned dirty_pct);
+
 /* Pre-filter for find: constraints every result must satisfy (a result
  * may still fail the full expression, which the caller evaluates). Zero
  * / NULL fields constrain nothing. */

@@ -56,6 +56,10 @@
 #define RETRY_MAX_MS 30000u
 #define QUOTA_INTERVAL_MS 1000u
 #define CONNECT_RETRY_MS 2000u
+/* the name search's base (docs/index.md "locate"): looked at when idle, at
+ * most this often, and rebuilt once this share of it is stale */
+#define NAMES_BASE_INTERVAL_MS 10000u
+#define NAMES_BASE_DIRTY_PCT 10u
 
 struct ix_mdt {
 	char *name;                  /* "demo-MDT0000" */
@@ -469,6 +473,24 @@ out:
 	free(qc.q);
 }
 
+/* At idle: the name search's base rebuilt when NAMES_BASE_DIRTY_PCT % of
+ * it is stale (answers are exact either way; a stale share is scanned). */
+static void names_base_check(struct loafre__indexer *ix)
+{
+	int r = loafre__idx_begin(ix->x);
+
+	if (r < 0)
+		return;
+	r = loafre__idx_names_base(ix->x, NAMES_BASE_DIRTY_PCT);
+	if (r >= 0)
+		r = loafre__idx_commit(ix->x);
+	else
+		loafre__idx_rollback(ix->x);
+	if (r < 0)
+		ix->log(LOG_WARNING, "index %s: cannot rebuild the name search's base: %s", ix->name,
+			r == -EIO ? loafre__idx_errmsg(ix->x) : strerror(-r));
+}
+
 /* ---- applying ------------------------------------------------------------------ */
 
 static struct ix_mdt *mdt_of(struct loafre__indexer *ix, const char *name, size_t *ret_k)
@@ -686,8 +708,8 @@ static int ensure_scanned(struct loafre__indexer *ix, volatile sig_atomic_t *sto
 int loafre__indexer_run(struct loafre__indexer *ix, volatile sig_atomic_t *stop)
 {
 	char err[512];
-	uint64_t next_scan_check = 0;
-	bool dirty = false;
+	uint64_t next_scan_check = 0, next_names_ms = 0;
+	bool dirty = false, names_dirty = true;
 	int r;
 
 	r = loafre__idx_open(ix->backend == LOAFRE_INDEX_POSTGRESQL ? LOAFRE__IDX_POSTGRESQL
@@ -787,6 +809,7 @@ int loafre__indexer_run(struct loafre__indexer *ix, volatile sig_atomic_t *stop)
 				ix->last_error = 0;
 				ix->retry_ms = 0;
 				dirty = true;
+				names_dirty = true;
 				set_state(ix, "running");
 			}
 			sum_stats(ix);
@@ -795,6 +818,15 @@ int loafre__indexer_run(struct loafre__indexer *ix, volatile sig_atomic_t *stop)
 			ix->next_quota_ms = now + QUOTA_INTERVAL_MS;
 			dirty = false;
 			quota_check(ix);
+		}
+		if (names_dirty && !ix->nq && now >= next_names_ms) {
+			uint64_t took;
+
+			names_dirty = false;
+			names_base_check(ix);
+			took = mono_ms() - now; /* a rebuild: at most 1/20 of the time */
+			next_names_ms = now + (took * 20 > NAMES_BASE_INTERVAL_MS ? took * 20
+										   : NAMES_BASE_INTERVAL_MS);
 		}
 	}
 	r = 0;

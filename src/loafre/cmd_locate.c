@@ -7,8 +7,10 @@
  * PATTERN with them is an fnmatch(3) glob the whole name must match
  * (backslash escapes). Every PATTERN must match. The store is asked for
  * the names containing the longest literal part of any PATTERN
- * (loafre__idx_names: a scan of its packed names), then every candidate
- * is checked against every PATTERN. Paths are printed in full: the
+ * (loafre__idx_names: SQLite answers from its name base, trigram lists
+ * of the names, plus a scan of the packed names changed since the base
+ * was built — always the current names; docs/index.md "SQLite layout"),
+ * then every candidate is checked against every PATTERN. Paths are printed in full: the
  * filesystem's configured path, then the link's path in the index.
  */
 #include <errno.h>

@@ -14,7 +14,7 @@ secs=$2
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/loafre-fuzz.XXXXXX") || exit 2
 status=0
-for pair in fuzz_text:text fuzz_record:record fuzz_modules:modules fuzz_broker_proto:broker_proto fuzz_curve_keys:curve_keys fuzz_findexpr:findexpr fuzz_cron:cron fuzz_rule_template:rule_template fuzz_repl_path:repl_path fuzz_repl_ssh_spec:repl_ssh_spec fuzz_repl_ssh_reply:repl_ssh_reply fuzz_failed_list:failed_list fuzz_stats_file:stats_file; do
+for pair in fuzz_text:text fuzz_record:record fuzz_modules:modules fuzz_broker_proto:broker_proto fuzz_curve_keys:curve_keys fuzz_findexpr:findexpr fuzz_cron:cron fuzz_rule_template:rule_template fuzz_repl_path:repl_path fuzz_repl_ssh_spec:repl_ssh_spec fuzz_repl_ssh_reply:repl_ssh_reply fuzz_failed_list:failed_list fuzz_stats_file:stats_file fuzz_trigram:trigram; do
 	name=${pair%%:*}
 	corpus=${pair#*:}
 	exe=$build/tests/fuzz/$name

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "index_apply.h"
 #include "index_fetch.h"
@@ -1607,6 +1608,57 @@ static void test_no_fetch(void **state)
 	free_ctx(c);
 }
 
+static void sql_on(const char *db, const char *text)
+{
+	sqlite3 *h;
+
+	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(h, text, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+/* A batch whose database writes fail (a trigger on the entry table that
+ * cannot run, here: the store's inserts of new entries, many per
+ * statement) is not applied: loafre__apply_batch fails, the position stays
+ * (its records are not acked), nothing of it is stored; the same batch
+ * delivered again once the writes work is applied whole. */
+static void test_failed_write_retried(void **state)
+{
+	struct ctx *c = new_ctx(0, 1);
+	struct loafre__apply_opts ao = { .mdt = MDT };
+	struct loafre__apply *a;
+	struct loafre_fid root = F(c, ""), d = { 0x200000400ull, 2, 0 }, f[60];
+	uint64_t pos0 = 0, pos = 0, got = 0;
+	char name[16];
+
+	(void)state;
+	scan(c);
+	assert_int_equal(loafre__idx_get_position(c->x, MDT, &pos0), 0);
+	assert_int_equal(loafre__apply_open(c->x, &ao, &a), 0);
+	rec(c, LOAFRE_CL_MKDIR, 0, &d, &root, "d");
+	for (uint32_t i = 0; i < 60; i++) { /* over one INSERT's rows */
+		f[i] = (struct loafre_fid){ 0x200000400ull, 10 + i, 0 };
+		snprintf(name, sizeof(name), "f%u", i);
+		rec(c, LOAFRE_CL_CREATE, 0, &f[i], &d, name);
+	}
+	sql_on(c->db, "CREATE TRIGGER boom AFTER INSERT ON entry BEGIN INSERT INTO nosuch VALUES(1); END");
+	assert_true(loafre__apply_batch(a, c->r, c->n, &got) < 0);
+	assert_int_equal(loafre__idx_get_position(c->x, MDT, &pos), 0);
+	assert_int_equal(pos, pos0);
+	expect_no_entry(c, &d);
+	expect_no_entry(c, &f[0]);
+	sql_on(c->db, "DROP TRIGGER boom");
+	assert_int_equal(loafre__apply_batch(a, c->r, c->n, &got), 0);
+	assert_int_equal(got, c->index);
+	assert_int_equal(loafre__idx_get_position(c->x, MDT, &pos), 0);
+	assert_int_equal(pos, c->index);
+	expect_at(c, "d/f0", &f[0]);
+	expect_at(c, "d/f59", &f[59]);
+	c->n = 0;
+	loafre__apply_close(a);
+	free_ctx(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1616,6 +1668,7 @@ int main(void)
 		cmocka_unit_test(test_rescan_replay),
 		cmocka_unit_test(test_without_scan),
 		cmocka_unit_test(test_no_fetch),
+		cmocka_unit_test(test_failed_write_retried),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
