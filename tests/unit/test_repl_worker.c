@@ -918,6 +918,51 @@ static void test_idle_relinks(void **state)
 	fx_close(&f);
 }
 
+/* Storm seed 119: `mv n b` over b, a second name of a's file, then
+ * `chmod 600 b`: the SATTR of n, applied at its current name b before the
+ * rename, finds at the destination a's inode there; a chmod in place would
+ * change a too. */
+static void test_setattr_ahead_of_rename(void **state)
+{
+	struct fx f;
+	struct loafre_rec sa = rec_of(LOAFRE_CL_SETATTR), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj, afid;
+	char why[LOAFRE__DEST_WHY_MAX] = "", p[PATH_MAX * 2];
+	struct stat st;
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("printf A > '%s/proj/a' && chmod 644 '%s/proj/a' && ln '%s/proj/a' '%s/proj/b' && "
+	   "printf N > '%s/proj/n'", f.src, f.src, f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/a", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/b", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/n", NULL, 0);
+	fid_of(&f, "/proj/a", &afid);
+	fid_of(&f, "/proj/n", &sa.tfid);
+	sh("mv '%s/proj/n' '%s/proj/b' && chmod 600 '%s/proj/b'", f.src, f.src, f.src);
+	assert_int_equal(apply_rec(&f, &sa, "/proj/b", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/a", f.dst[i]);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0644);
+		assert_true(has_content(f.dst[i], "a", "A"));
+	}
+	mv.sfid = sa.tfid;
+	mv.tfid = afid;
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "b");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/b", "/proj/n", 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/a", f.dst[i]);
+		assert_int_equal(lstat(p, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0644);
+		assert_true(has_content(f.dst[i], "b", "N"));
+	}
+	same(&f);
+	fx_close(&f);
+}
+
 /* A nameless record applied at a name its file had only briefly (the
  * worker resolves the FID while `ln f A/h1; mv A/h1 B/r1` runs; the local
  * source records that as one HLINK of B/r1): the HLINK removes the brief
@@ -1264,6 +1309,7 @@ int main(void)
 		cmocka_unit_test(test_attrs_of_moved_dir),
 		cmocka_unit_test(test_dir_rename_new_name_moved_on),
 		cmocka_unit_test(test_idle_relinks),
+		cmocka_unit_test(test_setattr_ahead_of_rename),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_moved_between_destinations),
