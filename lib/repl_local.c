@@ -1254,14 +1254,21 @@ static int local_rmdir(struct loafre__dest *d, int src_root, const char *rel, ch
 	return local_remove(d, src_root, rel, true, why);
 }
 
-static int local_setattr(struct loafre__dest *d, int src_root, const char *rel, unsigned mask,
-			 char *why)
+/* The attributes in mask of source entry src_rel ("" the root) applied to
+ * destination rel (the same path, or where the destination still has the
+ * object the source has moved on). Types that differ: the entry is made
+ * anew at the same path, -ESTALE at another. */
+static int setattr_at(struct loafre__dest *d, int src_root, const char *src_rel, const char *rel,
+		      unsigned mask, char *why)
 {
+	bool same_path = strcmp(src_rel, rel) == 0;
 	const char *sname, *name;
 	int sp = -1, dp = -1, r;
 	struct stat st, dst;
 
-	if (!rel[0]) {
+	if (!rel[0] || !src_rel[0]) {
+		if (!same_path)
+			return failf(why, -EINVAL, "cannot set the attributes of the root from elsewhere");
 		/* The root itself. */
 		sname = name = ".";
 		sp = loafre__repl_open_dir(src_root, "", 0);
@@ -1271,7 +1278,7 @@ static int local_setattr(struct loafre__dest *d, int src_root, const char *rel, 
 			goto out;
 		}
 	} else {
-		r = src_stat(src_root, rel, &sp, &sname, &st, why);
+		r = src_stat(src_root, src_rel, &sp, &sname, &st, why);
 		if (r < 0)
 			goto out;
 		dp = dest_parent(d, rel, &name, why);
@@ -1285,6 +1292,11 @@ static int local_setattr(struct loafre__dest *d, int src_root, const char *rel, 
 		goto out;
 	}
 	if (!same_type(st.st_mode, dst.st_mode)) {
+		if (!same_path) {
+			r = failf(why, -ESTALE, "'%s' is not what the source has at '%s'", rel,
+				  src_rel);
+			goto out;
+		}
 		close_fd(&sp);
 		close_fd(&dp);
 		return loafre__dest_sync_entry(d, src_root, rel, why);
@@ -1296,37 +1308,16 @@ out:
 	return r;
 }
 
-/* local_setattr with the source's entry at another path (both not ""). */
+static int local_setattr(struct loafre__dest *d, int src_root, const char *rel, unsigned mask,
+			 char *why)
+{
+	return setattr_at(d, src_root, rel, rel, mask, why);
+}
+
 static int local_setattr_from(struct loafre__dest *d, int src_root, const char *src_rel,
 			      const char *rel, unsigned mask, char *why)
 {
-	const char *sname, *name;
-	int sp = -1, dp = -1, r;
-	struct stat st, dst;
-
-	if (!src_rel[0] || !rel[0])
-		return failf(why, -EINVAL, "cannot set the attributes of the root from elsewhere");
-	r = src_stat(src_root, src_rel, &sp, &sname, &st, why);
-	if (r < 0)
-		goto out;
-	dp = dest_parent(d, rel, &name, why);
-	if (dp < 0) {
-		r = dp;
-		goto out;
-	}
-	if (fstatat(dp, name, &dst, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = failf(why, -errno, "cannot stat '%s'", rel);
-		goto out;
-	}
-	if (!same_type(st.st_mode, dst.st_mode)) {
-		r = failf(why, -ESTALE, "'%s' is not what the source has at '%s'", rel, src_rel);
-		goto out;
-	}
-	r = apply_at(d, sp, sname, &st, dp, name, mask, rel, why);
-out:
-	close_fd(&sp);
-	close_fd(&dp);
-	return r;
+	return setattr_at(d, src_root, src_rel, rel, mask, why);
 }
 
 static int local_lstat(struct loafre__dest *d, const char *rel, struct stat *st)
