@@ -374,7 +374,8 @@ static void answer(struct fx *f, const char *needle, bool icase, bool scan, stru
 	assert_int_equal(loafre__idx_names(f->x, needle, icase, res_cb, r), 0);
 	if (scan)
 		assert_int_equal(loafre__idx_rollback(f->x), 0);
-	qsort(r->s, r->n, sizeof(*r->s), cmp_s);
+	if (r->n) /* r->s is NULL without hits: qsort's argument must not be */
+		qsort(r->s, r->n, sizeof(*r->s), cmp_s);
 }
 
 /* Every needle: base answers == full scans; returns the hits in all. */
