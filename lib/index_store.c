@@ -1338,6 +1338,27 @@ static int pend_sum(struct loafre__idx *x, int64_t dir, const struct loafre__idx
 static int do_link(struct loafre__idx *x, const struct loafre_fid *parent, const char *name,
 		   const struct loafre_fid *child);
 
+/* A new entry w got id (inserted, or waiting in the batch): the row cache,
+ * the FID and link filters, the sequence map and the rollups know it. */
+static int entry_made(struct loafre__idx *x, const struct wbuf *w, int64_t id)
+{
+	struct crow c = {.fid = w->fid, .id = id, .parent = w->linked ? w->parent : 0,
+			 .a = w->a, .mdt = w->mdt, .symlink = S_ISLNK(w->a.mode)};
+
+	crow_set_link(&c, c.parent, w->name);
+	if (!x->bulk || is_dir(w->a.mode)) /* a load's files are not met again */
+		rc_put_new(&x->rc, &c);
+	bf_fid(x, &w->fid);
+	if (w->linked)
+		bf_link(x, w->parent, w->name);
+	sm_note(x, &w->fid);
+	if (is_dir(w->a.mode))
+		return pend(x, id, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
+	if (w->linked)
+		return pend(x, w->parent, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
+	return 0;
+}
+
 /* Inserts the write-behind entry now (a backend without
  * entry_insert_many). */
 static int wb_insert(struct loafre__idx *x)
@@ -1374,22 +1395,8 @@ static int wb_insert(struct loafre__idx *x)
 						 w->has_jobid ? w->jobid : NULL, &id);
 		}
 	}
-	if (r == 0) {
-		struct crow c = {.fid = w->fid, .id = id, .parent = w->linked ? w->parent : 0,
-				 .a = w->a, .mdt = w->mdt, .symlink = S_ISLNK(w->a.mode)};
-
-		crow_set_link(&c, c.parent, w->name);
-		if (!x->bulk || is_dir(w->a.mode)) /* a load's files are not met again */
-			rc_put_new(&x->rc, &c);
-		bf_fid(x, &w->fid);
-		if (w->linked)
-			bf_link(x, w->parent, w->name);
-		sm_note(x, &w->fid);
-		if (is_dir(w->a.mode))
-			r = pend(x, id, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
-		else if (w->linked)
-			r = pend(x, w->parent, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
-	}
+	if (r == 0)
+		r = entry_made(x, w, id);
 	wb_discard(x);
 	if (r == 0 && relink)
 		r = do_link(x, &pfid, name, &fid);
@@ -1512,22 +1519,7 @@ static int wb_seal(struct loafre__idx *x)
 	m->id[m->n] = id;
 	m->n++;
 	w->symlink = NULL; /* the batch's now */
-	{
-		struct crow c = {.fid = w->fid, .id = id, .parent = w->linked ? w->parent : 0,
-				 .a = w->a, .mdt = w->mdt, .symlink = S_ISLNK(w->a.mode)};
-
-		crow_set_link(&c, c.parent, w->name);
-		if (!x->bulk || is_dir(w->a.mode)) /* a load's files are not met again */
-			rc_put_new(&x->rc, &c);
-		bf_fid(x, &w->fid);
-		if (w->linked)
-			bf_link(x, w->parent, w->name);
-		sm_note(x, &w->fid);
-		if (is_dir(w->a.mode))
-			r = pend(x, id, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
-		else if (w->linked)
-			r = pend(x, w->parent, (int64_t)w->a.blocks, (int64_t)w->a.size, 1);
-	}
+	r = entry_made(x, w, id);
 	wb_discard(x);
 	if (r == 0 && m->n == MB_MAX)
 		r = mb_write(x);
