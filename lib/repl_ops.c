@@ -573,6 +573,20 @@ static void walk_dir(struct walk *wk, int dfd, unsigned depth)
 	closedir(dir);
 }
 
+/* loafre__fetch_relpath of fid under the context's fetch lock. */
+static int fid_relpath(const struct loafre__rop_ctx *c, const struct loafre_fid *fid, char *buf,
+		       size_t cap)
+{
+	int r;
+
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_relpath(c->fetch, fid, buf, cap);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	return r;
+}
+
 /* Other current names of the object at op (stat st, FID of rec if any). */
 static void find_others(const struct loafre__rop_ctx *c, const struct loafre__rop_plan *op,
 			const struct loafre_rec *rec, const struct stat *st, struct others *o)
@@ -593,11 +607,7 @@ static void find_others(const struct loafre__rop_ctx *c, const struct loafre__ro
 		struct stat fs;
 		int r;
 
-		if (c->fetch_lock)
-			pthread_mutex_lock(c->fetch_lock);
-		r = loafre__fetch_relpath(c->fetch, fid, buf + 1, sizeof(buf) - 1);
-		if (c->fetch_lock)
-			pthread_mutex_unlock(c->fetch_lock);
+		r = fid_relpath(c, fid, buf + 1, sizeof(buf) - 1);
 		buf[0] = '/';
 		/* a name of this very inode (not of the one the record named) */
 		if (r == 0 && loafre__rop_source_of(c->rule, buf, &fsrc, &frel) == 0 && frel[0] &&
@@ -781,11 +791,7 @@ static void dt_retry(const struct loafre__rop_ctx *c, struct loafre__dest *d, co
 		struct stat st, ds;
 		int r;
 
-		if (c->fetch_lock)
-			pthread_mutex_lock(c->fetch_lock);
-		r = loafre__fetch_relpath(c->fetch, &take[i], buf + 1, sizeof(buf) - 1);
-		if (c->fetch_lock)
-			pthread_mutex_unlock(c->fetch_lock);
+		r = fid_relpath(c, &take[i], buf + 1, sizeof(buf) - 1);
 		buf[0] = '/';
 		if (r < 0 || strncmp(buf, under_fs, ul) != 0 || (buf[ul] != '/' && buf[ul] != '\0') ||
 		    loafre__rop_source_of(c->rule, buf, &src, &rel) < 0 || c->src_roots[src] < 0 ||
@@ -1174,11 +1180,7 @@ static const char *moved_parent_rel(const struct loafre__rop_ctx *c, struct loaf
 
 	if (!slash || !slash[1] || !c->fetch || !parent || loafre_fid_is_zero(parent) || cap < 2)
 		return NULL;
-	if (c->fetch_lock)
-		pthread_mutex_lock(c->fetch_lock);
-	r = loafre__fetch_relpath(c->fetch, parent, buf + 1, cap - 1);
-	if (c->fetch_lock)
-		pthread_mutex_unlock(c->fetch_lock);
+	r = fid_relpath(c, parent, buf + 1, cap - 1);
 	if (r < 0)
 		return NULL; /* the directory is gone too */
 	buf[0] = '/';
@@ -1227,11 +1229,7 @@ static bool name_back(const struct loafre__rop_ctx *c, const struct loafre_fid *
 	    loafre_fid_is_zero(parent) ||
 	    fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return false;
-	if (c->fetch_lock)
-		pthread_mutex_lock(c->fetch_lock);
-	r = loafre__fetch_relpath(c->fetch, parent, buf, sizeof(buf));
-	if (c->fetch_lock)
-		pthread_mutex_unlock(c->fetch_lock);
+	r = fid_relpath(c, parent, buf, sizeof(buf));
 	if (r < 0)
 		return false;
 	l = strlen(buf);
@@ -1677,11 +1675,7 @@ static void attrs_from_moved(const struct loafre__rop_ctx *c, struct loafre__des
 
 	if (!c->fetch || !fid || loafre_fid_is_zero(fid) || !rel[0])
 		return;
-	if (c->fetch_lock)
-		pthread_mutex_lock(c->fetch_lock);
-	r = loafre__fetch_relpath(c->fetch, fid, buf + 1, sizeof(buf) - 1);
-	if (c->fetch_lock)
-		pthread_mutex_unlock(c->fetch_lock);
+	r = fid_relpath(c, fid, buf + 1, sizeof(buf) - 1);
 	buf[0] = '/';
 	if (r < 0 || loafre__rop_source_of(c->rule, buf, &csrc, &crel) < 0 || !crel[0] ||
 	    c->src_roots[csrc] < 0 || strcmp(crel, rel) == 0 ||
