@@ -67,6 +67,8 @@ extern char **environ;
 #define MERGE_DEPTH_MAX 256u    /* directory depth of a merge */
 #define PEND_MAX 256u           /* files with names to link again after a directory rename */
 #define PEND_TRIES 64u          /* directory renames (per destination) they are tried again after */
+#define ORPHAN_WATCH_MS 600000u /* how long a relocated name is watched (orphan_check) */
+#define ORPHAN_CHECK_MAX 256u   /* relocated names orphan_check looks at per call */
 #define CMD_ERR_MAX 4096        /* stderr kept from a template command */
 #define CHILD_DIRS_MAX 128u     /* subdirectories whose times a directory rename resets */
 
@@ -733,6 +735,9 @@ struct moved_ent {
 	struct loafre_fid fid;  /* the object */
 	char *fspath;           /* where it was made (relative to the fs root) */
 	struct loafre_fid pfid; /* the directory it was made in (zero: unknown) */
+	uint64_t made_ms;       /* when (monotonic ms; 0: no longer watched) */
+	uint64_t settled;       /* destinations (bit = index < 64) where the
+				 * name is settled (orphan_check) */
 };
 
 struct loafre__rop_moved {
@@ -745,6 +750,7 @@ struct loafre__rop_moved {
 	struct loafre_fid dt[PEND_MAX]; /* directories whose times to set again (ring) */
 	unsigned dt_tries[PEND_MAX];    /* tries left per entry (0: free slot) */
 	size_t dt_next;         /* the slot of dt written next */
+	size_t orphan_next;     /* the slot of v orphan_check looks at next */
 };
 
 /* A directory (fid) whose times could not be set from the source after an
@@ -870,12 +876,15 @@ static void pend_retry(const struct loafre__rop_ctx *c, struct loafre__dest *d)
 	}
 }
 
-void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d)
+static void orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di);
+
+void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di)
 {
 	bool pend = false, dt = false;
 
 	if (!c->moved || !d)
 		return;
+	orphan_check(c, d, di);
 	pthread_mutex_lock(&c->moved->mu);
 	for (size_t k = 0; k < PEND_MAX && !(pend && dt); k++) {
 		pend = pend || c->moved->pend[k].fspath;
@@ -939,6 +948,8 @@ out:
 	e->fid = *fid;
 	e->fspath = p;
 	e->pfid = *pfid;
+	e->made_ms = mono_ms();
+	e->settled = 0;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -1125,6 +1136,111 @@ static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid
 		return false;
 	b = strrchr(cur, '/');
 	return strcmp(a + 1, b ? b + 1 : cur) == 0;
+}
+
+/* ---- relocated names no record removes ---------------------------------------- */
+
+/* Whether relocated name e at d is settled (1: d does not have it, or it
+ * was removed now) or still to watch (0). It is removed when the source
+ * lacks it, the object has not kept that name in the directory it was
+ * made in (still_named), and the object is gone at the source, lives
+ * outside the rule's scope, or d already has it where the source has it
+ * now (otherwise the record that takes it there may still be on its way,
+ * and may name this path). The source is looked at again last, just
+ * before the removal. */
+static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		      const struct moved_ent *e)
+{
+	char cur[PATH_MAX], why[LOAFRE__DEST_WHY_MAX];
+	const char *rel, *crel;
+	unsigned src, csrc;
+	struct stat st, ds;
+	int r;
+
+	if (loafre__rop_source_of(c->rule, e->fspath, &src, &rel) < 0 || !rel[0] ||
+	    c->src_roots[src] < 0)
+		return 1; /* not a name of this rule's (any more) */
+	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return 0; /* the source has it (or not knowable) */
+	if (still_named(c, &e->fid, e->fspath, &e->pfid))
+		return 0; /* a directory above renamed: its rename brings it */
+	r = fid_relpath(c, &e->fid, cur + 1, sizeof(cur) - 1);
+	if (r == 0) {
+		cur[0] = '/';
+		if (strcmp(cur, e->fspath) == 0)
+			return 0;
+		if (loafre__rop_source_of(c->rule, cur, &csrc, &crel) == 0 && crel[0] &&
+		    loafre__rule_match(c->rule, cur, false, NULL, LOAFRE_CL_RENAME) &&
+		    loafre__dest_lstat(d, crel, &ds) < 0)
+			return 0; /* not at its place yet */
+	} else if (r != -ENOENT && r != -EXDEV) {
+		return 0;
+	}
+	if (loafre__dest_lstat(d, rel, &ds) < 0)
+		return 1;
+	/* deletes honour excludes and the rule's event types */
+	if (!in_scope(c->rule, e->fspath, S_ISDIR(ds.st_mode), NULL,
+		      S_ISDIR(ds.st_mode) ? LOAFRE_CL_RMDIR : LOAFRE_CL_UNLINK))
+		return 1;
+	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return 0;
+	return loafre__dest_unlink(d, c->src_roots[src], rel, why) == 0 ? 1 : 0;
+}
+
+/* Names loafre__rop_relocate (and loafre__rop_moved_note) made at an
+ * object's current path are removed by the object's later records when
+ * they name that path, or through moved_rel when this process applies
+ * them. A name the source never recorded (the local source merges `mv a
+ * b; mv b c` into one RENME a -> c) whose records another worker process
+ * of the rule applies is removed by neither: an idle worker looks at the
+ * names it made (ORPHAN_CHECK_MAX per call, each from ctx.orphan_age_ms
+ * after it was made until ORPHAN_WATCH_MS) and removes those orphan_one
+ * finds to be orphans. */
+static void orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di)
+{
+	struct moved_ent take[ORPHAN_CHECK_MAX];
+	uint64_t now = mono_ms(), bit = di < 64 ? UINT64_C(1) << di : 0;
+	uint64_t age = c->orphan_age_ms ? c->orphan_age_ms : LOAFRE__ROP_ORPHAN_AGE_MS;
+	struct loafre__rop_moved *m = c->moved;
+	size_t n = 0;
+
+	if (!c->fetch)
+		return; /* still_named cannot tell */
+	pthread_mutex_lock(&m->mu);
+	for (size_t k = 0; k < LOAFRE__ROP_MOVED_MAX && n < ORPHAN_CHECK_MAX; k++) {
+		struct moved_ent *e = &m->v[m->orphan_next];
+
+		m->orphan_next = (m->orphan_next + 1) % LOAFRE__ROP_MOVED_MAX;
+		if (!e->fspath || !e->made_ms || (e->settled & bit) || now - e->made_ms < age)
+			continue;
+		if (now - e->made_ms > ORPHAN_WATCH_MS) {
+			e->made_ms = 0;
+			continue;
+		}
+		take[n] = *e;
+		if ((take[n].fspath = strdup(e->fspath)) != NULL)
+			n++;
+	}
+	pthread_mutex_unlock(&m->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (orphan_one(c, d, &take[i]) == 1 && bit) {
+			pthread_mutex_lock(&m->mu);
+			for (size_t k = 0; k < LOAFRE__ROP_MOVED_MAX; k++) {
+				struct moved_ent *e = &m->v[k];
+
+				if (e->fspath && e->made_ms == take[i].made_ms &&
+				    loafre_fid_equal(&e->fid, &take[i].fid) &&
+				    strcmp(e->fspath, take[i].fspath) == 0) {
+					e->settled |= bit;
+					break;
+				}
+			}
+			pthread_mutex_unlock(&m->mu);
+		}
+		free(take[i].fspath);
+	}
 }
 
 /* Where the object (fid) of a namespace record was made by a relocation

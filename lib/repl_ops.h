@@ -156,7 +156,14 @@ struct loafre__rop_ctx {
 	unsigned cmd_timeout_ms;          /* template commands (0: LOAFRE__ROP_CMD_TIMEOUT_MS) */
 	uint64_t sync_threads;            /* sync_tree walkers for SYNC of a directory (0: 2) */
 	struct loafre__rop_moved *moved;  /* where relocated objects were made, or NULL */
+	uint64_t orphan_age_ms;           /* a relocated name is checked by loafre__rop_idle
+					   * once this old (0: LOAFRE__ROP_ORPHAN_AGE_MS) */
 };
+
+/* How old a name loafre__rop_relocate made is before an idle worker checks
+ * whether it is an orphan (the records that may still name it have had
+ * time to arrive). */
+#define LOAFRE__ROP_ORPHAN_AGE_MS 2000u
 
 /* Where loafre__rop_relocate made objects ((FID, path) pairs, with the
  * directory's FID), so that their later RENME/UNLNK/RMDIR/HLINK also find
@@ -172,9 +179,13 @@ void loafre__rop_moved_free(struct loafre__rop_moved *m);
  * times of directories that could not be read from the source at their
  * destination path (set again). Both are otherwise retried after a
  * directory rename this process applies; another worker process of the
- * rule may have applied it instead. Called by an idle worker (at most
- * about once a second per destination). Thread-safe, best effort. */
-void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d);
+ * rule may have applied it instead. And names this process made at an
+ * object's current path that no record names and that the source no
+ * longer has (orphans: the object's later records went to another worker
+ * process) are removed from d. di is d's index in the rule (what is done
+ * is remembered per index). Called by an idle worker (at most about once a
+ * second per destination). Thread-safe, best effort. */
+void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di);
 /* Notes that fid's records are applied at fspath (a nameless record
  * resolved through the FID: the object's current path). */
 void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,

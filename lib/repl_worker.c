@@ -851,7 +851,7 @@ static void idle_work(struct loafre__worker *w)
 		d = w->dests[i].d && strcmp(w->dests[i].state, "down") != 0 ? w->dests[i].d : NULL;
 		pthread_mutex_unlock(&w->lock);
 		if (d)
-			loafre__rop_idle(&w->ctx, d);
+			loafre__rop_idle(&w->ctx, d, (unsigned)i);
 	}
 }
 

@@ -56,6 +56,23 @@ def check_dirs(env, dests, what, sub=""):
                          % (what, d, "\n  ".join(diffs)))
 
 
+def settled_dirs(env, dests, what, sub="", timeout=30):
+    """check_dirs once the workers' idle checks had their time: a name a
+    worker process made at an object's current path, whose later records
+    the other process applied, is removed by an idle check of the process
+    that made it (2 s after it was made, at most about a second apart).
+    The last failure is raised after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check_dirs(env, dests, what, sub=sub)
+            return
+        except Failed:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def dest_state(env, rule, i):
     return env.rule_stats(rule).get("dest.%d.state" % i)
 
@@ -275,7 +292,7 @@ def test_worker(env):
         storm.op_mkdir()
     storm.run(400)
     env.wait_converged("two", timeout=150)
-    check_dirs(env, (d5,), "two worker processes", sub="two")
+    settled_dirs(env, (d5,), "two worker processes", sub="two")
     env.verify_ok("two", "two worker processes", conf=node2)
     for x in (wa, wb):
         rc = x.stop()

@@ -911,7 +911,7 @@ static void test_idle_relinks(void **state)
 		assert_true(ino(f.dst[i], "h") != ino(f.dst[i], "P/r"));
 		/* the other worker process renames the directory */
 		sh("mv '%s/P' '%s/Q'", f.dst[i], f.dst[i]);
-		loafre__rop_idle(&f.ctx, f.d[i]);
+		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
 		assert_true(ino(f.dst[i], "h") == ino(f.dst[i], "Q/r"));
 	}
 	same(&f);
@@ -1021,6 +1021,92 @@ static void test_brief_name(void **state)
 	for (int i = 0; i < 2; i++)
 		assert_false(exists(f.dst[i], "A/h2"));
 	same(&f);
+	fx_close(&f);
+}
+
+/* Two worker processes (two memories of relocated names): a CLOSE applied
+ * by the first at its file's current name A/h1, a name the local source
+ * never records (`mv f A/h1; mv A/h1 B/r1` is one RENME f -> B/r1), whose
+ * RENME the second applies. The first's idle check removes A/h1 once the
+ * file is at its place; a name of a file deleted since goes at once; a
+ * name still the object's (a directory above renamed, its rename still to
+ * come) stays, and so does every name before it is a few seconds old. */
+static void test_orphan_names(void **state)
+{
+	struct fx f;
+	struct loafre_rec cl = rec_of(LOAFRE_CL_CLOSE), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_rec un = rec_of(LOAFRE_CL_UNLINK), dmv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_rec gcl = rec_of(LOAFRE_CL_CLOSE), kcl = rec_of(LOAFRE_CL_CLOSE);
+	struct loafre__rop_moved *one, *two;
+	struct loafre_fid proj;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	one = f.ctx.moved;
+	assert_int_equal(loafre__rop_moved_new(&two), 0);
+	fid_of(&f, "/proj", &proj);
+	sh("cd '%s/proj' && mkdir A B C && printf F > f && printf G > g && printf K > C/k", f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/B", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/C", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/f", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/g", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/C/k", NULL, 0);
+	fid_of(&f, "/proj/f", &cl.tfid);
+	fid_of(&f, "/proj/g", &gcl.tfid);
+	fid_of(&f, "/proj/C/k", &kcl.tfid);
+	fid_of(&f, "/proj/C", &dmv.sfid);
+	/* the first process resolves nameless records to the current names */
+	sh("cd '%s/proj' && printf FF > f && mv f A/h1 && printf GG > g && mv g A/g2 && "
+	   "printf KK > C/k", f.src);
+	loafre__rop_moved_note(&f.ctx, &cl.tfid, "/proj/A/h1");
+	assert_int_equal(apply_rec(&f, &cl, "/proj/A/h1", NULL, 0, why), 0);
+	loafre__rop_moved_note(&f.ctx, &gcl.tfid, "/proj/A/g2");
+	assert_int_equal(apply_rec(&f, &gcl, "/proj/A/g2", NULL, 0, why), 0);
+	loafre__rop_moved_note(&f.ctx, &kcl.tfid, "/proj/C/k");
+	assert_int_equal(apply_rec(&f, &kcl, "/proj/C/k", NULL, 0, why), 0);
+	sh("cd '%s/proj' && mv A/h1 B/r1 && rm A/g2 && mv C D", f.src);
+	for (int i = 0; i < 2; i++) {
+		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "A/g2"));
+		/* too young */
+		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "A/g2"));
+	}
+	f.ctx.orphan_age_ms = 1;
+	usleep(20000);
+	for (int i = 0; i < 2; i++) {
+		/* f is not at its place B/r1 yet: its RENME may still name A/h1 */
+		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "C/k"));
+		assert_false(exists(f.dst[i], "A/g2")); /* gone at the source */
+	}
+	/* the second process applies the merged RENME and the UNLNK of g */
+	f.ctx.moved = two;
+	mv.sfid = cl.tfid;
+	mv.spfid = proj;
+	fid_of(&f, "/proj/B", &mv.pfid);
+	set_name(&mv, "r1");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/B/r1", "/proj/f", 0, why), 0);
+	un.tfid = gcl.tfid;
+	un.pfid = proj;
+	set_name(&un, "g");
+	assert_int_equal(apply_rec(&f, &un, "/proj/g", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(exists(f.dst[i], "A/h1") && has_content(f.dst[i], "B/r1", "FF"));
+	f.ctx.moved = one;
+	for (int i = 0; i < 2; i++) {
+		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		assert_false(exists(f.dst[i], "A/h1"));
+		assert_true(has_content(f.dst[i], "C/k", "KK")); /* D's rename brings it */
+	}
+	f.ctx.moved = two;
+	dmv.spfid = dmv.pfid = proj;
+	set_name(&dmv, "D");
+	assert_int_equal(apply_rec(&f, &dmv, "/proj/D", "/proj/C", LOAFRE_RP_DIR, why), 0);
+	f.ctx.moved = one;
+	same(&f);
+	loafre__rop_moved_free(two);
 	fx_close(&f);
 }
 
@@ -1312,6 +1398,7 @@ int main(void)
 		cmocka_unit_test(test_setattr_ahead_of_rename),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
+		cmocka_unit_test(test_orphan_names),
 		cmocka_unit_test(test_moved_between_destinations),
 		cmocka_unit_test(test_apply_template),
 		cmocka_unit_test(test_failed_list),
