@@ -621,3 +621,29 @@ int loafre__fetch_relpath(struct loafre__fetch *f, const struct loafre_fid *fid,
 		return 0;
 	}
 }
+
+int loafre__fetch_gone(struct loafre__fetch *f, const struct loafre_fid *fid)
+{
+	union {
+		struct file_handle fh;
+		unsigned char space[sizeof(struct file_handle) + HANDLE_MAX];
+	} h;
+	struct stat st;
+	char p[PATH_MAX];
+	int fd, r;
+
+	if (loafre_fid_equal(fid, &f->root_fid))
+		return 0;
+	if (f->type != LOAFRE_FS_LOCAL) {
+		r = loafre__lustre_fid2path(f->root, fid, p, sizeof(p));
+		return r == 0 ? 0 : r == -ENOENT ? 1 : r;
+	}
+	if (loafre__lfs_handle_from_fid(fid, &h.fh, HANDLE_MAX) < 0)
+		return -EOPNOTSUPP; /* a hashed FID */
+	fd = loafre__open_by_handle(f->root_fd, &h.fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ESTALE || errno == ENOENT ? 1 : -errno;
+	r = fstat(fd, &st) < 0 ? -errno : st.st_nlink == 0 ? 1 : 0;
+	close(fd);
+	return r;
+}

@@ -120,6 +120,13 @@ int loafre__fetch_path2fid(struct loafre__fetch *f, const char *path, struct loa
 int loafre__fetch_relpath(struct loafre__fetch *f, const struct loafre_fid *fid, char *buf,
 			  size_t cap);
 
+/* Whether fid's object is gone: 1 (deleted: no handle opens it, or it has
+ * no name left; Lustre: fid2path knows no such FID), 0 (it lives), or
+ * -errno when that is not knowable (-EOPNOTSUPP: a hashed local FID, which
+ * only the recorded tree resolves). Unlike loafre__fetch_relpath's
+ * -ENOENT, 1 is never "not resolvable now". */
+int loafre__fetch_gone(struct loafre__fetch *f, const struct loafre_fid *fid);
+
 /* Helpers shared with the scanner (lib/index_scan.c). */
 /* FID of a file handle on a filesystem of this type (local: localfs_fid.c;
  * Lustre: the child FID of a FILEID_LUSTRE handle). 0 or -EINVAL. */

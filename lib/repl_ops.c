@@ -876,15 +876,17 @@ static void pend_retry(const struct loafre__rop_ctx *c, struct loafre__dest *d)
 	}
 }
 
-static void orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di);
+static unsigned orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			     unsigned di);
 
-void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di)
+unsigned loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di)
 {
 	bool pend = false, dt = false;
+	unsigned removed;
 
 	if (!c->moved || !d)
-		return;
-	orphan_check(c, d, di);
+		return 0;
+	removed = orphan_check(c, d, di);
 	pthread_mutex_lock(&c->moved->mu);
 	for (size_t k = 0; k < PEND_MAX && !(pend && dt); k++) {
 		pend = pend || c->moved->pend[k].fspath;
@@ -895,6 +897,7 @@ void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, u
 		pend_retry(c, d);
 	if (dt)
 		dt_retry(c, d, ""); /* every pending directory */
+	return removed;
 }
 
 int loafre__rop_moved_new(struct loafre__rop_moved **ret)
@@ -1140,7 +1143,7 @@ static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid
 
 /* ---- relocated names no record removes ---------------------------------------- */
 
-/* Whether relocated name e at d is settled (1: d does not have it, or it
+/* Whether relocated name e at d is settled (1: d does not have it; 2: it
  * was removed now) or still to watch (0). It is removed when the source
  * lacks it, the object has not kept that name in the directory it was
  * made in (still_named), and the object is gone at the source, lives
@@ -1170,12 +1173,25 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		cur[0] = '/';
 		if (strcmp(cur, e->fspath) == 0)
 			return 0;
-		if (loafre__rop_source_of(c->rule, cur, &csrc, &crel) == 0 && crel[0] &&
-		    loafre__rule_match(c->rule, cur, false, NULL, LOAFRE_CL_RENAME) &&
-		    loafre__dest_lstat(d, crel, &ds) < 0)
-			return 0; /* not at its place yet */
-	} else if (r != -ENOENT && r != -EXDEV) {
-		return 0;
+		if (loafre__rop_source_of(c->rule, cur, &csrc, &crel) == 0 && crel[0]) {
+			/* in the rule's scope: its place at d first */
+			if (fstatat(c->src_roots[csrc], crel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				return 0;
+			if (in_scope(c->rule, cur, S_ISDIR(st.st_mode), NULL, LOAFRE_CL_RENAME) &&
+			    loafre__dest_lstat(d, crel, &ds) < 0)
+				return 0; /* not at its place yet */
+		}
+	} else if (r == -ENOENT) {
+		/* relpath's -ENOENT may be "not resolvable now" too */
+		if (c->fetch_lock)
+			pthread_mutex_lock(c->fetch_lock);
+		r = loafre__fetch_gone(c->fetch, &e->fid);
+		if (c->fetch_lock)
+			pthread_mutex_unlock(c->fetch_lock);
+		if (r != 1)
+			return 0;
+	} else if (r != -EXDEV) {
+		return 0; /* -EXDEV: it lives outside the tree */
 	}
 	if (loafre__dest_lstat(d, rel, &ds) < 0)
 		return 1;
@@ -1186,7 +1202,7 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    (errno != ENOENT && errno != ENOTDIR))
 		return 0;
-	return loafre__dest_unlink(d, c->src_roots[src], rel, why) == 0 ? 1 : 0;
+	return loafre__dest_unlink(d, c->src_roots[src], rel, why) == 0 ? 2 : 0;
 }
 
 /* Names loafre__rop_relocate (and loafre__rop_moved_note) made at an
@@ -1197,17 +1213,22 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
  * of the rule applies is removed by neither: an idle worker looks at the
  * names it made (ORPHAN_CHECK_MAX per call, each from ctx.orphan_age_ms
  * after it was made until ORPHAN_WATCH_MS) and removes those orphan_one
- * finds to be orphans. */
-static void orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di)
+ * finds to be orphans. Not for a rule whose deletes are a command template
+ * (that command gets the records' deletes only). */
+static unsigned orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			     unsigned di)
 {
 	struct moved_ent take[ORPHAN_CHECK_MAX];
 	uint64_t now = mono_ms(), bit = di < 64 ? UINT64_C(1) << di : 0;
 	uint64_t age = c->orphan_age_ms ? c->orphan_age_ms : LOAFRE__ROP_ORPHAN_AGE_MS;
 	struct loafre__rop_moved *m = c->moved;
+	unsigned removed = 0;
 	size_t n = 0;
 
 	if (!c->fetch)
-		return; /* still_named cannot tell */
+		return 0; /* still_named cannot tell */
+	if (loafre__rule_template(c->rule, LOAFRE_ACT_DELETE))
+		return 0; /* deletes are the rule's command's, for records only */
 	pthread_mutex_lock(&m->mu);
 	for (size_t k = 0; k < LOAFRE__ROP_MOVED_MAX && n < ORPHAN_CHECK_MAX; k++) {
 		struct moved_ent *e = &m->v[m->orphan_next];
@@ -1225,7 +1246,10 @@ static void orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d
 	}
 	pthread_mutex_unlock(&m->mu);
 	for (size_t i = 0; i < n; i++) {
-		if (orphan_one(c, d, &take[i]) == 1 && bit) {
+		int r = orphan_one(c, d, &take[i]);
+
+		removed += r == 2;
+		if (r > 0 && bit) {
 			pthread_mutex_lock(&m->mu);
 			for (size_t k = 0; k < LOAFRE__ROP_MOVED_MAX; k++) {
 				struct moved_ent *e = &m->v[k];
@@ -1241,6 +1265,7 @@ static void orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d
 		}
 		free(take[i].fspath);
 	}
+	return removed;
 }
 
 /* Where the object (fid) of a namespace record was made by a relocation

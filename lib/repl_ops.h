@@ -184,8 +184,9 @@ void loafre__rop_moved_free(struct loafre__rop_moved *m);
  * longer has (orphans: the object's later records went to another worker
  * process) are removed from d. di is d's index in the rule (what is done
  * is remembered per index). Called by an idle worker (at most about once a
- * second per destination). Thread-safe, best effort. */
-void loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di);
+ * second per destination). Thread-safe, best effort. Returns how many
+ * such names it removed. */
+unsigned loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di);
 /* Notes that fid's records are applied at fspath (a nameless record
  * resolved through the FID: the object's current path). */
 void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,

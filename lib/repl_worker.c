@@ -71,6 +71,7 @@ struct wdest {
 	char error[LOAFRE__DEST_WHY_MAX]; /* last error, "" if none */
 	uint64_t retry_at_ms;          /* down: next attempt */
 	uint64_t backoff_ms;           /* down: the current backoff */
+	uint64_t orphans;              /* names an idle check removed (loafre__rop_idle) */
 };
 
 /* Per MDT: what was acked (statistics). */
@@ -850,8 +851,13 @@ static void idle_work(struct loafre__worker *w)
 		pthread_mutex_lock(&w->lock);
 		d = w->dests[i].d && strcmp(w->dests[i].state, "down") != 0 ? w->dests[i].d : NULL;
 		pthread_mutex_unlock(&w->lock);
-		if (d)
-			loafre__rop_idle(&w->ctx, d, (unsigned)i);
+		if (d) {
+			unsigned k = loafre__rop_idle(&w->ctx, d, (unsigned)i);
+
+			pthread_mutex_lock(&w->lock);
+			w->dests[i].orphans += k;
+			pthread_mutex_unlock(&w->lock);
+		}
 	}
 }
 
@@ -1710,6 +1716,7 @@ int loafre__worker_stats(struct loafre__worker *w, char *buf, size_t cap, size_t
 		OUT("rule.%s.dest.%zu.done %llu\n", nm, i, (unsigned long long)done);
 		OUT("rule.%s.dest.%zu.failed %llu\n", nm, i, (unsigned long long)failed);
 		OUT("rule.%s.dest.%zu.bytes %llu\n", nm, i, (unsigned long long)bytes);
+		OUT("rule.%s.dest.%zu.orphans %llu\n", nm, i, (unsigned long long)wd->orphans);
 		OUT("rule.%s.dest.%zu.error %s\n", nm, i, err);
 	}
 out:

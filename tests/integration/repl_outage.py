@@ -305,9 +305,11 @@ def test_worker(env):
         d = int(st.get("rule.two.dest.0.done", "0") or 0)
         if not st:
             raise Failed("%s printed no counters at exit; log:\n%s" % (x.name, x.log_text()[-2000:]))
-        acked.append((x.name, a, d))
-    print("two workers: %s" % ", ".join("%s acked %d, %d operations" % t for t in acked))
-    for name, a, d in acked:
+        o = int(st.get("rule.two.dest.0.orphans", "0") or 0)
+        acked.append((x.name, a, d, o))
+    print("two workers: %s" % ", ".join("%s acked %d, %d operations, %d orphan names removed"
+                                        % t for t in acked))
+    for name, a, d, _ in acked:
         if a == 0 or d == 0:
             raise Failed("worker %s did no work (acked %d records, %d destination operations)"
                          % (name, a, d))

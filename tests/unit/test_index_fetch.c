@@ -314,8 +314,25 @@ static void test_paths(void **state)
 	assert_int_equal(loafre__fetch_relpath(f, &want, out, sizeof(out)), -EXDEV);
 	pathof(c, p, "a/b/leaf");
 	fid_of(p, &want);
-	assert_int_equal(unlink(p), 0);
+	assert_int_equal(loafre__fetch_gone(f, &want), 0);
+	{
+		/* deleted while open: no name left */
+		int keep = open(p, O_RDONLY | O_CLOEXEC);
+
+		assert_true(keep >= 0);
+		assert_int_equal(unlink(p), 0);
+		assert_int_equal(loafre__fetch_gone(f, &want), 1);
+		close(keep);
+	}
 	assert_int_equal(loafre__fetch_relpath(f, &want, out, sizeof(out)), -ENOENT);
+	assert_int_equal(loafre__fetch_gone(f, &want), 1);
+	/* gone: not for the living, the root, objects outside the tree; not
+	 * knowable for a hashed FID */
+	assert_int_equal(loafre__fetch_gone(f, loafre__fetch_root_fid(f)), 0);
+	fid_of(outside, &want);
+	assert_int_equal(loafre__fetch_gone(f, &want), 0);
+	want.f_ver = 0x02000000u;
+	assert_int_equal(loafre__fetch_gone(f, &want), -EOPNOTSUPP);
 
 	/* fetch_path: FID and attributes of a relative path */
 	pathof(c, p, "a/b");

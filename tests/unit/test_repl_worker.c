@@ -1070,14 +1070,14 @@ static void test_orphan_names(void **state)
 	for (int i = 0; i < 2; i++) {
 		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "A/g2"));
 		/* too young */
-		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
 		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "A/g2"));
 	}
 	f.ctx.orphan_age_ms = 1;
 	usleep(20000);
 	for (int i = 0; i < 2; i++) {
 		/* f is not at its place B/r1 yet: its RENME may still name A/h1 */
-		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 1);
 		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "C/k"));
 		assert_false(exists(f.dst[i], "A/g2")); /* gone at the source */
 	}
@@ -1096,8 +1096,10 @@ static void test_orphan_names(void **state)
 		assert_true(exists(f.dst[i], "A/h1") && has_content(f.dst[i], "B/r1", "FF"));
 	f.ctx.moved = one;
 	for (int i = 0; i < 2; i++) {
-		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 1);
 		assert_false(exists(f.dst[i], "A/h1"));
+		/* settled: not again */
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
 		assert_true(has_content(f.dst[i], "C/k", "KK")); /* D's rename brings it */
 	}
 	f.ctx.moved = two;
