@@ -43,6 +43,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -738,6 +739,8 @@ struct moved_ent {
 	uint64_t made_ms;       /* when (monotonic ms; 0: no longer watched) */
 	uint64_t settled;       /* destinations (bit = index < 64) where the
 				 * name is settled (orphan_check) */
+	bool tree;              /* a directory a record's sync copied with its
+				 * tree: synced again once (orphan_check) */
 };
 
 struct loafre__rop_moved {
@@ -927,7 +930,7 @@ void loafre__rop_moved_free(struct loafre__rop_moved *m)
 }
 
 static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
-		      const char *fspath, const struct loafre_fid *pfid)
+		      const char *fspath, const struct loafre_fid *pfid, bool tree)
 {
 	struct moved_ent *e;
 	char *p;
@@ -942,12 +945,14 @@ static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
 		    strcmp(m->v[i].fspath, fspath) == 0) {
 			e = &m->v[i];
 			free(e->fspath);
+			tree = tree || e->tree;
 			goto out;
 		}
 	e = &m->v[m->next];
 	free(e->fspath);
 	m->next = (m->next + 1) % LOAFRE__ROP_MOVED_MAX;
 out:
+	e->tree = tree;
 	e->fid = *fid;
 	e->fspath = p;
 	e->pfid = *pfid;
@@ -989,7 +994,7 @@ void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre
 	if (!c->moved)
 		return;
 	parent_fid(c, fspath, &pf);
-	moved_put(c->moved, fid, fspath, &pf);
+	moved_put(c->moved, fid, fspath, &pf, false);
 }
 
 #define MOVED_PER_FID 8 /* names of one object looked at */
@@ -1090,7 +1095,7 @@ int loafre__rop_relocate(const struct loafre__rop_ctx *c, const struct loafre_re
 		struct loafre_fid pf;
 
 		parent_fid(c, buf, &pf);
-		moved_put(c->moved, fid, buf, &pf);
+		moved_put(c->moved, fid, buf, &pf, false);
 	}
 	return 1;
 }
@@ -1143,8 +1148,43 @@ static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid
 
 /* ---- relocated names no record removes ---------------------------------------- */
 
+static int sync_dir(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned src,
+		    const char *rel, char *why, struct loafre__sync_progress *p);
+
+/* A directory a record's sync copied with its tree (e->tree), which the
+ * source still has at that path: synced once more, which removes the names
+ * the first walk found that the source had only for an instant. 1 +
+ * the names removed; 0: to try again (the sync failed). */
+static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		      const struct moved_ent *e, unsigned src, const char *rel,
+		      const struct stat *st)
+{
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+	struct loafre__sync_progress p = {0};
+	struct loafre__fetch_result res;
+	struct loafre_fid got;
+	struct stat ds;
+	int r;
+
+	if (!S_ISDIR(st->st_mode))
+		return 1; /* another object there now: its records */
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_path(c->fetch, e->fspath + 1, &got, &res);
+	loafre__fetch_results_free(&res, 1);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	if (r < 0 || !loafre_fid_equal(&got, &e->fid) || loafre__dest_lstat(d, rel, &ds) < 0 ||
+	    !S_ISDIR(ds.st_mode))
+		return 1;
+	if (sync_dir(c, d, src, rel, why, &p) < 0)
+		return 0;
+	return 1 + (int)(p.deleted < INT_MAX - 1 ? p.deleted : INT_MAX - 1);
+}
+
 /* Whether relocated name e at d is settled (1: d does not have it; 2: it
- * was removed now) or still to watch (0). It is removed when the source
+ * was removed now) or still to watch (0); a directory of e->tree: 1 + the
+ * names tree_again removed. It is removed when the source
  * lacks it, the object has not kept that name in the directory it was
  * made in (still_named), and the object is gone at the source, lives
  * outside the rule's scope, or d already has it where the source has it
@@ -1163,9 +1203,10 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	if (loafre__rop_source_of(c->rule, e->fspath, &src, &rel) < 0 || !rel[0] ||
 	    c->src_roots[src] < 0)
 		return 1; /* not a name of this rule's (any more) */
-	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
-	    (errno != ENOENT && errno != ENOTDIR))
-		return 0; /* the source has it (or not knowable) */
+	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return e->tree ? tree_again(c, d, e, src, rel, &st) : 0; /* the source has it */
+	if (errno != ENOENT && errno != ENOTDIR)
+		return 0; /* not knowable */
 	if (still_named(c, &e->fid, e->fspath, &e->pfid))
 		return 0; /* a directory above renamed: its rename brings it */
 	r = fid_relpath(c, &e->fid, cur + 1, sizeof(cur) - 1);
@@ -1248,7 +1289,7 @@ static unsigned orphan_check(const struct loafre__rop_ctx *c, struct loafre__des
 	for (size_t i = 0; i < n; i++) {
 		int r = orphan_one(c, d, &take[i]);
 
-		removed += r == 2;
+		removed += r > 1 ? (unsigned)(r - 1) : 0;
 		if (r > 0 && bit) {
 			pthread_mutex_lock(&m->mu);
 			for (size_t k = 0; k < LOAFRE__ROP_MOVED_MAX; k++) {
@@ -1548,6 +1589,52 @@ static void sync_error(void *arg, const char *rel, int err, const char *why)
 		snprintf(se->why, LOAFRE__DEST_WHY_MAX, "%s", why);
 }
 
+/* Makes directory rel (of source src) at d what the source has there, its
+ * tree included, names the source lacks removed (excluded ones kept). */
+static int sync_dir(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned src,
+		    const char *rel, char *why, struct loafre__sync_progress *p)
+{
+	int root = c->src_roots[src];
+	struct loafre__rop_filter_arg fa = {.rule = c->rule, .src = src, .src_root = root};
+	struct sync_err se = {.why = why};
+	struct loafre__sync_opts so = {
+		.threads = c->sync_threads ? (unsigned)c->sync_threads : 2,
+		.delete = true,
+		.filter = loafre__rop_filter,
+		.filter_arg = &fa,
+		.error = sync_error,
+		.error_arg = &se,
+	};
+	int r = loafre__dest_sync_tree(d, root, rel, &so, p);
+
+	if (r == -EIO && se.n > 1) {
+		size_t l = strlen(why);
+		snprintf(why + l, LOAFRE__DEST_WHY_MAX - l, " (and %u more)", se.n - 1);
+	}
+	return r;
+}
+
+/* Notes directory fspath, just synced with its tree, for orphan_check. */
+static void tree_note(const struct loafre__rop_ctx *c, const char *fspath)
+{
+	struct loafre__fetch_result res;
+	struct loafre_fid fid, pf;
+	int r;
+
+	if (!c->moved || !c->fetch || fspath[0] != '/')
+		return;
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_path(c->fetch, fspath + 1, &fid, &res);
+	loafre__fetch_results_free(&res, 1);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	if (r < 0)
+		return;
+	parent_fid(c, fspath, &pf);
+	moved_put(c->moved, &fid, fspath, &pf, true);
+}
+
 /* The entry (a directory with its subtree) as the source has it now; gone
  * at the source: removed at the destination. */
 static int do_sync(const struct loafre__rop_ctx *c, struct loafre__dest *d,
@@ -1575,23 +1662,15 @@ static int do_sync(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	}
 	*kind = entry_kind(st.st_mode);
 	if (S_ISDIR(st.st_mode)) {
-		struct loafre__rop_filter_arg fa = {.rule = c->rule, .src = op->src, .src_root = root};
-		struct sync_err se = {.why = why};
-		struct loafre__sync_opts so = {
-			.threads = c->sync_threads ? (unsigned)c->sync_threads : 2,
-			.delete = true,
-			.filter = loafre__rop_filter,
-			.filter_arg = &fa,
-			.error = sync_error,
-			.error_arg = &se,
-		};
 		struct loafre__sync_progress p = {0};
 
-		r = loafre__dest_sync_tree(d, root, op->rel, &so, &p);
-		if (r == -EIO && se.n > 1) {
-			size_t l = strlen(why);
-			snprintf(why + l, LOAFRE__DEST_WHY_MAX - l, " (and %u more)", se.n - 1);
-		}
+		r = sync_dir(c, d, op->src, op->rel, why, &p);
+		/* what the walk copied may hold names the source had only for
+		 * an instant, which no record names (the local source merges
+		 * `creat a; mv a b` into one CREAT of b): synced once more
+		 * later (orphan_check) */
+		if (r == 0 && rec)
+			tree_note(c, op->fspath);
 		return r;
 	}
 	if ((t = entry_template(c->rule, st.st_mode)))

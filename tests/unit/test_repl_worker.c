@@ -1112,6 +1112,43 @@ static void test_orphan_names(void **state)
 	fx_close(&f);
 }
 
+/* A directory renamed into the rule's scope is copied with its tree by a
+ * walk of the source, which finds a name the source has for an instant
+ * only (`mv d/t r` right after: the local source records one CREAT of r).
+ * An idle worker syncs that directory once more, which removes it. */
+static void test_orphan_tree(void **state)
+{
+	struct fx f;
+	struct loafre_rec mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir -p '%s/out/d/e' && printf T > '%s/out/d/t' && printf U > '%s/out/d/e/u' && "
+	   "mv '%s/out/d' '%s/proj/d'", f.src, f.src, f.src, f.src, f.src);
+	fid_of(&f, "/proj/d", &mv.sfid);
+	mv.pfid = proj;
+	fid_of(&f, "/out", &mv.spfid);
+	set_name(&mv, "d");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/d", "/out/d", LOAFRE_RP_DIR, why), 0);
+	sh("mv '%s/proj/d/t' '%s/proj/r'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/r", NULL, 0);
+	f.ctx.orphan_age_ms = 1;
+	usleep(20000);
+	for (int i = 0; i < 2; i++) {
+		assert_true(exists(f.dst[i], "d/t") && has_content(f.dst[i], "r", "T"));
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 1);
+		assert_false(exists(f.dst[i], "d/t"));
+		assert_true(has_content(f.dst[i], "d/e/u", "U"));
+		/* once */
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
+	}
+	same(&f);
+	fx_close(&f);
+}
+
 /* A file made at its then-current path A/f (a relocation), whose directory
  * A is renamed since and which has another name now: the UNLNK of one of
  * its other names leaves A/f (still a name of the file: the directory's
@@ -1401,6 +1438,7 @@ int main(void)
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_orphan_names),
+		cmocka_unit_test(test_orphan_tree),
 		cmocka_unit_test(test_moved_between_destinations),
 		cmocka_unit_test(test_apply_template),
 		cmocka_unit_test(test_failed_list),
