@@ -547,8 +547,10 @@ int loafre__fetch_path2fid(struct loafre__fetch *f, const char *path, struct loa
 	return fid_of_fd(f, AT_FDCWD, path, 0, ret_fid, NULL);
 }
 
-static int local_relpath(struct loafre__fetch *f, const struct loafre_fid *fid, char *buf,
-			 size_t cap)
+#define RELPATH_TRIES 32 /* kernel names of a descriptor tried (renames racing) */
+
+static int local_relpath_once(struct loafre__fetch *f, const struct loafre_fid *fid, char *buf,
+			      size_t cap)
 {
 	union {
 		struct file_handle fh;
@@ -593,6 +595,23 @@ static int local_relpath(struct loafre__fetch *f, const struct loafre_fid *fid, 
 		return -ENAMETOOLONG;
 	strcpy(buf, rel);
 	return 0;
+}
+
+/* local_relpath_once, again while its -ENOENT may be a rename racing the
+ * check of the kernel's name (the object lives: its handle opens, it has a
+ * name left). */
+static int local_relpath(struct loafre__fetch *f, const struct loafre_fid *fid, char *buf,
+			 size_t cap)
+{
+	int r = -ENOENT;
+
+	for (int i = 0; i < RELPATH_TRIES; i++) {
+		r = local_relpath_once(f, fid, buf, cap);
+		if (r != -ENOENT || loafre__fetch_gone(f, fid) != 0)
+			break;
+		sched_yield();
+	}
+	return r;
 }
 
 int loafre__fetch_relpath(struct loafre__fetch *f, const struct loafre_fid *fid, char *buf,

@@ -1152,12 +1152,14 @@ static int sync_dir(const struct loafre__rop_ctx *c, struct loafre__dest *d, uns
 		    const char *rel, char *why, struct loafre__sync_progress *p);
 
 /* A directory a record's sync copied with its tree (e->tree), which the
- * source still has at that path: synced once more, which removes the names
- * the first walk found that the source had only for an instant. 1 +
- * the names removed; 0: to try again (the sync failed). */
+ * source has at fspath (where it was synced, or where renames of
+ * directories above took it since): synced once more there, which removes
+ * the names the first walk found that the source had only for an instant.
+ * 1 + the names removed; 0: to try again (the destination does not have it
+ * there yet, or the sync failed). */
 static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
-		      const struct moved_ent *e, unsigned src, const char *rel,
-		      const struct stat *st)
+		      const struct loafre_fid *fid, const char *fspath, unsigned src,
+		      const char *rel, const struct stat *st)
 {
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 	struct loafre__sync_progress p = {0};
@@ -1170,13 +1172,14 @@ static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		return 1; /* another object there now: its records */
 	if (c->fetch_lock)
 		pthread_mutex_lock(c->fetch_lock);
-	r = loafre__fetch_path(c->fetch, e->fspath + 1, &got, &res);
+	r = loafre__fetch_path(c->fetch, fspath + 1, &got, &res);
 	loafre__fetch_results_free(&res, 1);
 	if (c->fetch_lock)
 		pthread_mutex_unlock(c->fetch_lock);
-	if (r < 0 || !loafre_fid_equal(&got, &e->fid) || loafre__dest_lstat(d, rel, &ds) < 0 ||
-	    !S_ISDIR(ds.st_mode))
-		return 1;
+	if (r < 0 || !loafre_fid_equal(&got, fid))
+		return 1; /* another object there now: its records */
+	if (loafre__dest_lstat(d, rel, &ds) < 0 || !S_ISDIR(ds.st_mode))
+		return 0; /* not there yet (a rename on its way) */
 	if (sync_dir(c, d, src, rel, why, &p) < 0)
 		return 0;
 	return 1 + (int)(p.deleted < INT_MAX - 1 ? p.deleted : INT_MAX - 1);
@@ -1204,12 +1207,24 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	    c->src_roots[src] < 0)
 		return 1; /* not a name of this rule's (any more) */
 	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		return e->tree ? tree_again(c, d, e, src, rel, &st) : 0; /* the source has it */
+		return e->tree ? tree_again(c, d, &e->fid, e->fspath, src, rel, &st)
+			       : 0; /* the source has it */
 	if (errno != ENOENT && errno != ENOTDIR)
 		return 0; /* not knowable */
-	if (still_named(c, &e->fid, e->fspath, &e->pfid))
-		return 0; /* a directory above renamed: its rename brings it */
 	r = fid_relpath(c, &e->fid, cur + 1, sizeof(cur) - 1);
+	if (still_named(c, &e->fid, e->fspath, &e->pfid)) {
+		/* a directory above renamed: its rename brings it; a synced
+		 * tree is synced again where it is now */
+		if (!e->tree || r < 0)
+			return 0;
+		cur[0] = '/';
+		if (loafre__rop_source_of(c->rule, cur, &csrc, &crel) < 0 || !crel[0] ||
+		    c->src_roots[csrc] < 0)
+			return 1;
+		if (fstatat(c->src_roots[csrc], crel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0;
+		return tree_again(c, d, &e->fid, cur, csrc, crel, &st);
+	}
 	if (r == 0) {
 		cur[0] = '/';
 		if (strcmp(cur, e->fspath) == 0)
@@ -1254,7 +1269,9 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
  * of the rule applies is removed by neither: an idle worker looks at the
  * names it made (ORPHAN_CHECK_MAX per call, each from ctx.orphan_age_ms
  * after it was made until ORPHAN_WATCH_MS) and removes those orphan_one
- * finds to be orphans. Not for a rule whose deletes are a command template
+ * finds to be orphans. A directory a record's sync copied with its tree
+ * (tree_note) is synced once more then: the walk may have copied names the
+ * source had for an instant only, which no record names. Not for a rule whose deletes are a command template
  * (that command gets the records' deletes only). */
 static unsigned orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			     unsigned di)

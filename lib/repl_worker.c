@@ -58,6 +58,8 @@
 #define COALESCE_LOOKAHEAD 512u   /* later records looked at for coalescing */
 #define RETRY_CHECK_MS 1000u      /* how often the retry file is looked for */
 #define IDLE_WORK_MS 1000u        /* how often an idle worker runs loafre__rop_idle */
+#define FID_PATH_TRIES 5          /* fid_path: lookups of a living object that found no path */
+#define FID_PATH_WAIT_US 2000     /* fid_path: the wait between them */
 #define SYNC_THREADS 4u           /* initial sync walkers per source */
 #define MAX_MDTS 4096u
 
@@ -1059,9 +1061,20 @@ static int fid_path(struct loafre__worker *w, const struct loafre_fid *fid, char
 
 	if (!w->fetch || cap < 2)
 		return -ENOENT;
-	pthread_mutex_lock(&w->fetch_lock);
-	r = loafre__fetch_relpath(w->fetch, fid, buf + 1, cap - 1);
-	pthread_mutex_unlock(&w->fetch_lock);
+	/* -ENOENT of an object that lives (its handle opens and it has a
+	 * name): renames above it racing the lookup; asked again a few times,
+	 * FID_PATH_WAIT_US apart, before its record is taken as "gone" */
+	for (int i = 0;; i++) {
+		pthread_mutex_lock(&w->fetch_lock);
+		r = loafre__fetch_relpath(w->fetch, fid, buf + 1, cap - 1);
+		if (r == -ENOENT && i < FID_PATH_TRIES && loafre__fetch_gone(w->fetch, fid) == 0) {
+			pthread_mutex_unlock(&w->fetch_lock);
+			usleep(FID_PATH_WAIT_US);
+			continue;
+		}
+		pthread_mutex_unlock(&w->fetch_lock);
+		break;
+	}
 	if (r == 0)
 		buf[0] = '/';
 	return r;

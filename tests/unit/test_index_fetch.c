@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -354,6 +355,59 @@ static void test_paths(void **state)
 }
 
 /* Path hints: used (and verified) with PREFER_PATHS. */
+/* relpath of a file that another thread renames between two directories
+ * all the while: the kernel's name of the descriptor can be stale by the
+ * time it is checked; that is no "gone" (the object lives). */
+struct renamer {
+	char a[PATH_MAX], b[PATH_MAX]; /* the file's two paths */
+	volatile int stop;             /* set by the test */
+};
+
+static void *renamer_main(void *arg)
+{
+	struct renamer *rn = arg;
+
+	while (!rn->stop) {
+		if (rename(rn->a, rn->b) < 0 || rename(rn->b, rn->a) < 0)
+			break;
+	}
+	return NULL;
+}
+
+static void test_relpath_renames_racing(void **state)
+{
+	struct ctx *c = *state;
+	struct renamer rn = {0};
+	char p[PATH_MAX], out[PATH_MAX];
+	struct loafre_fid want;
+	struct loafre__fetch *f;
+	pthread_t t;
+	unsigned failed = 0;
+
+	pathof(c, p, "x");
+	assert_int_equal(mkdir(p, 0755), 0);
+	pathof(c, p, "y");
+	assert_int_equal(mkdir(p, 0755), 0);
+	pathof(c, rn.a, "x/f");
+	pathof(c, rn.b, "y/f");
+	write_file(rn.a, 5);
+	fid_of(rn.a, &want);
+	assert_int_equal(loafre__fetch_open(LOAFRE_FS_LOCAL, c->tree, 0, 0, &f), 0);
+	assert_int_equal(pthread_create(&t, NULL, renamer_main, &rn), 0);
+	for (int i = 0; i < 20000; i++) {
+		int r = loafre__fetch_relpath(f, &want, out, sizeof(out));
+
+		if (r < 0)
+			failed++;
+		else
+			assert_true(strcmp(out, "x/f") == 0 || strcmp(out, "y/f") == 0);
+	}
+	rn.stop = 1;
+	pthread_join(t, NULL);
+	assert_int_equal(failed, 0);
+	loafre__fetch_close(f);
+}
+
 static void test_hints(void **state)
 {
 	struct ctx *c = *state;
@@ -493,6 +547,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_unlinked_is_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_through_pool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relpath_renames_racing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lustre_fid_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),

@@ -1146,6 +1146,35 @@ static void test_orphan_tree(void **state)
 		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
 	}
 	same(&f);
+
+	/* the same in a directory A the source renames to B since: synced
+	 * again where the rename of A brings it at the destination */
+	sh("mkdir '%s/proj/A' && mkdir -p '%s/out/e' && printf T > '%s/out/e/t' && "
+	   "mv '%s/out/e' '%s/proj/A/e'", f.src, f.src, f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
+	fid_of(&f, "/proj/A/e", &mv.sfid);
+	fid_of(&f, "/proj/A", &mv.pfid);
+	set_name(&mv, "e");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/A/e", "/out/e", LOAFRE_RP_DIR, why), 0);
+	fid_of(&f, "/proj/A", &mv.sfid);
+	sh("mv '%s/proj/A/e/t' '%s/proj/r2' && mv '%s/proj/A' '%s/proj/B'", f.src, f.src, f.src,
+	   f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/r2", NULL, 0);
+	usleep(20000);
+	for (int i = 0; i < 2; i++) {
+		/* B/e not at the destination yet */
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
+		assert_true(exists(f.dst[i], "A/e/t"));
+	}
+	mv.pfid = mv.spfid = proj;
+	set_name(&mv, "B");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/B", "/proj/A", LOAFRE_RP_DIR, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(exists(f.dst[i], "B/e/t"));
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 1);
+		assert_false(exists(f.dst[i], "B/e/t"));
+	}
+	same(&f);
 	fx_close(&f);
 }
 
