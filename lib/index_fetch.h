@@ -114,8 +114,10 @@ int loafre__fetch_path(struct loafre__fetch *f, const char *relpath, struct loaf
 int loafre__fetch_path2fid(struct loafre__fetch *f, const char *path, struct loafre_fid *ret_fid);
 
 /* The current path of fid relative to the root ("" for the root), through
- * its handle and the kernel's name of the descriptor (local) or
- * llapi_fid2path (Lustre). -ENOENT: gone or not resolvable (hashed FID);
+ * its handle and the kernel's name of the descriptor, checked to lead to
+ * the object, asked again (a few times) while renames race the check and
+ * the object lives (local); or llapi_fid2path (Lustre). -ENOENT: gone or
+ * not resolvable (hashed FID; a rename racing every try);
  * -EXDEV: it lives outside the tree; -ENAMETOOLONG: cap too small. */
 int loafre__fetch_relpath(struct loafre__fetch *f, const struct loafre_fid *fid, char *buf,
 			  size_t cap);

@@ -367,9 +367,16 @@ static void *renamer_main(void *arg)
 {
 	struct renamer *rn = arg;
 
+	/* a pause after each rename: a lookup asked again finds the name
+	 * settled (a storm of renames never pausing could outlast any number
+	 * of tries) */
 	while (!rn->stop) {
-		if (rename(rn->a, rn->b) < 0 || rename(rn->b, rn->a) < 0)
+		if (rename(rn->a, rn->b) < 0)
 			break;
+		usleep(20);
+		if (rename(rn->b, rn->a) < 0)
+			break;
+		usleep(20);
 	}
 	return NULL;
 }
