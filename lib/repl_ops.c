@@ -1185,15 +1185,96 @@ static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return 1 + (int)(p.deleted < INT_MAX - 1 ? p.deleted : INT_MAX - 1);
 }
 
-/* Whether relocated name e at d is settled (1: d does not have it; 2: it
- * was removed now) or still to watch (0); a directory of e->tree: 1 + the
- * names tree_again removed. It is removed when the source
- * lacks it, the object has not kept that name in the directory it was
- * made in (still_named), and the object is gone at the source, lives
- * outside the rule's scope, or d already has it where the source has it
- * now (otherwise the record that takes it there may still be on its way,
- * and may name this path). The source is looked at again last, just
- * before the removal. */
+static int first_name(void *arg, const char *name)
+{
+	(void)arg;
+	(void)name;
+	return 1;
+}
+
+/* After relocated name rel (of source src; fspath) is gone from d: its
+ * directories that the source does not have (up to the source's root,
+ * never it) and that are empty at d are removed, nearest first. A
+ * relocation makes the missing directories above the name; when the
+ * source had them for an instant only, no record names them. How many. */
+static unsigned empty_parents(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+			      unsigned src, const char *fspath, const char *rel)
+{
+	char fs[PATH_MAX], why[LOAFRE__DEST_WHY_MAX];
+	size_t off = (size_t)(rel - fspath);
+	unsigned n = 0;
+	char *slash;
+
+	if (rel < fspath || strlen(fspath) >= sizeof(fs))
+		return 0;
+	strcpy(fs, fspath);
+	/* (a destination sets a directory's times from the source after its
+	 * entries change: those of the directory kept follow) */
+	while ((slash = strrchr(fs + off, '/')) != NULL) {
+		const char *dr = fs + off;
+		struct stat st;
+
+		*slash = '\0';
+		if (fstatat(c->src_roots[src], dr, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    (errno != ENOENT && errno != ENOTDIR))
+			break; /* the source has it (or not knowable) */
+		if (!in_scope(c->rule, fs, true, NULL, LOAFRE_CL_RMDIR) ||
+		    loafre__dest_lstat(d, dr, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    loafre__dest_list(d, dr, first_name, NULL) != 0 ||
+		    loafre__dest_rmdir(d, c->src_roots[src], dr, why) < 0)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* Relocated name e (rel of source src) that the source no longer has,
+ * whose object is still in the directory it was made in, now at crel
+ * (source csrc): when d has that directory at its current place already
+ * (another directory there: the rename that takes the old one there,
+ * if any, merges them), the entry is renamed to crel at d. The object's
+ * records may never name rel: a directory name the source had for an
+ * instant only. 2 + the empty directories removed; 0: to look again. */
+static int to_place(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		    const struct moved_ent *e, unsigned src, const char *rel, unsigned csrc,
+		    const char *crel)
+{
+	char dir[PATH_MAX], why[LOAFRE__DEST_WHY_MAX];
+	const char *slash = strrchr(crel, '/');
+	struct stat st, ds;
+
+	if (csrc != src || (slash && (size_t)(slash - crel) >= sizeof(dir)))
+		return 0;
+	memcpy(dir, crel, slash ? (size_t)(slash - crel) : 0);
+	dir[slash ? slash - crel : 0] = '\0';
+	if ((dir[0] && (loafre__dest_lstat(d, dir, &ds) < 0 || !S_ISDIR(ds.st_mode))) ||
+	    loafre__dest_lstat(d, rel, &ds) < 0 || loafre__rule_template(c->rule, LOAFRE_ACT_MOVE) ||
+	    !in_scope(c->rule, e->fspath, S_ISDIR(ds.st_mode), NULL, LOAFRE_CL_RENAME))
+		return 0;
+	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return 0;
+	if (loafre__dest_rename(d, c->src_roots[src], rel, crel, why) < 0)
+		return 0;
+	return 2 + (int)empty_parents(c, d, src, e->fspath, rel);
+}
+
+/* Whether relocated name e at d is settled (1 + what was removed or moved
+ * now: 1 when d does not have it) or still to watch (0). When the source
+ * lacks the name:
+ *  - the object has not kept that name in the directory it was made in
+ *    (still_named): it is removed when the object is gone at the source,
+ *    lives outside the rule's scope, or d already has it where the source
+ *    has it now (otherwise the record that takes it there may still be on
+ *    its way, and may name this path);
+ *  - it has (a directory above renamed since): when d has it where the
+ *    source has it now too, this is a second copy, removed; when d has
+ *    the directory it is in now, it is moved there (to_place); else the
+ *    directory rename that brings it is awaited.
+ * The directories above a name removed or moved that the source lacks and
+ * that are empty at d go too (empty_parents). The source is looked at
+ * again last, just before a removal. A directory of e->tree that the
+ * source has (at the name, or where renames above took it): tree_again. */
 static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		      const struct moved_ent *e)
 {
@@ -1212,21 +1293,28 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	if (errno != ENOENT && errno != ENOTDIR)
 		return 0; /* not knowable */
 	r = fid_relpath(c, &e->fid, cur + 1, sizeof(cur) - 1);
-	if (still_named(c, &e->fid, e->fspath, &e->pfid)) {
-		/* a directory above renamed: its rename brings it; a synced
-		 * tree is synced again where it is now */
-		if (!e->tree || r < 0)
-			return 0;
+	if (r == 0)
 		cur[0] = '/';
+	if (still_named(c, &e->fid, e->fspath, &e->pfid)) {
+		/* a directory above renamed: its rename brings it, unless d
+		 * has the object where the source has it now already (then
+		 * this is a second copy: made where that directory was, which
+		 * the rename merges into the new place); a synced tree is
+		 * synced again where it is now */
+		if (r < 0)
+			return 0;
 		if (loafre__rop_source_of(c->rule, cur, &csrc, &crel) < 0 || !crel[0] ||
 		    c->src_roots[csrc] < 0)
-			return 1;
+			return e->tree ? 1 : 0;
 		if (fstatat(c->src_roots[csrc], crel, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return 0;
-		return tree_again(c, d, &e->fid, cur, csrc, crel, &st);
-	}
-	if (r == 0) {
-		cur[0] = '/';
+		if (e->tree)
+			return tree_again(c, d, &e->fid, cur, csrc, crel, &st);
+		if (strcmp(cur, e->fspath) == 0)
+			return 0;
+		if (loafre__dest_lstat(d, crel, &ds) < 0)
+			return to_place(c, d, e, src, rel, csrc, crel);
+	} else if (r == 0) {
 		if (strcmp(cur, e->fspath) == 0)
 			return 0;
 		if (loafre__rop_source_of(c->rule, cur, &csrc, &crel) == 0 && crel[0]) {
@@ -1250,7 +1338,7 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		return 0; /* -EXDEV: it lives outside the tree */
 	}
 	if (loafre__dest_lstat(d, rel, &ds) < 0)
-		return 1;
+		return 1 + (int)empty_parents(c, d, src, e->fspath, rel);
 	/* deletes honour excludes and the rule's event types */
 	if (!in_scope(c->rule, e->fspath, S_ISDIR(ds.st_mode), NULL,
 		      S_ISDIR(ds.st_mode) ? LOAFRE_CL_RMDIR : LOAFRE_CL_UNLINK))
@@ -1258,7 +1346,9 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 	    (errno != ENOENT && errno != ENOTDIR))
 		return 0;
-	return loafre__dest_unlink(d, c->src_roots[src], rel, why) == 0 ? 2 : 0;
+	if (loafre__dest_unlink(d, c->src_roots[src], rel, why) < 0)
+		return 0;
+	return 2 + (int)empty_parents(c, d, src, e->fspath, rel);
 }
 
 /* Names loafre__rop_relocate (and loafre__rop_moved_note) made at an

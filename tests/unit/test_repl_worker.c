@@ -1178,6 +1178,65 @@ static void test_orphan_tree(void **state)
 	fx_close(&f);
 }
 
+/* A CREAT applied where the source has the file now, M/d22/f, below a
+ * directory name M the source had for an instant only (`mv S M; mv M T`
+ * is one RENME S -> T), whose missing directories the copy made; the
+ * RENME, applied by another worker process, takes S (without f) to T. The
+ * idle check takes f to its place T/d22/f and removes M/d22, M. */
+static void test_orphan_brief_dir(void **state)
+{
+	struct fx f;
+	struct loafre_rec cr = rec_of(LOAFRE_CL_CREATE), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre__rop_moved *one, *two;
+	struct loafre_fid proj;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	one = f.ctx.moved;
+	assert_int_equal(loafre__rop_moved_new(&two), 0);
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir -p '%s/proj/S/d22' && printf F > '%s/proj/S/d22/f'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/S", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/S/d22", NULL, LOAFRE_RP_DIR);
+	fid_of(&f, "/proj/S/d22/f", &cr.tfid);
+	fid_of(&f, "/proj/S/d22", &cr.pfid);
+	fid_of(&f, "/proj/S", &mv.sfid);
+	set_name(&cr, "f");
+	sh("mv '%s/proj/S' '%s/proj/M'", f.src, f.src);
+	assert_int_equal(apply_rec(&f, &cr, "/proj/S/d22/f", NULL, 0, why), 0);
+	sh("mv '%s/proj/M' '%s/proj/T'", f.src, f.src);
+	f.ctx.moved = two;
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "T");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/T", "/proj/S", LOAFRE_RP_DIR, why), 0);
+	f.ctx.moved = one;
+	f.ctx.orphan_age_ms = 1;
+	usleep(20000);
+	for (int i = 0; i < 2; i++) {
+		assert_true(exists(f.dst[i], "M/d22/f") && exists(f.dst[i], "T/d22"));
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 3);
+		assert_false(exists(f.dst[i], "M"));
+		assert_true(has_content(f.dst[i], "T/d22/f", "F"));
+		/* the directories whose entries changed keep the source's times */
+		for (int k = 0; k < 2; k++) {
+			const char *rel = k ? "T/d22" : ".";
+			char a[PATH_MAX * 2], b[PATH_MAX * 2];
+			struct stat sa, sb;
+
+			snprintf(a, sizeof(a), "%s/proj/%s", f.src, rel);
+			snprintf(b, sizeof(b), "%s/%s", f.dst[i], rel);
+			assert_int_equal(lstat(a, &sa), 0);
+			assert_int_equal(lstat(b, &sb), 0);
+			assert_int_equal(sa.st_mtim.tv_sec, sb.st_mtim.tv_sec);
+			assert_int_equal(sa.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+		}
+	}
+	same(&f);
+	loafre__rop_moved_free(two);
+	fx_close(&f);
+}
+
 /* A file made at its then-current path A/f (a relocation), whose directory
  * A is renamed since and which has another name now: the UNLNK of one of
  * its other names leaves A/f (still a name of the file: the directory's
@@ -1468,6 +1527,7 @@ int main(void)
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_orphan_names),
 		cmocka_unit_test(test_orphan_tree),
+		cmocka_unit_test(test_orphan_brief_dir),
 		cmocka_unit_test(test_moved_between_destinations),
 		cmocka_unit_test(test_apply_template),
 		cmocka_unit_test(test_failed_list),
