@@ -961,13 +961,34 @@ out:
 	pthread_mutex_unlock(&m->mu);
 }
 
+/* The FID of the object at relpath (relative to the root, no leading '/')
+ * at the source now, into *ret (written on success only). Takes the fetch
+ * lock. 0 or -errno. */
+static int fid_at(const struct loafre__rop_ctx *c, const char *relpath, struct loafre_fid *ret)
+{
+	struct loafre__fetch_result res;
+	struct loafre_fid got;
+	int r;
+
+	if (!c->fetch)
+		return -ENOENT;
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_path(c->fetch, relpath, &got, &res);
+	loafre__fetch_results_free(&res, 1);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	if (r == 0)
+		*ret = got;
+	return r;
+}
+
 /* The FID of the directory of fspath ("/a/b" -> "/a") at the source now,
  * into *ret (zero when not knowable). Takes the fetch lock. */
 static void parent_fid(const struct loafre__rop_ctx *c, const char *fspath,
 		       struct loafre_fid *ret)
 {
 	const char *slash = strrchr(fspath, '/');
-	struct loafre__fetch_result res;
 	char dir[PATH_MAX];
 	size_t l = slash ? (size_t)(slash - fspath) : 0;
 
@@ -977,13 +998,8 @@ static void parent_fid(const struct loafre__rop_ctx *c, const char *fspath,
 	/* relative to the root, without the leading '/' */
 	memcpy(dir, fspath + (l ? 1 : 0), l ? l - 1 : 0);
 	dir[l ? l - 1 : 0] = '\0';
-	if (c->fetch_lock)
-		pthread_mutex_lock(c->fetch_lock);
-	if (loafre__fetch_path(c->fetch, dir, ret, &res) < 0)
+	if (fid_at(c, dir, ret) < 0)
 		memset(ret, 0, sizeof(*ret));
-	loafre__fetch_results_free(&res, 1);
-	if (c->fetch_lock)
-		pthread_mutex_unlock(c->fetch_lock);
 }
 
 void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,
@@ -1163,20 +1179,12 @@ static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 {
 	char why[LOAFRE__DEST_WHY_MAX] = "";
 	struct loafre__sync_progress p = {0};
-	struct loafre__fetch_result res;
 	struct loafre_fid got;
 	struct stat ds;
-	int r;
 
 	if (!S_ISDIR(st->st_mode))
 		return 1; /* another object there now: its records */
-	if (c->fetch_lock)
-		pthread_mutex_lock(c->fetch_lock);
-	r = loafre__fetch_path(c->fetch, fspath + 1, &got, &res);
-	loafre__fetch_results_free(&res, 1);
-	if (c->fetch_lock)
-		pthread_mutex_unlock(c->fetch_lock);
-	if (r < 0 || !loafre_fid_equal(&got, fid))
+	if (fid_at(c, fspath + 1, &got) < 0 || !loafre_fid_equal(&got, fid))
 		return 1; /* another object there now: its records */
 	if (loafre__dest_lstat(d, rel, &ds) < 0 || !S_ISDIR(ds.st_mode))
 		return 0; /* not there yet (a rename on its way) */
@@ -1724,19 +1732,9 @@ static int sync_dir(const struct loafre__rop_ctx *c, struct loafre__dest *d, uns
 /* Notes directory fspath, just synced with its tree, for orphan_check. */
 static void tree_note(const struct loafre__rop_ctx *c, const char *fspath)
 {
-	struct loafre__fetch_result res;
 	struct loafre_fid fid, pf;
-	int r;
 
-	if (!c->moved || !c->fetch || fspath[0] != '/')
-		return;
-	if (c->fetch_lock)
-		pthread_mutex_lock(c->fetch_lock);
-	r = loafre__fetch_path(c->fetch, fspath + 1, &fid, &res);
-	loafre__fetch_results_free(&res, 1);
-	if (c->fetch_lock)
-		pthread_mutex_unlock(c->fetch_lock);
-	if (r < 0)
+	if (!c->moved || fspath[0] != '/' || fid_at(c, fspath + 1, &fid) < 0)
 		return;
 	parent_fid(c, fspath, &pf);
 	moved_put(c->moved, &fid, fspath, &pf, true);
