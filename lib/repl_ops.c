@@ -70,6 +70,8 @@ extern char **environ;
 #define PEND_TRIES 64u          /* directory renames (per destination) they are tried again after */
 #define ORPHAN_WATCH_MS 600000u /* how long a relocated name is watched (orphan_check) */
 #define ORPHAN_CHECK_MAX 256u   /* relocated names orphan_check looks at per call */
+#define PRUNE_MAX 100000u       /* destination entries one tree_again looks at */
+#define PRUNE_DEPTH 64u         /* directory depth it looks into */
 #define CMD_ERR_MAX 4096        /* stderr kept from a template command */
 #define CHILD_DIRS_MAX 128u     /* subdirectories whose times a directory rename resets */
 
@@ -740,7 +742,7 @@ struct moved_ent {
 	uint64_t settled;       /* destinations (bit = index < 64) where the
 				 * name is settled (orphan_check) */
 	bool tree;              /* a directory a record's sync copied with its
-				 * tree: synced again once (orphan_check) */
+				 * tree: pruned once (orphan_check) */
 };
 
 struct loafre__rop_moved {
@@ -1164,23 +1166,95 @@ static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid
 
 /* ---- relocated names no record removes ---------------------------------------- */
 
-static int sync_dir(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned src,
-		    const char *rel, char *why, struct loafre__sync_progress *p);
+/* One destination directory's entries (prune). */
+struct prune_names {
+	char **name;  /* malloc'ed names */
+	bool *dir;    /* whether each is a directory at the destination */
+	size_t n, cap;
+};
+
+static int prune_add(void *arg, const char *name, const struct stat *st)
+{
+	struct prune_names *pn = arg;
+
+	if (pn->n == pn->cap) {
+		size_t cap = pn->cap ? pn->cap * 2 : 64;
+		char **nn = realloc(pn->name, cap * sizeof(*nn));
+		bool *nd;
+
+		if (!nn)
+			return -ENOMEM;
+		pn->name = nn;
+		if (!(nd = realloc(pn->dir, cap * sizeof(*nd))))
+			return -ENOMEM;
+		pn->dir = nd;
+		pn->cap = cap;
+	}
+	if (!(pn->name[pn->n] = strdup(name)))
+		return -ENOMEM;
+	pn->dir[pn->n++] = S_ISDIR(st->st_mode);
+	return 0;
+}
+
+/* Removes from destination directory rel (fspath at the source; both
+ * PATH_MAX buffers, restored on return) the entries the source lacks, in
+ * the rule's scope, and looks the same way into the directories both
+ * have (depth at most PRUNE_DEPTH, *budget entries at most). Nothing the
+ * source has is touched. How many were removed. */
+static unsigned prune(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned src,
+		      char *fspath, char *rel, unsigned depth, size_t *budget)
+{
+	struct prune_names pn = {0};
+	size_t fl = strlen(fspath), rl = strlen(rel);
+	unsigned n = 0;
+
+	if (depth > PRUNE_DEPTH || loafre__dest_list_stat(d, rel, prune_add, &pn) < 0)
+		goto out;
+	for (size_t i = 0; i < pn.n && *budget > 0; i++, (*budget)--) {
+		char why[LOAFRE__DEST_WHY_MAX];
+		size_t nl = strlen(pn.name[i]);
+		struct stat st;
+
+		if (fl + 1 + nl >= PATH_MAX || rl + 1 + nl >= PATH_MAX)
+			continue;
+		snprintf(fspath + fl, PATH_MAX - fl, "/%s", pn.name[i]);
+		snprintf(rel + rl, PATH_MAX - rl, "%s%s", rl ? "/" : "", pn.name[i]);
+		if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (pn.dir[i] && S_ISDIR(st.st_mode))
+				n += prune(c, d, src, fspath, rel, depth + 1, budget);
+		} else if ((errno == ENOENT || errno == ENOTDIR) &&
+			   in_scope(c->rule, fspath, pn.dir[i], NULL,
+				    pn.dir[i] ? LOAFRE_CL_RMDIR : LOAFRE_CL_UNLINK) &&
+			   (pn.dir[i] ? loafre__dest_rmdir(d, c->src_roots[src], rel, why)
+				      : loafre__dest_unlink(d, c->src_roots[src], rel, why)) == 0) {
+			n++;
+		}
+		fspath[fl] = '\0';
+		rel[rl] = '\0';
+	}
+out:
+	for (size_t i = 0; i < pn.n; i++)
+		free(pn.name[i]);
+	free(pn.name);
+	free(pn.dir);
+	return n;
+}
 
 /* A directory a record's sync copied with its tree (e->tree), which the
  * source has at fspath (where it was synced, or where renames of
- * directories above took it since): synced once more there, which removes
- * the names the first walk found that the source had only for an instant.
- * 1 + the names removed; 0: to try again (the destination does not have it
- * there yet, or the sync failed). */
+ * directories above took it since): the names in that tree the source
+ * lacks are removed (prune; the walk may have copied names the source had
+ * for an instant only). 1 + the names removed; 0: to look again (the
+ * destination does not have it there yet). */
 static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		      const struct loafre_fid *fid, const char *fspath, unsigned src,
 		      const char *rel, const struct stat *st)
 {
-	char why[LOAFRE__DEST_WHY_MAX] = "";
-	struct loafre__sync_progress p = {0};
+	char fs[PATH_MAX], r[PATH_MAX];
+	size_t budget = PRUNE_MAX;
 	struct loafre_fid got;
 	struct stat ds;
+	unsigned n;
 
 	if (!S_ISDIR(st->st_mode))
 		return 1; /* another object there now: its records */
@@ -1188,9 +1262,12 @@ static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		return 1; /* another object there now: its records */
 	if (loafre__dest_lstat(d, rel, &ds) < 0 || !S_ISDIR(ds.st_mode))
 		return 0; /* not there yet (a rename on its way) */
-	if (sync_dir(c, d, src, rel, why, &p) < 0)
-		return 0;
-	return 1 + (int)(p.deleted < INT_MAX - 1 ? p.deleted : INT_MAX - 1);
+	if (strlen(fspath) >= sizeof(fs) || strlen(rel) >= sizeof(r))
+		return 1;
+	strcpy(fs, fspath);
+	strcpy(r, rel);
+	n = prune(c, d, src, fs, r, 0, &budget);
+	return 1 + (int)(n < INT_MAX - 1 ? n : INT_MAX - 1);
 }
 
 static int first_name(void *arg, const char *name)
@@ -1368,8 +1445,8 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
  * names it made (ORPHAN_CHECK_MAX per call, each from ctx.orphan_age_ms
  * after it was made until ORPHAN_WATCH_MS) and removes those orphan_one
  * finds to be orphans. A directory a record's sync copied with its tree
- * (tree_note) is synced once more then: the walk may have copied names the
- * source had for an instant only, which no record names. Not for a rule whose deletes are a command template
+ * (tree_note) is pruned then (tree_again): the walk may have copied names
+ * the source had for an instant only, which no record names. Not for a rule whose deletes are a command template
  * (that command gets the records' deletes only). */
 static unsigned orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			     unsigned di)
@@ -1772,8 +1849,8 @@ static int do_sync(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		r = sync_dir(c, d, op->src, op->rel, why, &p);
 		/* what the walk copied may hold names the source had only for
 		 * an instant, which no record names (the local source merges
-		 * `creat a; mv a b` into one CREAT of b): synced once more
-		 * later (orphan_check) */
+		 * `creat a; mv a b` into one CREAT of b): pruned later
+		 * (orphan_check) */
 		if (r == 0 && rec)
 			tree_note(c, op->fspath);
 		return r;

@@ -1115,7 +1115,7 @@ static void test_orphan_names(void **state)
 /* A directory renamed into the rule's scope is copied with its tree by a
  * walk of the source, which finds a name the source has for an instant
  * only (`mv d/t r` right after: the local source records one CREAT of r).
- * An idle worker syncs that directory once more, which removes it. */
+ * An idle worker prunes that directory once, which removes it. */
 static void test_orphan_tree(void **state)
 {
 	struct fx f;
