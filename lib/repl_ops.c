@@ -234,6 +234,31 @@ int loafre__rop_map(const struct loafre__rule *r, const struct loafre_rec *rec,
 	}
 }
 
+/* The kind of record that coalesces: 2 content, 1 attributes, 0 none. */
+static int coalesce_class(uint32_t t)
+{
+	switch (t) {
+	case LOAFRE_CL_CLOSE:
+	case LOAFRE_CL_MTIME:
+	case LOAFRE_CL_TRUNC:
+		return 2;
+	case LOAFRE_CL_SETATTR:
+	case LOAFRE_CL_CTIME:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int loafre__rop_supersedes(uint32_t head, uint32_t later)
+{
+	int h = coalesce_class(head), l = coalesce_class(later);
+
+	if (!h || !l)
+		return -1;
+	return h == l ? 1 : 0;
+}
+
 /* ---- filters ------------------------------------------------------------------- */
 
 bool loafre__rop_protect(void *arg, const char *rel, bool is_dir)

@@ -192,6 +192,16 @@ unsigned loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *
 void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,
 			    const char *fspath);
 
+/* Whether a later record of the same object, of type `later`, makes a
+ * record of type `head` needless (the later one reads the source as it
+ * is then): 1; 0: no, but records past it may (both are of the kinds
+ * that coalesce); -1: no, and nothing past it may (head or later is not
+ * such a kind: a rename, an unlink... keeps the order). Content records
+ * (CLOSE, MTIME, TRUNC) supersede content records; attribute records
+ * (SATTR, CTIME) attribute records only: a content record copies nothing
+ * when the content is unchanged, which sets no attributes. */
+int loafre__rop_supersedes(uint32_t head, uint32_t later);
+
 /* Applies plan op (of record rec; NULL for a retry) to destination d,
  * configured as dc (spec, maps, host). Returns 0 (done, or nothing to do:
  * the source is gone), or -errno with a line in why (LOAFRE__DEST_WHY_MAX

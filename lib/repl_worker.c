@@ -1015,39 +1015,24 @@ static int m_connect(struct member *m)
 	return -EINTR;
 }
 
-static bool coalescible(uint32_t t, int *cls)
-{
-	switch (t) {
-	case LOAFRE_CL_CLOSE:
-	case LOAFRE_CL_MTIME:
-	case LOAFRE_CL_TRUNC:
-		*cls = 2; /* content (a copy also sets the attributes) */
-		return true;
-	case LOAFRE_CL_SETATTR:
-	case LOAFRE_CL_CTIME:
-		*cls = 1; /* attributes */
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* Whether the head record is superseded by a later one of the same object
  * already received (the later one reads the source as it is then). */
 static bool superseded(struct member *m)
 {
 	const struct loafre_rec *h = &q_at(m, 0)->rec;
-	int hc, lc;
 
-	if (!coalescible(h->type, &hc))
+	if (loafre__rop_supersedes(h->type, h->type) < 0)
 		return false;
 	for (size_t k = 1; k < m->n && k < COALESCE_LOOKAHEAD; k++) {
 		const struct loafre_rec *l = &q_at(m, k)->rec;
+		int r;
+
 		if (!loafre_fid_equal(&l->tfid, &h->tfid))
 			continue;
-		if (!coalescible(l->type, &lc))
+		r = loafre__rop_supersedes(h->type, l->type);
+		if (r < 0)
 			return false; /* a rename, unlink, ... in between: keep the order */
-		if (lc >= hc)
+		if (r > 0)
 			return true;
 	}
 	return false;

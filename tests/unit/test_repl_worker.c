@@ -1320,6 +1320,23 @@ static void test_moved_between_destinations(void **state)
 	fx_close(&f);
 }
 
+/* Coalescing: a chmod followed by a close that wrote nothing (two runs of
+ * repl_outage.py worker lost a chmod that way: the CLOSE's content check
+ * found the content unchanged and copied nothing, attributes included). */
+static void test_supersedes(void **state)
+{
+	(void)state;
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_SETATTR, LOAFRE_CL_CLOSE), 0);
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_SETATTR, LOAFRE_CL_SETATTR), 1);
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_CTIME, LOAFRE_CL_SETATTR), 1);
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_CLOSE, LOAFRE_CL_TRUNC), 1);
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_MTIME, LOAFRE_CL_CLOSE), 1);
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_CLOSE, LOAFRE_CL_SETATTR), 0);
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_CLOSE, LOAFRE_CL_RENAME), -1);
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_UNLINK, LOAFRE_CL_CLOSE), -1);
+	assert_int_equal(loafre__rop_supersedes(LOAFRE_CL_SETXATTR, LOAFRE_CL_SETXATTR), -1);
+}
+
 /* Command templates: run without a shell; a non-zero exit is a failure. */
 static void test_apply_template(void **state)
 {
@@ -1529,6 +1546,7 @@ int main(void)
 		cmocka_unit_test(test_orphan_tree),
 		cmocka_unit_test(test_orphan_brief_dir),
 		cmocka_unit_test(test_moved_between_destinations),
+		cmocka_unit_test(test_supersedes),
 		cmocka_unit_test(test_apply_template),
 		cmocka_unit_test(test_failed_list),
 		cmocka_unit_test(test_worker_open),
