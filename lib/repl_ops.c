@@ -1338,6 +1338,28 @@ static unsigned empty_parents(const struct loafre__rop_ctx *c, struct loafre__de
 	return n;
 }
 
+/* fspath's last component in directory pfid where the source has that
+ * directory now, into buf ("/dir/name"). 0 or -errno. */
+static int name_now(const struct loafre__rop_ctx *c, const struct loafre_fid *pfid,
+		    const char *fspath, char *buf, size_t cap)
+{
+	const char *name = strrchr(fspath, '/');
+	size_t l;
+	int r;
+
+	if (!name || cap < 2)
+		return -EINVAL;
+	r = fid_relpath(c, pfid, buf + 1, cap - 1);
+	if (r < 0)
+		return r;
+	buf[0] = '/';
+	l = strlen(buf);
+	if (l + strlen(name) >= cap)
+		return -ENAMETOOLONG;
+	strcpy(buf + (l == 1 ? 0 : l), name);
+	return 0;
+}
+
 /* Relocated name e (rel of source src) that the source no longer has,
  * whose object is still in the directory it was made in, now at crel
  * (source csrc): when d has that directory at its current place already
@@ -1406,6 +1428,10 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	if (r == 0)
 		cur[0] = '/';
 	if (still_named(c, &e->fid, e->fspath, &e->pfid)) {
+		/* where this name is now: its directory's current path (the
+		 * kernel's name of a file with several names may be another) */
+		if (!loafre_fid_is_zero(&e->pfid))
+			r = name_now(c, &e->pfid, e->fspath, cur, sizeof(cur));
 		/* a directory above renamed: its rename brings it, unless d
 		 * has the object where the source has it now already (then
 		 * this is a second copy: made where that directory was, which

@@ -1237,6 +1237,50 @@ static void test_orphan_brief_dir(void **state)
 	fx_close(&f);
 }
 
+/* Storm seed 143: a write applied at A/r4, a name of a file with two
+ * names, whose directory A the source renames to B since (that rename
+ * still to come at the destination) while the kernel names the file by
+ * its other name h, which the destination has: A/r4 is not a second copy
+ * (its own name is B/r4 now, not at the destination yet): kept. */
+static void test_orphan_hardlink(void **state)
+{
+	struct fx f;
+	struct loafre_rec cl = rec_of(LOAFRE_CL_CLOSE), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj;
+	char why[LOAFRE__DEST_WHY_MAX] = "", kname[PATH_MAX];
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir '%s/proj/A' && printf F > '%s/proj/A/r4'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/A/r4", NULL, 0);
+	fid_of(&f, "/proj/A/r4", &cl.tfid);
+	fid_of(&f, "/proj/A", &mv.sfid);
+	sh("printf FF > '%s/proj/A/r4'", f.src);
+	loafre__rop_moved_note(&f.ctx, &cl.tfid, "/proj/A/r4");
+	assert_int_equal(apply_rec(&f, &cl, "/proj/A/r4", NULL, 0, why), 0);
+	/* the kernel's name of the file: h, made last */
+	sh("mv '%s/proj/A' '%s/proj/B' && ln '%s/proj/B/r4' '%s/proj/h'", f.src, f.src, f.src,
+	   f.src);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/h", NULL, 0);
+	assert_int_equal(loafre__fetch_relpath(f.fetch, &cl.tfid, kname, sizeof(kname)), 0);
+	f.ctx.orphan_age_ms = 1;
+	usleep(20000);
+	for (int i = 0; i < 2; i++) {
+		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		assert_true(has_content(f.dst[i], "A/r4", "FF"));
+	}
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "B");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/B", "/proj/A", LOAFRE_RP_DIR, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(ino(f.dst[i], "B/r4") == ino(f.dst[i], "h"));
+	same(&f);
+	assert_string_equal(kname, "proj/h"); /* else the case is not met */
+	fx_close(&f);
+}
+
 /* A file made at its then-current path A/f (a relocation), whose directory
  * A is renamed since and which has another name now: the UNLNK of one of
  * its other names leaves A/f (still a name of the file: the directory's
@@ -1545,6 +1589,7 @@ int main(void)
 		cmocka_unit_test(test_orphan_names),
 		cmocka_unit_test(test_orphan_tree),
 		cmocka_unit_test(test_orphan_brief_dir),
+		cmocka_unit_test(test_orphan_hardlink),
 		cmocka_unit_test(test_moved_between_destinations),
 		cmocka_unit_test(test_supersedes),
 		cmocka_unit_test(test_apply_template),
