@@ -72,6 +72,7 @@ extern char **environ;
 #define ORPHAN_CHECK_MAX 256u   /* relocated names orphan_check looks at per call */
 #define PRUNE_MAX 100000u       /* destination entries one tree_again looks at */
 #define PRUNE_DEPTH 64u         /* directory depth it looks into */
+#define ANC_MAX 7u              /* directories above a relocated name's own noted */
 #define CMD_ERR_MAX 4096        /* stderr kept from a template command */
 #define CHILD_DIRS_MAX 128u     /* subdirectories whose times a directory rename resets */
 
@@ -768,6 +769,8 @@ struct moved_ent {
 				 * name is settled (orphan_check) */
 	bool tree;              /* a directory a record's sync copied with its
 				 * tree: pruned once (orphan_check) */
+	struct loafre_fid anc[ANC_MAX]; /* the directories above pfid when it was
+				 * made (nearest first; zero: not known) */
 };
 
 struct loafre__rop_moved {
@@ -909,14 +912,15 @@ static void pend_retry(const struct loafre__rop_ctx *c, struct loafre__dest *d)
 static unsigned orphan_check(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			     unsigned di);
 
-unsigned loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di)
+unsigned loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di,
+			  bool quiet)
 {
 	bool pend = false, dt = false;
 	unsigned removed;
 
 	if (!c->moved || !d)
 		return 0;
-	removed = orphan_check(c, d, di);
+	removed = quiet ? orphan_check(c, d, di) : 0;
 	pthread_mutex_lock(&c->moved->mu);
 	for (size_t k = 0; k < PEND_MAX && !(pend && dt); k++) {
 		pend = pend || c->moved->pend[k].fspath;
@@ -957,7 +961,8 @@ void loafre__rop_moved_free(struct loafre__rop_moved *m)
 }
 
 static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
-		      const char *fspath, const struct loafre_fid *pfid, bool tree)
+		      const char *fspath, const struct loafre_fid *pfid, bool tree,
+		      const struct loafre_fid *anc)
 {
 	struct moved_ent *e;
 	char *p;
@@ -980,6 +985,10 @@ static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
 	m->next = (m->next + 1) % LOAFRE__ROP_MOVED_MAX;
 out:
 	e->tree = tree;
+	if (anc)
+		memcpy(e->anc, anc, sizeof(e->anc));
+	else
+		memset(e->anc, 0, sizeof(e->anc));
 	e->fid = *fid;
 	e->fspath = p;
 	e->pfid = *pfid;
@@ -1037,7 +1046,7 @@ void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre
 	if (!c->moved)
 		return;
 	parent_fid(c, fspath, &pf);
-	moved_put(c->moved, fid, fspath, &pf, false);
+	moved_put(c->moved, fid, fspath, &pf, false, NULL);
 }
 
 #define MOVED_PER_FID 8 /* names of one object looked at */
@@ -1135,10 +1144,27 @@ int loafre__rop_relocate(const struct loafre__rop_ctx *c, const struct loafre_re
 	op->rel = rel;
 	op->src = src;
 	if (c->moved) {
-		struct loafre_fid pf;
+		struct loafre_fid pf, anc[ANC_MAX];
+		char up[PATH_MAX];
+		size_t l = strlen(buf);
 
 		parent_fid(c, buf, &pf);
-		moved_put(c->moved, fid, buf, &pf, false);
+		/* the directories above: a copy there makes the missing ones
+		 * (empty_parents) */
+		memset(anc, 0, sizeof(anc));
+		if (l < sizeof(up)) {
+			char *slash;
+
+			memcpy(up, buf, l + 1);
+			if ((slash = strrchr(up, '/')) != NULL)
+				*slash = '\0';
+			for (size_t k = 0; k < ANC_MAX && (slash = strrchr(up, '/')) != NULL; k++) {
+				*slash = '\0';
+				if (!up[0] || fid_at(c, up + 1, &anc[k]) < 0)
+					break;
+			}
+		}
+		moved_put(c->moved, fid, buf, &pf, false, anc);
 	}
 	return 1;
 }
@@ -1295,6 +1321,19 @@ static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return 1 + (int)(n < INT_MAX - 1 ? n : INT_MAX - 1);
 }
 
+/* Whether fid's object is known to be gone at the source (fetch lock). */
+static bool fid_gone(const struct loafre__rop_ctx *c, const struct loafre_fid *fid)
+{
+	int r;
+
+	if (c->fetch_lock)
+		pthread_mutex_lock(c->fetch_lock);
+	r = loafre__fetch_gone(c->fetch, fid);
+	if (c->fetch_lock)
+		pthread_mutex_unlock(c->fetch_lock);
+	return r == 1;
+}
+
 static int first_name(void *arg, const char *name)
 {
 	(void)arg;
@@ -1302,32 +1341,49 @@ static int first_name(void *arg, const char *name)
 	return 1;
 }
 
-/* After relocated name rel (of source src; fspath) is gone from d: its
- * directories that the source does not have (up to the source's root,
- * never it) and that are empty at d are removed, nearest first. A
- * relocation makes the missing directories above the name; when the
- * source had them for an instant only, no record names them. How many. */
+/* After relocated name e (rel of source src) is gone from d: the
+ * directories above it that a copy there made (its missing parents) and
+ * that no record names: each one, nearest first, whose FID is known (e's
+ * pfid, then e->anc), which the source does not have at that path, whose
+ * directory is gone at the source or at d where the source has it now
+ * (else the rename that takes it there is still to come), and which is
+ * empty at d, is removed. How many. */
 static unsigned empty_parents(const struct loafre__rop_ctx *c, struct loafre__dest *d,
-			      unsigned src, const char *fspath, const char *rel)
+			      unsigned src, const struct moved_ent *e, const char *rel)
 {
 	char fs[PATH_MAX], why[LOAFRE__DEST_WHY_MAX];
-	size_t off = (size_t)(rel - fspath);
+	size_t off = (size_t)(rel - e->fspath);
 	unsigned n = 0;
 	char *slash;
 
-	if (rel < fspath || strlen(fspath) >= sizeof(fs))
+	if (rel < e->fspath || strlen(e->fspath) >= sizeof(fs))
 		return 0;
-	strcpy(fs, fspath);
+	strcpy(fs, e->fspath);
 	/* (a destination sets a directory's times from the source after its
 	 * entries change: those of the directory kept follow) */
-	while ((slash = strrchr(fs + off, '/')) != NULL) {
-		const char *dr = fs + off;
+	for (size_t k = 0; k <= ANC_MAX && (slash = strrchr(fs + off, '/')) != NULL; k++) {
+		const struct loafre_fid *fid = k ? &e->anc[k - 1] : &e->pfid;
+		const char *dr = fs + off, *nrel;
+		char now[PATH_MAX];
 		struct stat st;
+		unsigned nsrc;
+		int r;
 
 		*slash = '\0';
+		if (loafre_fid_is_zero(fid))
+			break;
 		if (fstatat(c->src_roots[src], dr, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
 		    (errno != ENOENT && errno != ENOTDIR))
 			break; /* the source has it (or not knowable) */
+		r = fid_relpath(c, fid, now + 1, sizeof(now) - 1);
+		if (r == 0) {
+			now[0] = '/';
+			if (loafre__rop_source_of(c->rule, now, &nsrc, &nrel) == 0 && nrel[0] &&
+			    loafre__dest_lstat(d, nrel, &st) < 0)
+				break; /* its rename is still to come */
+		} else if (r != -EXDEV && !(r == -ENOENT && fid_gone(c, fid))) {
+			break;
+		}
 		if (!in_scope(c->rule, fs, true, NULL, LOAFRE_CL_RMDIR) ||
 		    loafre__dest_lstat(d, dr, &st) < 0 || !S_ISDIR(st.st_mode) ||
 		    loafre__dest_list(d, dr, first_name, NULL) != 0 ||
@@ -1388,7 +1444,7 @@ static int to_place(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		return 0;
 	if (loafre__dest_rename(d, c->src_roots[src], rel, crel, why) < 0)
 		return 0;
-	return 2 + (int)empty_parents(c, d, src, e->fspath, rel);
+	return 2 + (int)empty_parents(c, d, src, e, rel);
 }
 
 /* Whether relocated name e at d is settled (1 + what was removed or moved
@@ -1463,18 +1519,13 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		}
 	} else if (r == -ENOENT) {
 		/* relpath's -ENOENT may be "not resolvable now" too */
-		if (c->fetch_lock)
-			pthread_mutex_lock(c->fetch_lock);
-		r = loafre__fetch_gone(c->fetch, &e->fid);
-		if (c->fetch_lock)
-			pthread_mutex_unlock(c->fetch_lock);
-		if (r != 1)
+		if (!fid_gone(c, &e->fid))
 			return 0;
 	} else if (r != -EXDEV) {
 		return 0; /* -EXDEV: it lives outside the tree */
 	}
 	if (loafre__dest_lstat(d, rel, &ds) < 0)
-		return 1 + (int)empty_parents(c, d, src, e->fspath, rel);
+		return 1 + (int)empty_parents(c, d, src, e, rel);
 	/* deletes honour excludes and the rule's event types */
 	if (!in_scope(c->rule, e->fspath, S_ISDIR(ds.st_mode), NULL,
 		      S_ISDIR(ds.st_mode) ? LOAFRE_CL_RMDIR : LOAFRE_CL_UNLINK))
@@ -1484,7 +1535,7 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		return 0;
 	if (loafre__dest_unlink(d, c->src_roots[src], rel, why) < 0)
 		return 0;
-	return 2 + (int)empty_parents(c, d, src, e->fspath, rel);
+	return 2 + (int)empty_parents(c, d, src, e, rel);
 }
 
 /* Names loafre__rop_relocate (and loafre__rop_moved_note) made at an
@@ -1865,7 +1916,7 @@ static void tree_note(const struct loafre__rop_ctx *c, const char *fspath)
 	if (!c->moved || fspath[0] != '/' || fid_at(c, fspath + 1, &fid) < 0)
 		return;
 	parent_fid(c, fspath, &pf);
-	moved_put(c->moved, &fid, fspath, &pf, true);
+	moved_put(c->moved, &fid, fspath, &pf, true, NULL);
 }
 
 /* The entry (a directory with its subtree) as the source has it now; gone

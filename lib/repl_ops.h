@@ -179,14 +179,17 @@ void loafre__rop_moved_free(struct loafre__rop_moved *m);
  * times of directories that could not be read from the source at their
  * destination path (set again). Both are otherwise retried after a
  * directory rename this process applies; another worker process of the
- * rule may have applied it instead. And names this process made at an
- * object's current path that no record names and that the source no
- * longer has (orphans: the object's later records went to another worker
- * process) are removed from d. di is d's index in the rule (what is done
- * is remembered per index). Called by an idle worker (at most about once a
- * second per destination). Thread-safe, best effort. Returns how many
- * such names it removed. */
-unsigned loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di);
+ * rule may have applied it instead. And, when quiet (no record applied by
+ * this worker for LOAFRE__ROP_ORPHAN_AGE_MS: none of its records are on
+ * their way), names this process made at an object's current path that
+ * no record names and that the source no longer has (orphans: the
+ * object's later records went to another worker process, or the local
+ * source merged them away) are removed from d or moved to their place.
+ * di is d's index in the rule (what is done is remembered per index).
+ * Called by an idle worker (at most about once a second per destination).
+ * Thread-safe, best effort. Returns how many names it removed or moved. */
+unsigned loafre__rop_idle(const struct loafre__rop_ctx *c, struct loafre__dest *d, unsigned di,
+			  bool quiet);
 /* Notes that fid's records are applied at fspath (a nameless record
  * resolved through the FID: the object's current path). */
 void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre_fid *fid,

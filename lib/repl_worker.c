@@ -118,6 +118,7 @@ struct loafre__worker {
 	size_t n_mdts;                 /* entries of mdts */
 	uint64_t next_retry_check_ms;  /* retry file */
 	uint64_t next_idle_ms;         /* idle work (loafre__rop_idle) */
+	uint64_t last_apply_ms;        /* when a member last began applying a record */
 
 	pthread_mutex_t fail_lock;     /* appends to the failed list */
 
@@ -836,6 +837,7 @@ static void check_retry(struct loafre__worker *w, volatile sig_atomic_t *stop)
 static void idle_work(struct loafre__worker *w)
 {
 	uint64_t now = mono_ms();
+	bool quiet;
 	size_t n;
 
 	pthread_mutex_lock(&w->lock);
@@ -845,6 +847,9 @@ static void idle_work(struct loafre__worker *w)
 	}
 	w->next_idle_ms = now + IDLE_WORK_MS;
 	n = w->n_dests;
+	/* no member of this worker applied a record for a while: records of
+	 * this rule are not on their way through it */
+	quiet = now - w->last_apply_ms >= LOAFRE__ROP_ORPHAN_AGE_MS;
 	pthread_mutex_unlock(&w->lock);
 	for (size_t i = 0; i < n; i++) {
 		struct loafre__dest *d;
@@ -854,7 +859,7 @@ static void idle_work(struct loafre__worker *w)
 		d = w->dests[i].d && strcmp(w->dests[i].state, "down") != 0 ? w->dests[i].d : NULL;
 		pthread_mutex_unlock(&w->lock);
 		if (d) {
-			unsigned k = loafre__rop_idle(&w->ctx, d, (unsigned)i);
+			unsigned k = loafre__rop_idle(&w->ctx, d, (unsigned)i, quiet);
 
 			pthread_mutex_lock(&w->lock);
 			w->dests[i].orphans += k;
@@ -1170,6 +1175,9 @@ static int apply_task(struct member *m, struct pend *h)
 	char pbuf[PATH_MAX], sbuf[PATH_MAX], rbuf[LOAFRE__ROP_MAX][PATH_MAX];
 	int n, r;
 
+	pthread_mutex_lock(&w->lock);
+	w->last_apply_ms = mono_ms();
+	pthread_mutex_unlock(&w->lock);
 	r = loafre_batch_paths(h->b, h->i, &p);
 	if (r == -ENODATA) {
 		pthread_mutex_lock(&w->lock);

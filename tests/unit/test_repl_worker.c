@@ -911,7 +911,7 @@ static void test_idle_relinks(void **state)
 		assert_true(ino(f.dst[i], "h") != ino(f.dst[i], "P/r"));
 		/* the other worker process renames the directory */
 		sh("mv '%s/P' '%s/Q'", f.dst[i], f.dst[i]);
-		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true);
 		assert_true(ino(f.dst[i], "h") == ino(f.dst[i], "Q/r"));
 	}
 	same(&f);
@@ -1070,14 +1070,17 @@ static void test_orphan_names(void **state)
 	for (int i = 0; i < 2; i++) {
 		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "A/g2"));
 		/* too young */
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 0);
 		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "A/g2"));
 	}
 	f.ctx.orphan_age_ms = 1;
 	usleep(20000);
 	for (int i = 0; i < 2; i++) {
+		/* not while records are being applied */
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, false), 0);
+		assert_true(exists(f.dst[i], "A/g2"));
 		/* f is not at its place B/r1 yet: its RENME may still name A/h1 */
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 1);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 1);
 		assert_true(exists(f.dst[i], "A/h1") && exists(f.dst[i], "C/k"));
 		assert_false(exists(f.dst[i], "A/g2")); /* gone at the source */
 	}
@@ -1096,10 +1099,10 @@ static void test_orphan_names(void **state)
 		assert_true(exists(f.dst[i], "A/h1") && has_content(f.dst[i], "B/r1", "FF"));
 	f.ctx.moved = one;
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 1);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 1);
 		assert_false(exists(f.dst[i], "A/h1"));
 		/* settled: not again */
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 0);
 		assert_true(has_content(f.dst[i], "C/k", "KK")); /* D's rename brings it */
 	}
 	f.ctx.moved = two;
@@ -1139,11 +1142,11 @@ static void test_orphan_tree(void **state)
 	usleep(20000);
 	for (int i = 0; i < 2; i++) {
 		assert_true(exists(f.dst[i], "d/t") && has_content(f.dst[i], "r", "T"));
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 1);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 1);
 		assert_false(exists(f.dst[i], "d/t"));
 		assert_true(has_content(f.dst[i], "d/e/u", "U"));
 		/* once */
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 0);
 	}
 	same(&f);
 
@@ -1163,7 +1166,7 @@ static void test_orphan_tree(void **state)
 	usleep(20000);
 	for (int i = 0; i < 2; i++) {
 		/* B/e not at the destination yet */
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 0);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 0);
 		assert_true(exists(f.dst[i], "A/e/t"));
 	}
 	mv.pfid = mv.spfid = proj;
@@ -1171,7 +1174,7 @@ static void test_orphan_tree(void **state)
 	assert_int_equal(apply_rec(&f, &mv, "/proj/B", "/proj/A", LOAFRE_RP_DIR, why), 0);
 	for (int i = 0; i < 2; i++) {
 		assert_true(exists(f.dst[i], "B/e/t"));
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 1);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 1);
 		assert_false(exists(f.dst[i], "B/e/t"));
 	}
 	same(&f);
@@ -1215,7 +1218,7 @@ static void test_orphan_brief_dir(void **state)
 	usleep(20000);
 	for (int i = 0; i < 2; i++) {
 		assert_true(exists(f.dst[i], "M/d22/f") && exists(f.dst[i], "T/d22"));
-		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i), 3);
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 3);
 		assert_false(exists(f.dst[i], "M"));
 		assert_true(has_content(f.dst[i], "T/d22/f", "F"));
 		/* the directories whose entries changed keep the source's times */
@@ -1234,6 +1237,47 @@ static void test_orphan_brief_dir(void **state)
 	}
 	same(&f);
 	loafre__rop_moved_free(two);
+	fx_close(&f);
+}
+
+/* Storm seed 151: the directory E a relocated name was made in is left
+ * empty when that name goes, at a path A/E the source lacks only because
+ * A was renamed to B since (that rename still to come at the destination):
+ * E stays; the rename takes it to B/E. */
+static void test_orphan_parents_kept(void **state)
+{
+	struct fx f;
+	struct loafre_rec cr = rec_of(LOAFRE_CL_CREATE), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir -p '%s/proj/A/E' && printf X > '%s/proj/A/E/x0'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A/E", NULL, LOAFRE_RP_DIR);
+	fid_of(&f, "/proj/A/E/x0", &cr.tfid);
+	fid_of(&f, "/proj/A/E", &cr.pfid);
+	fid_of(&f, "/proj/A", &mv.sfid);
+	set_name(&cr, "x0");
+	/* the CREAT of x0, applied where the file is now: A/E/x */
+	sh("mv '%s/proj/A/E/x0' '%s/proj/A/E/x'", f.src, f.src);
+	assert_int_equal(apply_rec(&f, &cr, "/proj/A/E/x0", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(has_content(f.dst[i], "A/E/x", "X"));
+	sh("rm '%s/proj/A/E/x' && mv '%s/proj/A' '%s/proj/B'", f.src, f.src, f.src);
+	f.ctx.orphan_age_ms = 1;
+	usleep(20000);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 1);
+		assert_false(exists(f.dst[i], "A/E/x"));
+		assert_true(exists(f.dst[i], "A/E"));
+	}
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "B");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/B", "/proj/A", LOAFRE_RP_DIR, why), 0);
+	same(&f);
 	fx_close(&f);
 }
 
@@ -1268,7 +1312,7 @@ static void test_orphan_hardlink(void **state)
 	f.ctx.orphan_age_ms = 1;
 	usleep(20000);
 	for (int i = 0; i < 2; i++) {
-		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i);
+		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true);
 		assert_true(has_content(f.dst[i], "A/r4", "FF"));
 	}
 	mv.spfid = mv.pfid = proj;
@@ -1590,6 +1634,7 @@ int main(void)
 		cmocka_unit_test(test_orphan_tree),
 		cmocka_unit_test(test_orphan_brief_dir),
 		cmocka_unit_test(test_orphan_hardlink),
+		cmocka_unit_test(test_orphan_parents_kept),
 		cmocka_unit_test(test_moved_between_destinations),
 		cmocka_unit_test(test_supersedes),
 		cmocka_unit_test(test_apply_template),
