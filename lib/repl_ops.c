@@ -771,6 +771,9 @@ struct moved_ent {
 				 * tree: pruned once (orphan_check) */
 	struct loafre_fid anc[ANC_MAX]; /* the directories above pfid when it was
 				 * made (nearest first; zero: not known) */
+	bool gone;              /* not made: a name an UNLNK/RMDIR found at neither
+				 * its path nor its directory's current place
+				 * (orphan_check: gone_name) */
 };
 
 struct loafre__rop_moved {
@@ -962,7 +965,7 @@ void loafre__rop_moved_free(struct loafre__rop_moved *m)
 
 static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
 		      const char *fspath, const struct loafre_fid *pfid, bool tree,
-		      const struct loafre_fid *anc)
+		      const struct loafre_fid *anc, bool gone)
 {
 	struct moved_ent *e;
 	char *p;
@@ -984,6 +987,7 @@ static void moved_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
 	free(e->fspath);
 	m->next = (m->next + 1) % LOAFRE__ROP_MOVED_MAX;
 out:
+	e->gone = gone;
 	e->tree = tree;
 	if (anc)
 		memcpy(e->anc, anc, sizeof(e->anc));
@@ -1046,7 +1050,7 @@ void loafre__rop_moved_note(const struct loafre__rop_ctx *c, const struct loafre
 	if (!c->moved)
 		return;
 	parent_fid(c, fspath, &pf);
-	moved_put(c->moved, fid, fspath, &pf, false, NULL);
+	moved_put(c->moved, fid, fspath, &pf, false, NULL, false);
 }
 
 #define MOVED_PER_FID 8 /* names of one object looked at */
@@ -1069,7 +1073,7 @@ static size_t moved_get(struct loafre__rop_moved *m, const struct loafre_fid *fi
 		/* from the newest slot backwards */
 		size_t i = (m->next + LOAFRE__ROP_MOVED_MAX - 1 - k) % LOAFRE__ROP_MOVED_MAX;
 
-		if (m->v[i].fspath && loafre_fid_equal(&m->v[i].fid, fid) &&
+		if (m->v[i].fspath && !m->v[i].gone && loafre_fid_equal(&m->v[i].fid, fid) &&
 		    (paths[n] = strdup(m->v[i].fspath)) != NULL)
 			pfids[n++] = m->v[i].pfid;
 	}
@@ -1164,7 +1168,7 @@ int loafre__rop_relocate(const struct loafre__rop_ctx *c, const struct loafre_re
 					break;
 			}
 		}
-		moved_put(c->moved, fid, buf, &pf, false, anc);
+		moved_put(c->moved, fid, buf, &pf, false, anc, false);
 	}
 	return 1;
 }
@@ -1447,6 +1451,53 @@ static int to_place(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	return 2 + (int)empty_parents(c, d, src, e, rel);
 }
 
+/* A name an UNLNK/RMDIR found at neither its path nor where the source has
+ * its directory now (e->gone): that directory may have been between
+ * renames at d. Once d has the directory at its current place: the name
+ * there is removed, unless the source has that name again. 1 + removed; 0:
+ * to look again. */
+static int gone_name(const struct loafre__rop_ctx *c, struct loafre__dest *d,
+		     const struct moved_ent *e)
+{
+	char where[PATH_MAX], why[LOAFRE__DEST_WHY_MAX];
+	const char *wrel, *slash;
+	struct stat st, ds;
+	unsigned wsrc;
+	int r;
+
+	r = name_now(c, &e->pfid, e->fspath, where, sizeof(where));
+	if (r < 0)
+		return r == -ENOENT && fid_gone(c, &e->pfid) ? 1 : 0;
+	if (loafre__rop_source_of(c->rule, where, &wsrc, &wrel) < 0 || !wrel[0] ||
+	    c->src_roots[wsrc] < 0)
+		return 1;
+	if (fstatat(c->src_roots[wsrc], wrel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return 1; /* the name is back: its own records */
+	if (loafre__dest_lstat(d, wrel, &ds) < 0) {
+		char dir[PATH_MAX];
+		size_t l;
+
+		/* settled when d has the directory at its place */
+		slash = strrchr(wrel, '/');
+		if (!slash)
+			return 1;
+		l = (size_t)(slash - wrel);
+		if (l >= sizeof(dir))
+			return 1;
+		memcpy(dir, wrel, l);
+		dir[l] = '\0';
+		return loafre__dest_lstat(d, dir, &ds) == 0 ? 1 : 0;
+	}
+	if (!in_scope(c->rule, where, S_ISDIR(ds.st_mode), NULL,
+		      S_ISDIR(ds.st_mode) ? LOAFRE_CL_RMDIR : LOAFRE_CL_UNLINK))
+		return 1;
+	if (fstatat(c->src_roots[wsrc], wrel, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+	    (errno != ENOENT && errno != ENOTDIR))
+		return 1;
+	return loafre__dest_unlink(d, c->src_roots[wsrc], wrel, why) == 0 ? 2 : 0;
+}
+
 /* Whether relocated name e at d is settled (1 + what was removed or moved
  * now: 1 when d does not have it) or still to watch (0). When the source
  * lacks the name:
@@ -1475,6 +1526,8 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	if (loafre__rop_source_of(c->rule, e->fspath, &src, &rel) < 0 || !rel[0] ||
 	    c->src_roots[src] < 0)
 		return 1; /* not a name of this rule's (any more) */
+	if (e->gone)
+		return gone_name(c, d, e);
 	if (fstatat(c->src_roots[src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return e->tree ? tree_again(c, d, &e->fid, e->fspath, src, rel, &st)
 			       : 0; /* the source has it */
@@ -1916,7 +1969,7 @@ static void tree_note(const struct loafre__rop_ctx *c, const char *fspath)
 	if (!c->moved || fspath[0] != '/' || fid_at(c, fspath + 1, &fid) < 0)
 		return;
 	parent_fid(c, fspath, &pf);
-	moved_put(c->moved, &fid, fspath, &pf, true, NULL);
+	moved_put(c->moved, &fid, fspath, &pf, true, NULL, false);
 }
 
 /* The entry (a directory with its subtree) as the source has it now; gone
@@ -2608,6 +2661,13 @@ static int apply_placed(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 									.is_dir = op->is_dir };
 				op = &moved.plan;
 				root = c->src_roots[op->src];
+			} else if (c->moved && !loafre_fid_is_zero(pf)) {
+				/* at neither place: its directory may be between
+				 * renames still to come here; looked for again
+				 * (orphan_check) */
+				moved_put(c->moved,
+					  rec->type == LOAFRE_CL_RENAME ? &rec->sfid : &rec->tfid,
+					  op->fspath, pf, false, NULL, true);
 			}
 		}
 		if (rec) {

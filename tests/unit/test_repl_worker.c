@@ -1281,6 +1281,47 @@ static void test_orphan_parents_kept(void **state)
 	fx_close(&f);
 }
 
+/* Storm seed 186: an UNLNK applied while the destination has the name's
+ * directory neither where the record says nor where the source has it
+ * now (renames of it still to come): once they took it to its place, an
+ * idle check removes the name there. */
+static void test_unlink_between_renames(void **state)
+{
+	struct fx f;
+	struct loafre_rec un = rec_of(LOAFRE_CL_UNLINK), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir '%s/proj/A' && printf H > '%s/proj/A/h'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/A", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/A/h", NULL, 0);
+	fid_of(&f, "/proj/A/h", &un.tfid);
+	fid_of(&f, "/proj/A", &un.pfid);
+	mv.sfid = un.pfid;
+	sh("mv '%s/proj/A' '%s/proj/B' && mv '%s/proj/B' '%s/proj/C' && rm '%s/proj/C/h'", f.src,
+	   f.src, f.src, f.src, f.src);
+	set_name(&un, "h");
+	/* the record's path: B/h; the directory is C now; the destination has A */
+	assert_int_equal(apply_rec(&f, &un, "/proj/B/h", NULL, 0, why), 0);
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "B");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/B", "/proj/A", LOAFRE_RP_DIR, why), 0);
+	set_name(&mv, "C");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/C", "/proj/B", LOAFRE_RP_DIR, why), 0);
+	f.ctx.orphan_age_ms = 1;
+	usleep(20000);
+	for (int i = 0; i < 2; i++) {
+		assert_true(exists(f.dst[i], "C/h"));
+		assert_int_equal(loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true), 1);
+		assert_false(exists(f.dst[i], "C/h"));
+	}
+	same(&f);
+	fx_close(&f);
+}
+
 /* Storm seed 143: a write applied at A/r4, a name of a file with two
  * names, whose directory A the source renames to B since (that rename
  * still to come at the destination) while the kernel names the file by
@@ -1635,6 +1676,7 @@ int main(void)
 		cmocka_unit_test(test_orphan_brief_dir),
 		cmocka_unit_test(test_orphan_hardlink),
 		cmocka_unit_test(test_orphan_parents_kept),
+		cmocka_unit_test(test_unlink_between_renames),
 		cmocka_unit_test(test_moved_between_destinations),
 		cmocka_unit_test(test_supersedes),
 		cmocka_unit_test(test_apply_template),
