@@ -179,9 +179,9 @@ void loafre__rop_moved_free(struct loafre__rop_moved *m);
  * times of directories that could not be read from the source at their
  * destination path (set again). Both are otherwise retried after a
  * directory rename this process applies; another worker process of the
- * rule may have applied it instead. And, when quiet (no record applied by
- * this worker for LOAFRE__ROP_ORPHAN_AGE_MS: none of its records are on
- * their way), names this process made at an object's current path that
+ * rule may have applied it instead. And, when quiet (the worker holds no
+ * record and began none for LOAFRE__ROP_ORPHAN_AGE_MS: none of its records
+ * is on its way), names this process made at an object's current path that
  * no record names and that the source no longer has (orphans: the
  * object's later records went to another worker process, or the local
  * source merged them away) are removed from d or moved to their place.

@@ -119,6 +119,7 @@ struct loafre__worker {
 	uint64_t next_retry_check_ms;  /* retry file */
 	uint64_t next_idle_ms;         /* idle work (loafre__rop_idle) */
 	uint64_t last_apply_ms;        /* when a member last began applying a record */
+	uint64_t held;                 /* records the members hold (queued, being applied) */
 
 	pthread_mutex_t fail_lock;     /* appends to the failed list */
 
@@ -847,9 +848,9 @@ static void idle_work(struct loafre__worker *w)
 	}
 	w->next_idle_ms = now + IDLE_WORK_MS;
 	n = w->n_dests;
-	/* no member of this worker applied a record for a while: records of
-	 * this rule are not on their way through it */
-	quiet = now - w->last_apply_ms >= LOAFRE__ROP_ORPHAN_AGE_MS;
+	/* no member of this worker holds a record, nor began one for a while:
+	 * records of this rule are not on their way through it */
+	quiet = w->held == 0 && now - w->last_apply_ms >= LOAFRE__ROP_ORPHAN_AGE_MS;
 	pthread_mutex_unlock(&w->lock);
 	for (size_t i = 0; i < n; i++) {
 		struct loafre__dest *d;
@@ -923,6 +924,9 @@ static void q_pop(struct member *m)
 {
 	struct loafre_batch *b = q_at(m, 0)->b;
 
+	pthread_mutex_lock(&m->w->lock);
+	m->w->held--;
+	pthread_mutex_unlock(&m->w->lock);
 	m->head = (m->head + 1) % m->cap;
 	m->n--;
 	m->have_job = false;
@@ -975,6 +979,7 @@ static int q_push_batch(struct member *m, struct loafre_batch *b)
 	}
 	pthread_mutex_lock(&m->w->lock);
 	m->w->records += cnt;
+	m->w->held += cnt;
 	pthread_mutex_unlock(&m->w->lock);
 	return 0;
 }
