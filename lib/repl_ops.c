@@ -1307,7 +1307,7 @@ static int tree_again(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 {
 	char fs[PATH_MAX], r[PATH_MAX];
 	size_t budget = PRUNE_MAX;
-	struct loafre_fid got;
+	struct loafre_fid got = {0};
 	struct stat ds;
 	unsigned n;
 
