@@ -151,6 +151,21 @@ def wait_for(pred, timeout, what, interval=0.1):
     return proc_lib.wait_for(pred, timeout, what, interval)
 
 
+def settled(check, timeout, interval=0.5):
+    """Runs check() until it raises no Failed, for up to timeout seconds;
+    the last failure is raised. For comparisons of trees that a worker's
+    idle checks may still mend (names no record has, docs/replication.md:
+    removed a few seconds after the worker's last record)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except Failed:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(interval)
+
+
 # ---- sshd -----------------------------------------------------------------------
 
 class Sshd:

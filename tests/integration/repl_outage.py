@@ -36,7 +36,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from repl_lib import (Failed, Sshd, Storm, compare_trees, descendants, diff_r,  # noqa: E402
-                      main_wrapper, populate, wait_for)
+                      main_wrapper, populate, settled, wait_for)
 
 
 def check_replicas(env, rule, dests, what):
@@ -54,23 +54,6 @@ def check_dirs(env, dests, what, sub=""):
         if diffs:
             raise Failed("%s: %s differs from the source:\n  %s"
                          % (what, d, "\n  ".join(diffs)))
-
-
-def settled_dirs(env, dests, what, sub="", timeout=30):
-    """check_dirs once the workers' idle checks had their time: a name a
-    worker process made at an object's current path, whose later records
-    the other process applied, is removed by an idle check of the process
-    that made it (2 s after it was made, at most about a second apart).
-    The last failure is raised after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            check_dirs(env, dests, what, sub=sub)
-            return
-        except Failed:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def dest_state(env, rule, i):
@@ -292,7 +275,10 @@ def test_worker(env):
         storm.op_mkdir()
     storm.run(400)
     env.wait_converged("two", timeout=150)
-    settled_dirs(env, (d5,), "two worker processes", sub="two")
+    # a name a worker process made at an object's current path, whose
+    # later records the other process applied, goes at an idle check of
+    # the process that made it
+    settled(lambda: check_dirs(env, (d5,), "two worker processes", sub="two"), 30)
     env.verify_ok("two", "two worker processes", conf=node2)
     for x in (wa, wb):
         rc = x.stop()

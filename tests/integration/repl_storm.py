@@ -36,26 +36,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from repl_lib import (Failed, Sshd, Storm, compare_trees, diff_r, main_wrapper,  # noqa: E402
-                      populate, snapshot)
+                      populate, settled, snapshot)
 
 RULE = "storm"
 
 
 def check_replicas(env, dests, what, settle=20):
-    """The destinations equal the source: `loafre verify --checksum`, diff -r
-    and compare_trees. Names a worker made from the source's state that no
-    record names (docs/replication.md, "Names no record has") are fixed by
-    its idle check a few seconds after the last record: the checks are
-    repeated for up to `settle` seconds, and the last failure is raised."""
-    deadline = time.monotonic() + settle
-    while True:
-        try:
-            check_replicas_once(env, dests, what)
-            return
-        except Failed:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+    """The destinations equal the source (check_replicas_once), once the
+    worker's idle checks had their time (repl_lib.settled)."""
+    settled(lambda: check_replicas_once(env, dests, what), settle, interval=1)
 
 
 def check_replicas_once(env, dests, what):
