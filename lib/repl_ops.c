@@ -1545,7 +1545,7 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		 * has the object where the source has it now already (then
 		 * this is a second copy: made where that directory was, which
 		 * the rename merges into the new place); a synced tree is
-		 * synced again where it is now */
+		 * pruned where it is now */
 		if (r < 0)
 			return 0;
 		if (loafre__rop_source_of(c->rule, cur, &csrc, &crel) < 0 || !crel[0] ||
