@@ -1173,6 +1173,28 @@ int loafre__rop_relocate(const struct loafre__rop_ctx *c, const struct loafre_re
 	return 1;
 }
 
+/* fspath's last component in directory pfid where the source has that
+ * directory now, into buf ("/dir/name"). 0 or -errno. */
+static int name_now(const struct loafre__rop_ctx *c, const struct loafre_fid *pfid,
+		    const char *fspath, char *buf, size_t cap)
+{
+	const char *name = strrchr(fspath, '/');
+	size_t l;
+	int r;
+
+	if (!name || cap < 2)
+		return -EINVAL;
+	r = fid_relpath(c, pfid, buf + 1, cap - 1);
+	if (r < 0)
+		return r;
+	buf[0] = '/';
+	l = strlen(buf);
+	if (l + strlen(name) >= cap)
+		return -ENAMETOOLONG;
+	strcpy(buf + (l == 1 ? 0 : l), name);
+	return 0;
+}
+
 /* Whether the object (fid) still has, at the source, the name fspath had
  * (its last component) in the directory fspath was in (pfid, wherever that
  * directory is now): then fspath is gone at the source only because a
@@ -1189,30 +1211,13 @@ static bool still_named(const struct loafre__rop_ctx *c, const struct loafre_fid
 
 	if (!c->fetch || !a)
 		return false;
-	if (c->fetch_lock)
-		pthread_mutex_lock(c->fetch_lock);
 	if (!loafre_fid_is_zero(pfid)) {
-		struct loafre__fetch_result res;
 		struct loafre_fid got;
-		size_t l;
 
-		r = loafre__fetch_relpath(c->fetch, pfid, cur, sizeof(cur));
-		l = r == 0 ? strlen(cur) : 0;
-		if (r == 0 && l + 1 + strlen(a + 1) < sizeof(cur)) {
-			snprintf(cur + l, sizeof(cur) - l, "%s%s", l ? "/" : "", a + 1);
-			r = loafre__fetch_path(c->fetch, cur, &got, &res);
-			loafre__fetch_results_free(&res, 1);
-			r = r == 0 && loafre_fid_equal(&got, fid) ? 1 : 0;
-		} else {
-			r = 0;
-		}
-		if (c->fetch_lock)
-			pthread_mutex_unlock(c->fetch_lock);
-		return r == 1;
+		return name_now(c, pfid, fspath, cur, sizeof(cur)) == 0 &&
+		       fid_at(c, cur + 1, &got) == 0 && loafre_fid_equal(&got, fid);
 	}
-	r = loafre__fetch_relpath(c->fetch, fid, cur, sizeof(cur));
-	if (c->fetch_lock)
-		pthread_mutex_unlock(c->fetch_lock);
+	r = fid_relpath(c, fid, cur, sizeof(cur));
 	if (r < 0)
 		return false;
 	b = strrchr(cur, '/');
@@ -1398,28 +1403,6 @@ static unsigned empty_parents(const struct loafre__rop_ctx *c, struct loafre__de
 	return n;
 }
 
-/* fspath's last component in directory pfid where the source has that
- * directory now, into buf ("/dir/name"). 0 or -errno. */
-static int name_now(const struct loafre__rop_ctx *c, const struct loafre_fid *pfid,
-		    const char *fspath, char *buf, size_t cap)
-{
-	const char *name = strrchr(fspath, '/');
-	size_t l;
-	int r;
-
-	if (!name || cap < 2)
-		return -EINVAL;
-	r = fid_relpath(c, pfid, buf + 1, cap - 1);
-	if (r < 0)
-		return r;
-	buf[0] = '/';
-	l = strlen(buf);
-	if (l + strlen(name) >= cap)
-		return -ENAMETOOLONG;
-	strcpy(buf + (l == 1 ? 0 : l), name);
-	return 0;
-}
-
 /* Relocated name e (rel of source src) that the source no longer has,
  * whose object is still in the directory it was made in, now at crel
  * (source csrc): when d has that directory at its current place already
@@ -1521,6 +1504,7 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	const char *rel, *crel;
 	unsigned src, csrc;
 	struct stat st, ds;
+	bool named;
 	int r;
 
 	if (loafre__rop_source_of(c->rule, e->fspath, &src, &rel) < 0 || !rel[0] ||
@@ -1533,14 +1517,18 @@ static int orphan_one(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			       : 0; /* the source has it */
 	if (errno != ENOENT && errno != ENOTDIR)
 		return 0; /* not knowable */
-	r = fid_relpath(c, &e->fid, cur + 1, sizeof(cur) - 1);
-	if (r == 0)
-		cur[0] = '/';
-	if (still_named(c, &e->fid, e->fspath, &e->pfid)) {
-		/* where this name is now: its directory's current path (the
-		 * kernel's name of a file with several names may be another) */
-		if (!loafre_fid_is_zero(&e->pfid))
-			r = name_now(c, &e->pfid, e->fspath, cur, sizeof(cur));
+	/* where this name is now: its directory's current path (the kernel's
+	 * name of a file with several names may be another); else where
+	 * the object is */
+	named = still_named(c, &e->fid, e->fspath, &e->pfid);
+	if (named && !loafre_fid_is_zero(&e->pfid)) {
+		r = name_now(c, &e->pfid, e->fspath, cur, sizeof(cur));
+	} else {
+		r = fid_relpath(c, &e->fid, cur + 1, sizeof(cur) - 1);
+		if (r == 0)
+			cur[0] = '/';
+	}
+	if (named) {
 		/* a directory above renamed: its rename brings it, unless d
 		 * has the object where the source has it now already (then
 		 * this is a second copy: made where that directory was, which
@@ -1703,22 +1691,12 @@ static const char *moved_parent_rel(const struct loafre__rop_ctx *c, struct loaf
 				    unsigned *ret_src)
 {
 	const char *slash = fspath ? strrchr(fspath, '/') : NULL, *rel;
-	size_t l;
 	struct stat st;
-	int r;
 
 	if (!slash || !slash[1] || !c->fetch || !parent || loafre_fid_is_zero(parent) || cap < 2)
 		return NULL;
-	r = fid_relpath(c, parent, buf + 1, cap - 1);
-	if (r < 0)
-		return NULL; /* the directory is gone too */
-	buf[0] = '/';
-	l = strlen(buf);
-	if (l + (l > 1) + strlen(slash + 1) >= cap)
-		return NULL;
-	if (l > 1)
-		buf[l++] = '/';
-	strcpy(buf + l, slash + 1);
+	if (name_now(c, parent, fspath, buf, cap) < 0)
+		return NULL; /* the directory is gone too (or the path too long) */
 	if (strcmp(buf, fspath) == 0 || loafre__rop_source_of(c->rule, buf, ret_src, &rel) < 0 ||
 	    !rel[0] || !in_scope(c->rule, buf, is_dir, NULL, type) ||
 	    loafre__dest_lstat(d, rel, &st) < 0 || c->src_roots[*ret_src] < 0 ||
