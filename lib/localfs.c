@@ -74,8 +74,10 @@
  *     round makes no progress, the next one forces the first wait it meets
  *     (an object that must leave an entry but lives where nothing can be
  *     recorded yet is parked under a temporary name in the root, and
- *     renamed from there when its entry is processed), then rounds go on
- *     normally.
+ *     renamed from there when its entry is processed; a temporary name
+ *     still recorded when the flush ends is noted again by every later
+ *     flush until its object is placed or gone: no event ever names it),
+ *     then rounds go on normally.
  *     Processing entry E (recorded object Y, live object X):
  *       - Y must leave E first: if Y is live at another noted entry, that
  *         entry is processed now (recursively; a cycle — a swap — is
@@ -1046,16 +1048,84 @@ static struct live *live_for(struct flush *F, const struct loafre_fid *dir, cons
 	return n ? add_live(F, n) : NULL;
 }
 
+/* Is k a temporary name an object was parked under? */
+static bool is_parked(const struct loafre__lfs *l, const struct lfs_link *k)
+{
+	for (size_t i = 0; i < l->nparked; i++) {
+		const struct lfs_parked *p = &l->parked[i];
+		if (p->namelen == k->namelen && memcmp(p->name, k->name, k->namelen) == 0 &&
+		    loafre_fid_equal(&p->dir, &k->parent->fid))
+			return true;
+	}
+	return false;
+}
+
 /* Parks y (recorded at k, live elsewhere in the tree) under a temporary
  * name in directory `in` (RENME): the entry where y lives renames it from
  * there when it is processed (its link is vacated). Some cycles of moves
- * have no order of renames without a name in between. */
+ * have no order of renames without a name in between. The name is kept in
+ * l->parked: when y's place is not recorded by the end of the flush (its
+ * directory's event comes in a later batch, or never: the directory went
+ * before anything saw it), the next flushes note the temporary name again —
+ * nothing else would, as it never exists on disk — and it is renamed to
+ * y's place, or removed once y is gone. */
 static int park(struct flush *F, struct lfs_obj *y, struct lfs_link *k, struct lfs_obj *in)
 {
-	char tmpname[64];
-	int n = snprintf(tmpname, sizeof(tmpname), ".loafre-swap-%x-%u", y->fid.f_oid, ++F->swaps);
+	struct loafre__lfs *l = F->l;
+	struct lfs_parked *p;
+	char tmpname[sizeof(p->name)];
+	int n, ret;
 
-	return rename_into(F, y, k, in, tmpname, (size_t)n, NULL, NULL);
+	if (l->nparked == l->parked_cap) {
+		size_t cap = l->parked_cap ? l->parked_cap * 2 : 8;
+		void *q = realloc(l->parked, cap * sizeof(*l->parked));
+		if (!q)
+			return -ENOMEM;
+		l->parked = q;
+		l->parked_cap = cap;
+	}
+	/* A name no recorded entry of `in` has (parked names outlive the
+	 * flush that made them, and the count restarts with the process). */
+	do
+		n = snprintf(tmpname, sizeof(tmpname), ".loafre-swap-%x-%u", y->fid.f_oid, ++F->swaps);
+	while (loafre__lfs_link_get(l, &in->fid, tmpname, (size_t)n));
+	ret = rename_into(F, y, k, in, tmpname, (size_t)n, NULL, NULL);
+	if (ret < 0)
+		return ret;
+	p = &l->parked[l->nparked++];
+	p->dir = in->fid;
+	p->namelen = (uint16_t)n;
+	memcpy(p->name, tmpname, (size_t)n + 1);
+	return 0;
+}
+
+/* Flush start: every temporary name still recorded is looked at again. */
+static int parked_note(struct loafre__lfs *l)
+{
+	for (size_t i = 0; i < l->nparked; i++) {
+		const struct lfs_parked *p = &l->parked[i];
+		int r;
+
+		if (!loafre__lfs_link_get(l, &p->dir, p->name, p->namelen))
+			continue;
+		r = loafre__lfs_note_entry(l, &p->dir, p->name, p->namelen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Flush end: forget the temporary names no longer recorded. */
+static void parked_prune(struct loafre__lfs *l)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->nparked; i++) {
+		const struct lfs_parked *p = &l->parked[i];
+		if (loafre__lfs_link_get(l, &p->dir, p->name, p->namelen))
+			l->parked[n++] = *p;
+	}
+	l->nparked = n;
 }
 
 /* Makes the recorded object y leave entry v (it is no longer there).
@@ -1081,9 +1151,10 @@ static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool 
 	    !(loafre_fid_equal(&pf, &v->n->dir) && strcmp(name, v->n->name) == 0)) {
 		/* y lives elsewhere in the tree under a name no note showed
 		 * (split or lost events; a directory moved with its parent) */
-		if (!loafre__lfs_knows_dir(l, &pf))
-		{
-			if (!F->final)
+		if (!loafre__lfs_knows_dir(l, &pf)) {
+			/* Already parked: it stays parked until its place is
+			 * recorded (no new temporary name per flush). */
+			if (!F->final || is_parked(l, k))
 				return 1;
 			forced(F);
 			return park(F, y, k, l->rootobj);
@@ -1114,7 +1185,7 @@ static int make_leave(struct flush *F, struct live *v, struct lfs_link *k, bool 
 		F->depth--;
 		if (ret < 0)
 			return ret;
-		if (!w->done && !F->final)
+		if (!w->done && (!F->final || is_parked(l, k)))
 			return 1; /* w waits for a later round: so does v */
 		if (!w->done) {
 			/* Forced: y lives at w, which waits too (y, a
@@ -1678,6 +1749,9 @@ int loafre__lfs_flush(struct loafre__lfs *l)
 	clock_gettime(CLOCK_REALTIME, &now);
 	l->now = loafre_cl_time((uint64_t)now.tv_sec, (uint32_t)now.tv_nsec);
 
+	r = parked_note(l);
+	if (r < 0)
+		goto out;
 	/* Objects the last flush left to compare again (lfs_obj.unclosed). */
 	for (i = 0; i < l->nrecheck; i++) {
 		r = loafre__lfs_note_object(l, &l->recheck[i], HINT_RECHECK);
@@ -1754,6 +1828,7 @@ int loafre__lfs_flush(struct loafre__lfs *l)
 	}
 	r = l->failed ? l->failed : (int)(l->stats.records - before);
 out:
+	parked_prune(l);
 	notes_free(l);
 	dirfd_cache_clear(l);
 	for (i = 0; i < F.nv; i++)
@@ -1924,6 +1999,7 @@ void loafre__lfs_close(struct loafre__lfs *l)
 	free(l->note_objs_h);
 	free(l->note_dirs);
 	free(l->recheck);
+	free(l->parked);
 	loafre__lfs_state_free(l);
 	if (l->db)
 		sqlite3_close(l->db);

@@ -63,6 +63,13 @@ struct lfs_link {
 	char name[];              /* not NUL-terminated in spirit, but a NUL follows */
 };
 
+/* A temporary name in the recorded tree (a parked object, localfs.c). */
+struct lfs_parked {
+	struct loafre_fid dir;    /* directory holding the temporary name */
+	uint16_t namelen;         /* bytes of name */
+	char name[48];            /* ".loafre-swap-<oid hex>-<n>", NUL-terminated */
+};
+
 /* A pending change of a link row for the next sync. */
 struct lfs_link_change {
 	struct loafre_fid parent; /* entry's directory */
@@ -133,6 +140,12 @@ struct loafre__lfs {
 				     * object is compared once a flush): bounded
 				     * by the tree */
 	size_t nrecheck, recheck_cap;
+	struct lfs_parked *parked; /* temporary names objects were parked under
+				    * (localfs.c: park): noted again by every
+				    * flush until the object is placed or gone
+				    * (no event names them: they never exist on
+				    * disk); at most one per recorded link */
+	size_t nparked, parked_cap;
 
 	/* small cache of open directory descriptors, valid during a flush */
 	struct { struct loafre_fid fid; int fd; } dirfds[32];

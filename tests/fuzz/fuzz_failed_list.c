@@ -13,7 +13,9 @@
  * and the reader's result is 0 or -EBADMSG with the line number of a line
  * that exists.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <assert.h>
 #include <errno.h>
 #include <stdint.h>

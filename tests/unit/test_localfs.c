@@ -1093,6 +1093,82 @@ static void test_dir_mtime_transient_entry(void **state)
 	assert_true(loafre_fid_equal(&rs.r[0].tfid, &d));
 }
 
+/* An object that left its entry for a directory no flush has recorded yet
+ * (the directory's own event comes in a later batch) is parked under a
+ * temporary name in the root. The parked name is looked at again by the
+ * next flushes, until the object's place is recorded or the object is gone:
+ * no event ever names it (it never exists on disk). */
+static void park_case(struct ctx *c, bool remove_dir)
+{
+	struct loafre_fid f, n, root = *loafre__lfs_root_fid(c->l);
+	struct recs rs;
+	char pf[PATH_MAX], pn[PATH_MAX], pnf[PATH_MAX], swap[256], out[PATH_MAX];
+
+	write_file(c, "f", "F", 0);
+	rescan(c);
+	next_records(c, &rs);
+	fid_of(c, "f", &f);
+	path(c, pf, "f");
+	path(c, pn, "n");
+	path(c, pnf, "n/f");
+	assert_int_equal(mkdir(pn, 0755), 0);
+	assert_int_equal(rename(pf, pnf), 0);
+	/* only the move's event: n's creation comes in the next batch */
+	loafre__lfs_note_entry(c->l, &root, "f", 1);
+	cycle(c);
+	next_records(c, &rs);
+	expect_types(&rs, "RENME");
+	assert_true(loafre_fid_equal(&rs.r[0].sfid, &f));
+	assert_true(loafre_fid_equal(&rs.r[0].pfid, &root));
+	assert_true(strncmp(rs.r[0].name, ".loafre-swap-", 13) == 0);
+	strcpy(swap, rs.r[0].name);
+
+	if (remove_dir) {
+		/* n and f go before n's creation is seen: the batch names
+		 * (root, n) only; f's removal in n names a directory no flush
+		 * knows */
+		assert_int_equal(unlink(pnf), 0);
+		assert_int_equal(rmdir(pn), 0);
+		loafre__lfs_note_entry(c->l, &root, "n", 1);
+		cycle(c);
+		next_records(c, &rs);
+		expect_types(&rs, "UNLNK");
+		assert_string_equal(rs.r[0].name, swap);
+		assert_true(rs.r[0].flags & LOAFRE_CLF_UNLINK_LAST);
+		assert_int_equal(loafre__lfs_fid2path(c->l, &f, out, sizeof(out)), -ENOENT);
+	} else {
+		/* no event at all for a while: the parked name stays until n
+		 * is seen (no churn of temporary names meanwhile) */
+		cycle(c);
+		next_records(c, &rs);
+		expect_types(&rs, "");
+		loafre__lfs_note_entry(c->l, &root, "n", 1);
+		cycle(c);
+		next_records(c, &rs);
+		expect_types(&rs, "MKDIR RENME");
+		fid_of(c, "n", &n);
+		assert_true(loafre_fid_equal(&rs.r[1].sfid, &f));
+		assert_true(loafre_fid_equal(&rs.r[1].pfid, &n));
+		assert_string_equal(rs.r[1].sname, swap);
+		assert_int_equal(loafre__lfs_fid2path(c->l, &f, out, sizeof(out)), 0);
+		assert_string_equal(out, pnf);
+	}
+	/* nothing left to find: the recorded tree is the disk */
+	rescan(c);
+	next_records(c, &rs);
+	expect_types(&rs, "");
+}
+
+static void test_parked_object_gone(void **state)
+{
+	park_case(*state, true);
+}
+
+static void test_parked_object_placed(void **state)
+{
+	park_case(*state, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1115,6 +1191,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_link_after_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_utime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_mtime_transient_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parked_object_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parked_object_placed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
