@@ -15,7 +15,11 @@
  * rewrites a file with several names in place there (loafre__dest_update),
  * so its other destination names follow and links stay links; nothing
  * else is looked for when the destination's inode then has as many names
- * as the source's. Creations, HLINKs made by a copy and renames whose old
+ * as the source's. An inode that has more names at the destination than
+ * the file's names found there (dest_inode_foreign: another object's
+ * names, a rename bringing the file to that name still on its way) is
+ * never rewritten in place: the entry is replaced by a copy, for a write
+ * and for an HLINK that linked the new name to it. Creations, HLINKs made by a copy and renames whose old
  * name is missing replace the entry (loafre__dest_copy: what is at that
  * name may be another object's link). Re-linking remains for names that
  * are separate files at the destination: an HLINK whose object has no
@@ -2001,36 +2005,39 @@ static int do_sync(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 }
 
 /* Whether the destination's entry at op->rel, a file with several names
- * there, is another object's inode: other names the source's object has
- * now are at the destination, and none of them is a name of that inode.
- * A nameless record (CLOSE, MTIME, TRUNC) is applied at the object's
- * current path, which may be ahead of the destination: a name the object
- * took over by a rename whose record is still coming is another file's
- * there (with its own other names), and rewriting that inode in place
- * would change them. */
+ * there, may be another object's inode: it has more names there than the
+ * source's object has names that are that inode at the destination (op->rel
+ * and the other names found). A nameless record (CLOSE, MTIME, TRUNC) is
+ * applied at the object's current path, which may be ahead of the
+ * destination: a name the object took over by a rename whose record is
+ * still coming is another file's there (with its own other names), and
+ * rewriting that inode in place would change them — also when none of the
+ * object's other names is at the destination yet (storm seed 204: a write
+ * gave a file's content to another file's second name). A name the
+ * object's inode keeps there while the source has dropped it (its UNLNK
+ * still coming) counts as foreign too: the entry is then replaced, the
+ * object's other names linked to the new inode (relink_others), and the
+ * old inode keeps only names records still to come remove or replace. */
 static bool dest_inode_foreign(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			       const struct loafre__rop_plan *op, const struct loafre_rec *rec)
 {
 	struct others o = {0};
 	struct stat st, ds, os;
-	bool seen = false, shared = false;
+	nlink_t known = 1; /* op->rel */
 
 	if (src_stat(c, op, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2 ||
 	    loafre__dest_lstat(d, op->rel, &ds) < 0 || !S_ISREG(ds.st_mode) || ds.st_nlink < 2)
 		return false; /* no in-place update: nothing shared to protect */
 	find_others(c, op, rec, &st, &o);
-	for (size_t i = 0; !shared && i < o.n; i++) {
+	for (size_t i = 0; known < ds.st_nlink && i < o.n; i++) {
 		const char *rel = other_rel(c, o.fspath[i]);
 
-		if (!rel || loafre__dest_lstat(d, rel, &os) < 0)
-			continue;
-		seen = true;
-		shared = os.st_ino == ds.st_ino && os.st_dev == ds.st_dev;
+		if (rel && loafre__dest_lstat(d, rel, &os) == 0 && os.st_ino == ds.st_ino &&
+		    os.st_dev == ds.st_dev)
+			known++;
 	}
 	others_free(&o);
-	/* none of its other names at the destination: not knowable, in place
-	 * as before (the names it has there are the ones to keep linked) */
-	return seen && !shared;
+	return known < ds.st_nlink;
 }
 
 static int do_content(const struct loafre__rop_ctx *c, struct loafre__dest *d,
@@ -2117,6 +2124,14 @@ static int do_link(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	}
 	others_free(&o);
 	if (r == 1) /* no other name at the destination: a copy */
+		return do_sync(c, d, dc, op, rec, why, kind);
+	/* linked to an inode that has names the source does not give this
+	 * file (the other name is another object's there: a rename bringing
+	 * this file to it is still on its way; storm seed 204): a write in
+	 * place would change those names too, so the new name is replaced by
+	 * a copy, the file's other names linked to it */
+	if (r == 0 && !loafre__rule_template(c->rule, LOAFRE_ACT_COPY) &&
+	    dest_inode_foreign(c, d, op, rec))
 		return do_sync(c, d, dc, op, rec, why, kind);
 	if (r == 0) /* linked to a name whose content may lag */
 		r = do_content(c, d, dc, op, rec, why, kind);

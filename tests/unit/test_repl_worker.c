@@ -963,6 +963,53 @@ static void test_setattr_ahead_of_rename(void **state)
 	fx_close(&f);
 }
 
+/* Storm seed 204: `mv x a` over a, a file with a second name b, then
+ * `ln a y`. The HLINK of y, applied before the rename, links y to the
+ * other name the source gives x's file now (a): at the destination that is
+ * still a's inode, which b shares. The content written through y then went
+ * to b too. y must be a copy instead, and b keep its content. */
+static void test_link_ahead_of_rename(void **state)
+{
+	struct fx f;
+	struct loafre_rec hl = rec_of(LOAFRE_CL_HARDLINK), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj, afid;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("printf A > '%s/proj/a' && ln '%s/proj/a' '%s/proj/b' && printf XXXX > '%s/proj/x'",
+	   f.src, f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/a", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/b", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/x", NULL, 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(ino(f.dst[i], "a") == ino(f.dst[i], "b"));
+	fid_of(&f, "/proj/a", &afid);
+	fid_of(&f, "/proj/x", &hl.tfid);
+	sh("mv '%s/proj/x' '%s/proj/a' && ln '%s/proj/a' '%s/proj/y'", f.src, f.src, f.src,
+	   f.src);
+	hl.pfid = proj;
+	set_name(&hl, "y");
+	assert_int_equal(apply_rec(&f, &hl, "/proj/y", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(has_content(f.dst[i], "b", "A"));
+		assert_true(has_content(f.dst[i], "y", "XXXX"));
+	}
+	mv.sfid = hl.tfid;
+	mv.tfid = afid;
+	mv.spfid = mv.pfid = proj;
+	set_name(&mv, "a");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/a", "/proj/x", 0, why), 0);
+	same(&f);
+	for (int i = 0; i < 2; i++) {
+		assert_true(has_content(f.dst[i], "b", "A"));
+		assert_true(has_content(f.dst[i], "a", "XXXX"));
+		assert_false(exists(f.dst[i], "x"));
+	}
+	fx_close(&f);
+}
+
 /* A nameless record applied at a name its file had only briefly (the
  * worker resolves the FID while `ln f A/h1; mv A/h1 B/r1` runs; the local
  * source records that as one HLINK of B/r1): the HLINK removes the brief
@@ -1669,6 +1716,7 @@ int main(void)
 		cmocka_unit_test(test_dir_rename_new_name_moved_on),
 		cmocka_unit_test(test_idle_relinks),
 		cmocka_unit_test(test_setattr_ahead_of_rename),
+		cmocka_unit_test(test_link_ahead_of_rename),
 		cmocka_unit_test(test_brief_name),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_orphan_names),
