@@ -730,17 +730,28 @@ static void pend_put(struct loafre__rop_moved *m, const struct loafre_fid *fid,
 static int src_stat(const struct loafre__rop_ctx *c, const struct loafre__rop_plan *op,
 		    struct stat *st);
 
+/* Is a destination file what the source's file st holds now (a regular
+ * file: same size and mtime; anything else: yes)? */
+static bool dest_current(const struct stat *ds, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		return true;
+	return S_ISREG(ds->st_mode) && ds->st_size == st->st_size &&
+	       ds->st_mtim.tv_sec == st->st_mtim.tv_sec && ds->st_mtim.tv_nsec == st->st_mtim.tv_nsec;
+}
+
 static void relink_others(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			  const struct loafre__rop_plan *op, const struct loafre_rec *rec,
 			  const struct stat *st)
 {
 	struct others o = {0};
 	struct stat self;
-	bool missing = false, have_self;
+	bool missing = false, have_self, self_current;
 
 	if (st->st_nlink < 2 || S_ISDIR(st->st_mode))
 		return;
 	have_self = loafre__dest_lstat(d, op->rel, &self) == 0;
+	self_current = have_self && dest_current(&self, st);
 	find_others(c, op, rec, st, &o);
 	for (size_t i = 0; i < o.n; i++) {
 		const char *rel = other_rel(c, o.fspath[i]);
@@ -749,6 +760,23 @@ static void relink_others(const struct loafre__rop_ctx *c, struct loafre__dest *
 		if (rel && loafre__dest_lstat(d, rel, &ds) == 0) {
 			if (have_self && ds.st_ino == self.st_ino && ds.st_dev == self.st_dev)
 				continue; /* one file there already */
+			if (!self_current) {
+				/* The inode at op->rel is not the file as the source
+				 * has it (work kept for after a rename, done later:
+				 * an older content, or another object's inode, with
+				 * names of its own, that a rename still on its way
+				 * takes away: storm seed 204). Linking the other
+				 * names to it would give them that content; when this
+				 * name's is the file's, op->rel joins it instead;
+				 * when neither is, the write still to come links
+				 * them (after it, op->rel is current). */
+				if (have_self && dest_current(&ds, st) &&
+				    loafre__dest_link(d, c->src_roots[op->src], rel, op->rel, NULL) == 0) {
+					self = ds;
+					self_current = true;
+				}
+				continue;
+			}
 			loafre__dest_link(d, c->src_roots[op->src], op->rel, rel, NULL);
 		} else if (rel) {
 			missing = true;

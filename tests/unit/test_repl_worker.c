@@ -918,6 +918,43 @@ static void test_idle_relinks(void **state)
 	fx_close(&f);
 }
 
+/* Work kept for after a rename (names to link again) that runs when the
+ * destination's inode at the kept name is not the file (storm seed 204: a
+ * rename still on its way gave that name to another object's inode, which
+ * has a second name there): the other names are not linked to it (they
+ * would take that content); the kept name joins the one that is the file. */
+static void test_idle_relink_foreign(void **state)
+{
+	struct fx f;
+	struct loafre_rec hl = rec_of(LOAFRE_CL_HARDLINK);
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	sh("mkdir '%s/proj/P' && printf R > '%s/proj/P/r'", f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/P", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/P/r", NULL, 0);
+	fid_of(&f, "/proj/P/r", &hl.tfid);
+	fid_of(&f, "/proj", &hl.pfid);
+	sh("mv '%s/proj/P' '%s/proj/Q' && ln '%s/proj/Q/r' '%s/proj/h'", f.src, f.src, f.src,
+	   f.src);
+	set_name(&hl, "h");
+	assert_int_equal(apply_rec(&f, &hl, "/proj/h", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(ino(f.dst[i], "h") != ino(f.dst[i], "P/r"));
+		/* another worker process renames the directory; meanwhile h
+		 * became at the destination a name of another file, z */
+		sh("mv '%s/P' '%s/Q' && printf OTHER > '%s/z' && ln -f '%s/z' '%s/h'", f.dst[i],
+		   f.dst[i], f.dst[i], f.dst[i], f.dst[i]);
+		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true);
+		assert_true(has_content(f.dst[i], "z", "OTHER"));
+		assert_true(has_content(f.dst[i], "Q/r", "R"));
+		assert_true(ino(f.dst[i], "h") == ino(f.dst[i], "Q/r"));
+		assert_true(ino(f.dst[i], "z") != ino(f.dst[i], "Q/r"));
+	}
+	fx_close(&f);
+}
+
 /* Storm seed 119: `mv n b` over b, a second name of a's file, then
  * `chmod 600 b`: the SATTR of n, applied at its current name b before the
  * rename, finds at the destination a's inode there; a chmod in place would
@@ -1715,6 +1752,7 @@ int main(void)
 		cmocka_unit_test(test_attrs_of_moved_dir),
 		cmocka_unit_test(test_dir_rename_new_name_moved_on),
 		cmocka_unit_test(test_idle_relinks),
+		cmocka_unit_test(test_idle_relink_foreign),
 		cmocka_unit_test(test_setattr_ahead_of_rename),
 		cmocka_unit_test(test_link_ahead_of_rename),
 		cmocka_unit_test(test_brief_name),
