@@ -123,6 +123,23 @@
 
 /* ---- small helpers ---------------------------------------------------------- */
 
+/* An array that grows by doubling, with room for one more element: the
+ * array (moved or not; `first` elements at first), or NULL (out of memory:
+ * v and *cap unchanged). */
+static void *room_for_one(void *v, size_t n, size_t *cap, size_t first, size_t size)
+{
+	size_t c;
+	void *p;
+
+	if (n < *cap)
+		return v;
+	c = *cap ? *cap * 2 : first;
+	p = realloc(v, c * size);
+	if (p)
+		*cap = c;
+	return p;
+}
+
 int loafre__lfs_root_fd(const struct loafre__lfs *l)
 {
 	return l->root_fd;
@@ -544,14 +561,12 @@ int loafre__lfs_note_object(struct loafre__lfs *l, const struct loafre_fid *fid,
 
 int loafre__lfs_note_dir(struct loafre__lfs *l, const struct loafre_fid *dir)
 {
-	if (l->nnote_dirs == l->note_dirs_cap) {
-		size_t cap = l->note_dirs_cap ? l->note_dirs_cap * 2 : 64;
-		void *p = realloc(l->note_dirs, cap * sizeof(*l->note_dirs));
-		if (!p)
-			return -ENOMEM;
-		l->note_dirs = p;
-		l->note_dirs_cap = cap;
-	}
+	void *p = room_for_one(l->note_dirs, l->nnote_dirs, &l->note_dirs_cap, 64,
+			       sizeof(*l->note_dirs));
+
+	if (!p)
+		return -ENOMEM;
+	l->note_dirs = p;
 	l->note_dirs[l->nnote_dirs++] = *dir;
 	l->stats.notes++;
 	return 0;
@@ -724,17 +739,14 @@ static int lookup_pending(struct flush *F)
 static struct live *add_live(struct flush *F, struct lfs_note_entry *n)
 {
 	struct live *v;
+	void *p;
 
 	if (n->live)
 		return n->live;
-	if (F->nv == F->capv) {
-		size_t cap = F->capv ? F->capv * 2 : 256;
-		void *p = realloc(F->v, cap * sizeof(*F->v));
-		if (!p)
-			return NULL;
-		F->v = p;
-		F->capv = cap;
-	}
+	p = room_for_one(F->v, F->nv, &F->capv, 256, sizeof(*F->v));
+	if (!p)
+		return NULL;
+	F->v = p;
 	v = calloc(1, sizeof(*v));
 	if (!v)
 		return NULL;
@@ -1076,14 +1088,10 @@ static int park(struct flush *F, struct lfs_obj *y, struct lfs_link *k, struct l
 	char tmpname[sizeof(p->name)];
 	int n, ret;
 
-	if (l->nparked == l->parked_cap) {
-		size_t cap = l->parked_cap ? l->parked_cap * 2 : 8;
-		void *q = realloc(l->parked, cap * sizeof(*l->parked));
-		if (!q)
-			return -ENOMEM;
-		l->parked = q;
-		l->parked_cap = cap;
-	}
+	p = room_for_one(l->parked, l->nparked, &l->parked_cap, 8, sizeof(*l->parked));
+	if (!p)
+		return -ENOMEM;
+	l->parked = p;
 	/* A name no recorded entry of `in` has (parked names outlive the
 	 * flush that made them, and the count restarts with the process). */
 	do
@@ -1577,14 +1585,11 @@ static bool nobody_writes(int fd, const struct stat *st, const struct lfs_obj *o
 /* Queues an object for comparison at the next flush (HINT_RECHECK). */
 static int recheck_add(struct loafre__lfs *l, const struct loafre_fid *fid)
 {
-	if (l->nrecheck == l->recheck_cap) {
-		size_t cap = l->recheck_cap ? l->recheck_cap * 2 : 16;
-		void *p = realloc(l->recheck, cap * sizeof(*l->recheck));
-		if (!p)
-			return -ENOMEM;
-		l->recheck = p;
-		l->recheck_cap = cap;
-	}
+	void *p = room_for_one(l->recheck, l->nrecheck, &l->recheck_cap, 16, sizeof(*l->recheck));
+
+	if (!p)
+		return -ENOMEM;
+	l->recheck = p;
 	l->recheck[l->nrecheck++] = *fid;
 	return 0;
 }

@@ -884,6 +884,31 @@ static void test_dir_rename_new_name_moved_on(void **state)
 	fx_close(&f);
 }
 
+/* `mv P Q; ln Q/r h` at the source after P/r reached the destinations,
+ * then the HLINK of h applied: the destinations have P/r, not Q/r, so h is
+ * a copy there, and its names are kept to be linked again after the
+ * rename of P (made by the caller at each destination). */
+static void hlink_into_renamed_dir(struct fx *f)
+{
+	struct loafre_rec hl = rec_of(LOAFRE_CL_HARDLINK);
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	fx_open_fetch(f);
+	sh("mkdir '%s/proj/P' && printf R > '%s/proj/P/r'", f->src, f->src);
+	APPLY_OK(f, LOAFRE_CL_MKDIR, "/proj/P", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(f, LOAFRE_CL_CREATE, "/proj/P/r", NULL, 0);
+	fid_of(f, "/proj/P/r", &hl.tfid);
+	fid_of(f, "/proj", &hl.pfid);
+	sh("mv '%s/proj/P' '%s/proj/Q' && ln '%s/proj/Q/r' '%s/proj/h'", f->src, f->src, f->src,
+	   f->src);
+	set_name(&hl, "h");
+	assert_int_equal(apply_rec(f, &hl, "/proj/h", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_true(exists(f->dst[i], "h") && exists(f->dst[i], "P/r"));
+		assert_true(ino(f->dst[i], "h") != ino(f->dst[i], "P/r"));
+	}
+}
+
 /* repl_outage.py worker (two worker processes): a hard link made while
  * the file's other name lies in a directory the source renamed since
  * (`mv P Q; ln Q/r h`): the destination has P/r, not Q/r, so h is a copy,
@@ -892,23 +917,10 @@ static void test_dir_rename_new_name_moved_on(void **state)
 static void test_idle_relinks(void **state)
 {
 	struct fx f;
-	struct loafre_rec hl = rec_of(LOAFRE_CL_HARDLINK);
-	char why[LOAFRE__DEST_WHY_MAX] = "";
 
 	(void)state;
-	fx_open_fetch(&f);
-	sh("mkdir '%s/proj/P' && printf R > '%s/proj/P/r'", f.src, f.src);
-	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/P", NULL, LOAFRE_RP_DIR);
-	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/P/r", NULL, 0);
-	fid_of(&f, "/proj/P/r", &hl.tfid);
-	fid_of(&f, "/proj", &hl.pfid);
-	sh("mv '%s/proj/P' '%s/proj/Q' && ln '%s/proj/Q/r' '%s/proj/h'", f.src, f.src, f.src,
-	   f.src);
-	set_name(&hl, "h");
-	assert_int_equal(apply_rec(&f, &hl, "/proj/h", NULL, 0, why), 0);
+	hlink_into_renamed_dir(&f);
 	for (int i = 0; i < 2; i++) {
-		assert_true(exists(f.dst[i], "h") && exists(f.dst[i], "P/r"));
-		assert_true(ino(f.dst[i], "h") != ino(f.dst[i], "P/r"));
 		/* the other worker process renames the directory */
 		sh("mv '%s/P' '%s/Q'", f.dst[i], f.dst[i]);
 		loafre__rop_idle(&f.ctx, f.d[i], (unsigned)i, true);
@@ -926,22 +938,10 @@ static void test_idle_relinks(void **state)
 static void test_idle_relink_foreign(void **state)
 {
 	struct fx f;
-	struct loafre_rec hl = rec_of(LOAFRE_CL_HARDLINK);
-	char why[LOAFRE__DEST_WHY_MAX] = "";
 
 	(void)state;
-	fx_open_fetch(&f);
-	sh("mkdir '%s/proj/P' && printf R > '%s/proj/P/r'", f.src, f.src);
-	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/P", NULL, LOAFRE_RP_DIR);
-	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/P/r", NULL, 0);
-	fid_of(&f, "/proj/P/r", &hl.tfid);
-	fid_of(&f, "/proj", &hl.pfid);
-	sh("mv '%s/proj/P' '%s/proj/Q' && ln '%s/proj/Q/r' '%s/proj/h'", f.src, f.src, f.src,
-	   f.src);
-	set_name(&hl, "h");
-	assert_int_equal(apply_rec(&f, &hl, "/proj/h", NULL, 0, why), 0);
+	hlink_into_renamed_dir(&f);
 	for (int i = 0; i < 2; i++) {
-		assert_true(ino(f.dst[i], "h") != ino(f.dst[i], "P/r"));
 		/* another worker process renames the directory; meanwhile h
 		 * became at the destination a name of another file, z */
 		sh("mv '%s/P' '%s/Q' && printf OTHER > '%s/z' && ln -f '%s/z' '%s/h'", f.dst[i],
