@@ -1676,11 +1676,28 @@ static unsigned orphan_check(const struct loafre__rop_ctx *c, struct loafre__des
 	return removed;
 }
 
+/* Whether the source has, in the directory fspath was in (pfid, wherever
+ * that directory is now), an entry of fspath's name, whichever object it
+ * is: the destination's entry of that name is that object's, or a record
+ * still to come makes it so (storm seed 322: `ln h E/r7` recorded, then
+ * `mv E/r7 h24; mv y E/r7; mv E m150`; a later HLINK of h's file took E/r7
+ * at the destination, y's file by then, for a name the source had had only
+ * briefly). */
+static bool name_taken(const struct loafre__rop_ctx *c, const char *fspath,
+		       const struct loafre_fid *pfid)
+{
+	char cur[PATH_MAX];
+	struct loafre_fid got;
+
+	return !loafre_fid_is_zero(pfid) && name_now(c, pfid, fspath, cur, sizeof(cur)) == 0 &&
+	       fid_at(c, cur + 1, &got) == 0;
+}
+
 /* Where the object (fid) of a namespace record was made by a relocation
  * (the newest such place first), when the destination has it there and
- * the source does not, nor is it still the object's name in the directory
- * it was made in (then it is nobody else's): its path relative to the
- * destination (in buf), or NULL. */
+ * the source does not, nor has that name in the directory it was made in
+ * (wherever that is now; the object's or another's): its path relative to
+ * the destination (in buf), or NULL. */
 static const char *moved_rel(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 			     const struct loafre_fid *fid, const char *not_this, char *buf,
 			     size_t cap, unsigned *ret_src)
@@ -1699,7 +1716,8 @@ static const char *moved_rel(const struct loafre__rop_ctx *c, struct loafre__des
 			    loafre__dest_lstat(d, rel, &st) < 0 ||
 			    (c->src_roots[*ret_src] >= 0 &&
 			     fstatat(c->src_roots[*ret_src], rel, &st, AT_SYMLINK_NOFOLLOW) == 0) ||
-			    still_named(c, fid, paths[i], &pfids[i]))
+			    still_named(c, fid, paths[i], &pfids[i]) ||
+			    name_taken(c, paths[i], &pfids[i]))
 				rel = NULL;
 		}
 		free(paths[i]);

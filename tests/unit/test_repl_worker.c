@@ -1108,6 +1108,59 @@ static void test_brief_name(void **state)
 	fx_close(&f);
 }
 
+/* Storm seed 322: a name remembered for a file (E/r7, where a write was
+ * applied) that the file left by a recorded rename, and that another file
+ * then took (`mv E/r7 h24; printf Y > E/r7; mv E m150`): the file's next
+ * HLINK, applied while the destination still has E/r7, must not take that
+ * name as a brief one of the file's (the source has it, in E's current
+ * place). */
+static void test_remembered_name_taken(void **state)
+{
+	struct fx f;
+	struct loafre_rec hl = rec_of(LOAFRE_CL_HARDLINK), mv = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_rec cr = rec_of(LOAFRE_CL_CREATE), md = rec_of(LOAFRE_CL_RENAME);
+	struct loafre_fid proj, e;
+	char why[LOAFRE__DEST_WHY_MAX] = "";
+
+	(void)state;
+	fx_open_fetch(&f);
+	fid_of(&f, "/proj", &proj);
+	sh("mkdir '%s/proj/E' && printf F > '%s/proj/f' && ln '%s/proj/f' '%s/proj/E/r7'", f.src,
+	   f.src, f.src, f.src);
+	APPLY_OK(&f, LOAFRE_CL_MKDIR, "/proj/E", NULL, LOAFRE_RP_DIR);
+	APPLY_OK(&f, LOAFRE_CL_CREATE, "/proj/f", NULL, 0);
+	APPLY_OK(&f, LOAFRE_CL_HARDLINK, "/proj/E/r7", NULL, 0);
+	fid_of(&f, "/proj/E", &e);
+	fid_of(&f, "/proj/f", &hl.tfid);
+	/* a write of f was applied at E/r7, the kernel's name of it then */
+	loafre__rop_moved_note(&f.ctx, &hl.tfid, "/proj/E/r7");
+	sh("mv '%s/proj/E/r7' '%s/proj/h24' && printf Y > '%s/proj/E/r7'", f.src, f.src, f.src);
+	mv.sfid = hl.tfid;
+	mv.spfid = e;
+	mv.pfid = proj;
+	set_name(&mv, "h24");
+	assert_int_equal(apply_rec(&f, &mv, "/proj/h24", "/proj/E/r7", 0, why), 0);
+	fid_of(&f, "/proj/E/r7", &cr.tfid);
+	cr.pfid = e;
+	set_name(&cr, "r7");
+	assert_int_equal(apply_rec(&f, &cr, "/proj/E/r7", NULL, 0, why), 0);
+	sh("mv '%s/proj/E' '%s/proj/m150' && ln '%s/proj/f' '%s/proj/g'", f.src, f.src, f.src,
+	   f.src);
+	hl.pfid = proj;
+	set_name(&hl, "g");
+	assert_int_equal(apply_rec(&f, &hl, "/proj/g", NULL, 0, why), 0);
+	for (int i = 0; i < 2; i++)
+		assert_true(has_content(f.dst[i], "E/r7", "Y"));
+	md.sfid = e;
+	md.spfid = md.pfid = proj;
+	set_name(&md, "m150");
+	assert_int_equal(apply_rec(&f, &md, "/proj/m150", "/proj/E", LOAFRE_RP_DIR, why), 0);
+	same(&f);
+	for (int i = 0; i < 2; i++)
+		assert_true(has_content(f.dst[i], "m150/r7", "Y"));
+	fx_close(&f);
+}
+
 /* Two worker processes (two memories of relocated names): a CLOSE applied
  * by the first at its file's current name A/h1, a name the local source
  * never records (`mv f A/h1; mv A/h1 B/r1` is one RENME f -> B/r1), whose
@@ -1756,6 +1809,7 @@ int main(void)
 		cmocka_unit_test(test_setattr_ahead_of_rename),
 		cmocka_unit_test(test_link_ahead_of_rename),
 		cmocka_unit_test(test_brief_name),
+		cmocka_unit_test(test_remembered_name_taken),
 		cmocka_unit_test(test_relocated_name_kept),
 		cmocka_unit_test(test_orphan_names),
 		cmocka_unit_test(test_orphan_tree),
