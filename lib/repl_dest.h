@@ -252,7 +252,10 @@ int loafre__dest_rmdir(struct loafre__dest *d, int src_root, const char *rel, ch
 /* Applies the source's current attributes selected by mask
  * (LOAFRE__ATTR_*) to `rel` ("" here: the root itself), in place (every
  * destination name of its inode sees them). -ENOENT if either side is missing. A type
- * that differs: the entry is made anew (loafre__dest_sync_entry). */
+ * that differs: the entry is made anew (loafre__dest_sync_entry). -EMLINK
+ * (the ssh type, a regular file: it looks at the destination's entry
+ * anyway): the destination's inode at rel has more names than the source's
+ * file, so it may be another object's; nothing done. */
 int loafre__dest_setattr(struct loafre__dest *d, int src_root, const char *rel, unsigned mask,
 			 char *why);
 /* loafre__dest_setattr of destination `rel` from the source's entry at

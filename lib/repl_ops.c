@@ -2227,15 +2227,21 @@ static int do_setattr(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 		return 0;
 	/* a name the destination still gives a file with several names that
 	 * are not all this object's (a record applied at the object's current
-	 * path, ahead of the rename that gave it that name: storm seed 119):
-	 * the attributes set in place would change those other names too; the
-	 * name is made anew instead. Local destinations (an ssh one would pay
-	 * a round trip for every setattr) */
+	 * path, ahead of the rename that gave it that name: storm seeds 119,
+	 * 409): the attributes set in place would change those other names
+	 * too; the name is made anew instead. Checked here for a local
+	 * destination; an ssh one's setattr looks at its entry anyway and
+	 * answers -EMLINK when the inode has more names there than the
+	 * source's file (no round trip of its own) */
 	if (!dc->host && op->rel[0] && S_ISREG(st.st_mode) &&
 	    loafre__dest_lstat(d, op->rel, &ds) == 0 && S_ISREG(ds.st_mode) && ds.st_nlink > 1 &&
 	    (st.st_nlink == 1 || dest_inode_foreign(c, d, op, rec)))
 		return do_sync(c, d, dc, op, rec, why, kind);
 	r = loafre__dest_setattr(d, c->src_roots[op->src], op->rel, mask, why);
+	if (r == -EMLINK) {
+		why[0] = '\0';
+		return do_sync(c, d, dc, op, rec, why, kind);
+	}
 	if (r == -ENOENT && op->rel[0] && src_stat(c, op, &st) == 0) {
 		/* missing at the destination: a file is made; a directory only
 		 * itself (not its tree: its own records, or the rename that

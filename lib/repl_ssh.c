@@ -2341,6 +2341,14 @@ static int ssh_setattr(struct loafre__dest *d, int src_root, const char *rel, un
 		}
 		if ((dst.st_mode & S_IFMT) != (sst.st_mode & S_IFMT))
 			return loafre__dest_sync_entry(d, src_root, rel, why);
+		/* more names here than the source's file has: the inode may be
+		 * another object's (lib/repl_dest.h); the caller decides */
+		if (S_ISREG(sst.st_mode) && dst.st_nlink > sst.st_nlink) {
+			if (why)
+				setwhy(why, "%s: it has %lu names at the destination, %lu at the source",
+				       what, (unsigned long)dst.st_nlink, (unsigned long)sst.st_nlink);
+			return -EMLINK;
+		}
 		if ((mask & LOAFRE__ATTR_XATTR) && (S_ISREG(sst.st_mode) || S_ISDIR(sst.st_mode)))
 			return rsync_entry(d, src_root, rel, false, false, what, why);
 	}
