@@ -154,11 +154,20 @@ static void answer(void *s, const char *name)
 			size_t ll = zmq_msg_size(&m[2]), nl = strlen(mdt_name);
 			printf("CASE %s WELCOME %u %.*s\n", name, le32(zmq_msg_data(&m[1])), (int)ll,
 			       list);
-			/* "NAME=ID,..." -> our MDT's id */
+			/* "NAME=ID,..." -> our MDT's id (the frame is not
+			 * NUL-terminated: the digits are copied out first) */
 			for (size_t i = 0; i + nl < ll; i++)
 				if ((i == 0 || list[i - 1] == ',') && memcmp(list + i, mdt_name, nl) == 0 &&
-				    list[i + nl] == '=')
-					mdt_id = (uint32_t)strtoul(list + i + nl + 1, NULL, 10);
+				    list[i + nl] == '=') {
+					char num[16];
+					size_t k = 0;
+
+					for (size_t j = i + nl + 1; j < ll && k < sizeof(num) - 1 &&
+					     list[j] >= '0' && list[j] <= '9'; j++)
+						num[k++] = list[j];
+					num[k] = '\0';
+					mdt_id = (uint32_t)strtoul(num, NULL, 10);
+				}
 		} else {
 			printf("CASE %s GOT %.*s (%zu frames)\n", name, (int)cl, cmd, n);
 		}
