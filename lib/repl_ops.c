@@ -2103,8 +2103,7 @@ static int do_content(const struct loafre__rop_ctx *c, struct loafre__dest *d,
 	if (!dc->host || loafre__rule_template(c->rule, LOAFRE_ACT_COPY)) {
 		if (loafre__dest_lstat(d, op->rel, &ds) < 0 || !S_ISREG(ds.st_mode))
 			return do_sync(c, d, dc, op, rec, why, kind);
-		if (ds.st_size == st.st_size && ds.st_mtim.tv_sec == st.st_mtim.tv_sec &&
-		    ds.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
+		if (dest_current(&ds, &st)) {
 			/* content unchanged; its names may not be one file there,
 			 * even with as many names as the source's file: a copy
 			 * made at a name a rename still on its way gives it, the
